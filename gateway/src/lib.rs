@@ -1,0 +1,4 @@
+//! Herald's gateway node.
+//!
+//! # Layout
+//! (filled in as modules land)

@@ -1,0 +1,2 @@
+//! The `herald-gateway` binary.
+fn main() {}

@@ -1,0 +1,4 @@
+//! Herald loadtest.
+//!
+//! # Layout
+//! (filled in as modules land)

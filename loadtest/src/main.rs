@@ -1,0 +1,2 @@
+//! The `herald-loadtest` binary.
+fn main() {}

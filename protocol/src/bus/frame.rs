@@ -1,0 +1,131 @@
+//! The bus frame types.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// One frame on the bus. The `t` field selects the variant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case")]
+pub enum BusFrame {
+    /// A publication to a room.
+    Publish(Publication),
+    /// A cluster-wide command for the gateways.
+    Control(Control),
+    /// A gateway announcing it is alive.
+    Heartbeat(NodeHeartbeat),
+    /// A request for room member counts or presence across nodes.
+    PresenceQuery(PresenceQuery),
+    /// One node's answer to a [`PresenceQuery`].
+    PresenceReply(PresenceReply),
+}
+
+/// A publication, as a publisher hands it to the bus.
+///
+/// The bus assigns the room's epoch and offset when it stores the
+/// publication; those travel beside the frame (see `docs/adapter-protocol.md`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Publication {
+    /// The room.
+    pub room: String,
+    /// The event name subscribers see.
+    pub event: String,
+    /// The payload.
+    #[serde(default)]
+    pub data: Value,
+    /// When the publisher handed the publication to the bus, Unix milliseconds.
+    #[serde(default)]
+    pub ts_ms: u64,
+    /// When the change happened at its source (a MongoDB commit's
+    /// `wallTime`), Unix milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub src_ts_ms: Option<u64>,
+    /// The source's monotonic position of this change (for the router: a
+    /// resume token's cluster time as `seconds << 32 | increment`), used to drop
+    /// replays after a router restart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub src_pos: Option<u64>,
+    /// The publisher's fencing token (the router's lease generation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fence: Option<u64>,
+}
+
+/// Whom a [`Control`] command acts on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+pub enum ControlTarget {
+    /// Every socket in a room.
+    Room(String),
+    /// Every socket authenticated as a user.
+    User(String),
+    /// One session.
+    Session(String),
+}
+
+/// A cluster-wide command that every gateway applies to its local sockets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "snake_case")]
+pub enum Control {
+    /// Disconnect the target's sockets with close code 4005 (kicked).
+    Disconnect {
+        /// Whose sockets.
+        target: ControlTarget,
+        /// The reason given to the clients.
+        #[serde(default)]
+        reason: String,
+    },
+    /// Make the target's sockets join a room.
+    Join {
+        /// Whose sockets.
+        target: ControlTarget,
+        /// The room to join.
+        room: String,
+    },
+    /// Make the target's sockets leave a room.
+    Leave {
+        /// Whose sockets.
+        target: ControlTarget,
+        /// The room to leave.
+        room: String,
+    },
+}
+
+/// A gateway's liveness announcement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeHeartbeat {
+    /// The node id.
+    pub node: String,
+    /// When it was sent, Unix milliseconds.
+    pub ts_ms: u64,
+    /// Live client connections on the node.
+    pub connections: u64,
+    /// Rooms with at least one local subscriber.
+    pub rooms: u64,
+}
+
+/// A request for member counts (and optionally session ids) of rooms.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresenceQuery {
+    /// Correlates replies with the query.
+    pub request: String,
+    /// The rooms asked about.
+    pub rooms: Vec<String>,
+    /// Whether to list session ids, not only counts.
+    #[serde(default)]
+    pub sessions: bool,
+    /// The node that wants the replies.
+    pub reply_to: String,
+}
+
+/// One node's answer to a [`PresenceQuery`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresenceReply {
+    /// The query's correlation id.
+    pub request: String,
+    /// The answering node.
+    pub node: String,
+    /// Member count per room asked about, in the query's order.
+    pub counts: Vec<u64>,
+    /// Session ids per room, when the query asked for them.
+    #[serde(default)]
+    pub sessions: Vec<Vec<String>>,
+}

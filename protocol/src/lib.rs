@@ -1,0 +1,30 @@
+//! Herald's wire formats, free of I/O: bytes in, bytes out.
+//!
+//! Nothing here touches a socket, a clock or a runtime. The gateway, the
+//! router and the load generator call these codecs; fuzz targets in
+//! `protocol/fuzz` call every decoder.
+//!
+//! # Layout
+//! - [`room`]: room names and the rules they must follow.
+//! - [`position`]: a room's stream position, the `(epoch, offset)` pair.
+//! - [`native`]: Herald's own client protocol (JSON text frames and
+//!   MessagePack binary frames, one schema).
+//!   - [`native::client`]: frames a client sends.
+//!   - [`native::server`]: frames the gateway sends.
+//!   - [`native::codec`]: decoding client frames and encoding server frames.
+//!   - [`native::codes`]: every error code and close code.
+//! - [`bus`]: the frames that travel between publishers and gateways over
+//!   the bus (MessagePack with a version header).
+//! - [`sio`]: the Engine.IO v4 and Socket.IO v5 codecs.
+//!
+//! The full specification is `docs/protocol.md`; the bus frames are specified
+//! in `docs/adapter-protocol.md`.
+
+pub mod bus;
+pub mod native;
+pub mod position;
+pub mod room;
+pub mod sio;
+
+pub use position::Position;
+pub use room::{RoomError, RoomName};

@@ -1,0 +1,167 @@
+//! Every error code and close code of the native protocol.
+//!
+//! Error codes travel in `error` frames and leave the connection open. Close
+//! codes travel in the `disconnect` frame and as the WebSocket close code, so
+//! a browser sees them in `CloseEvent.code`.
+
+use serde::{Deserialize, Serialize};
+
+/// A request failed; the connection stays open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(into = "u16", try_from = "u16")]
+#[repr(u16)]
+pub enum ErrorCode {
+    /// 100: the gateway failed in a way that is not the client's fault.
+    Internal = 100,
+    /// 101: the frame is not valid JSON or MessagePack, or lacks a field.
+    BadFrame = 101,
+    /// 102: the `op` is not one this protocol knows.
+    UnknownOp = 102,
+    /// 103: the room name breaks the room-name rules.
+    InvalidRoom = 103,
+    /// 104: subscribing would pass the per-connection room limit.
+    TooManyRooms = 104,
+    /// 105: the gateway does not allow this operation (client publish off).
+    PermissionDenied = 105,
+    /// 106: the bus did not accept or answer the request; retry later.
+    BusUnavailable = 106,
+    /// 107: the client is not subscribed to that room.
+    NotSubscribed = 107,
+}
+
+impl ErrorCode {
+    /// Every error code, for documentation and tests.
+    pub const ALL: [ErrorCode; 8] = [
+        Self::Internal,
+        Self::BadFrame,
+        Self::UnknownOp,
+        Self::InvalidRoom,
+        Self::TooManyRooms,
+        Self::PermissionDenied,
+        Self::BusUnavailable,
+        Self::NotSubscribed,
+    ];
+
+    /// The short, stable name of the code.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Internal => "internal",
+            Self::BadFrame => "bad_frame",
+            Self::UnknownOp => "unknown_op",
+            Self::InvalidRoom => "invalid_room",
+            Self::TooManyRooms => "too_many_rooms",
+            Self::PermissionDenied => "permission_denied",
+            Self::BusUnavailable => "bus_unavailable",
+            Self::NotSubscribed => "not_subscribed",
+        }
+    }
+}
+
+impl From<ErrorCode> for u16 {
+    fn from(c: ErrorCode) -> u16 {
+        c as u16
+    }
+}
+
+impl TryFrom<u16> for ErrorCode {
+    type Error = String;
+    fn try_from(v: u16) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|c| *c as u16 == v)
+            .ok_or_else(|| format!("unknown error code {v}"))
+    }
+}
+
+/// Why the gateway closed a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(into = "u16", try_from = "u16")]
+#[repr(u16)]
+pub enum CloseCode {
+    /// 1000: a normal close the client asked for.
+    Normal = 1000,
+    /// 1009: a frame was larger than the gateway's `max_frame_bytes`.
+    FrameTooLarge = 1009,
+    /// 4001: the gateway is shutting down; reconnect, to another node if possible.
+    Shutdown = 4001,
+    /// 4002: the client did not read fast enough and its queue filled.
+    SlowConsumer = 4002,
+    /// 4003: nothing came from the client within the heartbeat timeout.
+    HeartbeatTimeout = 4003,
+    /// 4004: the gateway holds its maximum number of connections.
+    ConnectionLimit = 4004,
+    /// 4005: an operator disconnected this connection, its user or its room.
+    Kicked = 4005,
+    /// 4006: the client broke the protocol at the transport level
+    /// (for example a frame that is neither text nor binary where one is required).
+    ProtocolViolation = 4006,
+}
+
+impl CloseCode {
+    /// Every close code, for documentation and tests.
+    pub const ALL: [CloseCode; 8] = [
+        Self::Normal,
+        Self::FrameTooLarge,
+        Self::Shutdown,
+        Self::SlowConsumer,
+        Self::HeartbeatTimeout,
+        Self::ConnectionLimit,
+        Self::Kicked,
+        Self::ProtocolViolation,
+    ];
+
+    /// The short, stable name of the code; also the `reason` label in metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Normal => "normal",
+            Self::FrameTooLarge => "frame_too_large",
+            Self::Shutdown => "shutdown",
+            Self::SlowConsumer => "slow_consumer",
+            Self::HeartbeatTimeout => "heartbeat_timeout",
+            Self::ConnectionLimit => "connection_limit",
+            Self::Kicked => "kicked",
+            Self::ProtocolViolation => "protocol_violation",
+        }
+    }
+
+    /// Whether a client should reconnect after this close.
+    pub fn reconnect(self) -> bool {
+        !matches!(self, Self::Normal | Self::Kicked | Self::ProtocolViolation)
+    }
+}
+
+impl From<CloseCode> for u16 {
+    fn from(c: CloseCode) -> u16 {
+        c as u16
+    }
+}
+
+impl TryFrom<u16> for CloseCode {
+    type Error = String;
+    fn try_from(v: u16) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|c| *c as u16 == v)
+            .ok_or_else(|| format!("unknown close code {v}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_round_trip_through_numbers_and_names_are_unique() {
+        let mut names = std::collections::HashSet::new();
+        for c in ErrorCode::ALL {
+            assert_eq!(ErrorCode::try_from(u16::from(c)), Ok(c));
+            assert!(names.insert(c.name()));
+        }
+        for c in CloseCode::ALL {
+            assert_eq!(CloseCode::try_from(u16::from(c)), Ok(c));
+            assert!(names.insert(c.name()));
+        }
+        assert!(ErrorCode::try_from(999).is_err());
+        assert!(CloseCode::try_from(4999).is_err());
+    }
+}

@@ -1,0 +1,4 @@
+//! Herald router.
+//!
+//! # Layout
+//! (filled in as modules land)

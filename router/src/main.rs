@@ -1,0 +1,2 @@
+//! The `herald-router` binary.
+fn main() {}

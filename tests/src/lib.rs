@@ -1,0 +1,4 @@
+//! The end-to-end test harness.
+//!
+//! # Layout
+//! (filled in as modules land)

@@ -1,4 +1,5 @@
 //! Herald's gateway node.
 //!
 //! # Layout
-//! (filled in as modules land)
+//! - [`bus`]: the bus abstraction and its implementations.
+pub mod bus;

@@ -54,7 +54,7 @@ mod tests {
             any::<i32>(),
             any::<u64>(),
             prop::option::of(any::<u64>()),
-            prop::option::of(any::<u64>()),
+            prop::option::of("[0-9A-F]{8,40}"),
             prop::option::of(any::<u64>()),
         )
             .prop_map(|(room, event, n, ts_ms, src_ts_ms, src_pos, fence)| Publication {
@@ -63,6 +63,7 @@ mod tests {
                 data: json!({"n": n, "tags": ["a", n.to_string()]}),
                 ts_ms,
                 src_ts_ms,
+                src: src_pos.as_ref().map(|_| "orders".to_owned()),
                 src_pos,
                 fence,
             })

@@ -39,11 +39,16 @@ pub struct Publication {
     /// `wallTime`), Unix milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub src_ts_ms: Option<u64>,
-    /// The source's monotonic position of this change (for the router: a
-    /// resume token's cluster time as `seconds << 32 | increment`), used to drop
-    /// replays after a router restart.
+    /// The source stream this publication comes from (for the router: its
+    /// scope id). Positions are compared only within one source.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub src_pos: Option<u64>,
+    pub src: Option<String>,
+    /// The source's position of this change, ordered byte-wise within `src`
+    /// (for the router: the change stream resume token's `_data` hex). The bus
+    /// drops a publication whose position is not newer than the last one
+    /// stored for the same room and source, so replays after a crash are harmless.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub src_pos: Option<String>,
     /// The publisher's fencing token (the router's lease generation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fence: Option<u64>,

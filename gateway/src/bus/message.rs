@@ -1,0 +1,97 @@
+//! A stored publication, with its wire frames encoded once and shared.
+
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
+use herald_protocol::RoomName;
+use herald_protocol::native::{Format, ServerFrame, encode_server};
+use serde_json::Value;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+/// One publication to a room, at its position in the room's stream.
+///
+/// The encoded frames are built the first time a subscriber needs them and
+/// shared by every later subscriber: a broadcast is encoded once per format,
+/// not once per socket.
+#[derive(Debug)]
+pub struct Message {
+    /// The room.
+    pub room: RoomName,
+    /// The event name.
+    pub event: String,
+    /// The payload.
+    pub data: Value,
+    /// The room's epoch when this was stored.
+    pub epoch: Arc<str>,
+    /// The offset in the room, consecutive from 1.
+    pub offset: u64,
+    /// When the publication entered the bus, Unix milliseconds.
+    pub ts_ms: u64,
+    /// When the change happened at its source, Unix milliseconds.
+    pub src_ts_ms: Option<u64>,
+    /// The native JSON frame, built on first use.
+    json: OnceLock<Utf8Bytes>,
+    /// The native MessagePack frame, built on first use.
+    msgpack: OnceLock<Bytes>,
+    /// Other transports' encodings (Socket.IO), built on first use.
+    pub extra: OnceLock<Utf8Bytes>,
+}
+
+impl Message {
+    /// A message at `offset` in `epoch`.
+    pub fn new(
+        room: RoomName,
+        event: String,
+        data: Value,
+        epoch: Arc<str>,
+        offset: u64,
+        ts_ms: u64,
+        src_ts_ms: Option<u64>,
+    ) -> Self {
+        Self {
+            room,
+            event,
+            data,
+            epoch,
+            offset,
+            ts_ms,
+            src_ts_ms,
+            json: OnceLock::new(),
+            msgpack: OnceLock::new(),
+            extra: OnceLock::new(),
+        }
+    }
+
+    fn frame(&self) -> ServerFrame {
+        ServerFrame::Message {
+            room: self.room.to_string(),
+            event: self.event.clone(),
+            data: self.data.clone(),
+            offset: self.offset,
+            ts: Some(self.ts_ms),
+        }
+    }
+
+    /// The native `message` frame as JSON text, encoded once.
+    pub fn json_frame(&self) -> Utf8Bytes {
+        self.json
+            .get_or_init(|| {
+                let bytes = encode_server(&self.frame(), Format::Json);
+                // serde_json writes UTF-8 only.
+                Utf8Bytes::try_from(Bytes::from(bytes)).expect("serde_json output is UTF-8")
+            })
+            .clone()
+    }
+
+    /// The native `message` frame as MessagePack, encoded once.
+    pub fn msgpack_frame(&self) -> Bytes {
+        self.msgpack
+            .get_or_init(|| Bytes::from(encode_server(&self.frame(), Format::MsgPack)))
+            .clone()
+    }
+
+    /// The approximate heap size of the message, for memory accounting.
+    pub fn approx_bytes(&self) -> usize {
+        self.room.len() + self.event.len() + self.epoch.len() + 64
+    }
+}

@@ -1,0 +1,109 @@
+//! The bus between publishers and gateways.
+//!
+//! A [`Bus`] stores each room's publications (assigning the room's epoch and
+//! offset), keeps the latest state and a bounded history, and hands every
+//! publication to the node's [`Sink`] in offset order. Callers hold an
+//! `Arc<dyn Bus>` and never learn which implementation is behind it.
+//!
+//! - [`memory`]: one process, nothing shared (`--standalone`).
+//! - `redis`: Herald's Redis streams adapter (`docs/adapter-protocol.md`).
+
+pub mod memory;
+pub mod message;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use herald_protocol::bus::{Control, Publication};
+use herald_protocol::{Position, RoomName};
+
+pub use message::Message;
+
+/// Why the bus could not do what was asked.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum BusError {
+    /// The backing store is unreachable or refused the command.
+    #[error("bus unavailable: {0}")]
+    Unavailable(String),
+    /// The publication was refused on its merits (for example a stale fencing token).
+    #[error("publish rejected: {0}")]
+    Rejected(String),
+    /// The publication is not valid (bad room name, too large).
+    #[error("invalid publication: {0}")]
+    Invalid(String),
+}
+
+/// What a new subscriber gets: the room's position and the messages to send.
+#[derive(Debug, Clone)]
+pub struct History {
+    /// The room's current epoch.
+    pub epoch: Arc<str>,
+    /// The room's latest offset (0 when nothing was ever published).
+    pub offset: u64,
+    /// Messages to deliver, oldest first: the missed ones when `recovered`,
+    /// otherwise the snapshot (the latest messages, up to the asked limit).
+    pub messages: Vec<Arc<Message>>,
+    /// Whether `messages` is exactly everything after the asked position.
+    pub recovered: bool,
+}
+
+/// The bus's own view of its health, for `/readyz` and metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BusHealth {
+    /// Whether the bus can publish and deliver right now.
+    pub ready: bool,
+    /// A short description for operators.
+    pub detail: String,
+}
+
+/// Where a bus delivers what it reads: the node's room hub.
+pub trait Sink: Send + Sync + 'static {
+    /// A publication to a room. Called in offset order for each room.
+    fn deliver(&self, msg: Arc<Message>);
+    /// A cluster-wide command for local sockets.
+    fn control(&self, cmd: Control);
+    /// The bus lost continuity (for example the store restarted and lost its
+    /// data): every subscription must re-read its room's history.
+    fn resync_all(&self);
+}
+
+/// The bus abstraction. See the module docs.
+#[async_trait]
+pub trait Bus: Send + Sync + 'static {
+    /// Starts delivering to `sink`. Called once, before any other method.
+    ///
+    /// # Errors
+    /// [`BusError::Unavailable`] when the store cannot be reached at all.
+    async fn start(&self, sink: Arc<dyn Sink>) -> Result<(), BusError>;
+
+    /// Stores publications and returns each one's position, in order.
+    ///
+    /// An `Err` entry means that publication was not stored and must not be
+    /// acknowledged to its caller.
+    async fn publish(&self, batch: Vec<Publication>) -> Vec<Result<Position, BusError>>;
+
+    /// Reads what a subscriber to `room` should get.
+    ///
+    /// With `since` in the current epoch and every later message still held,
+    /// returns exactly the messages after `since.offset` and `recovered: true`.
+    /// Otherwise returns the latest `limit` messages and `recovered: false`.
+    ///
+    /// # Errors
+    /// [`BusError::Unavailable`] when the store cannot be read.
+    async fn history(&self, room: &RoomName, since: Option<&Position>, limit: usize) -> Result<History, BusError>;
+
+    /// The node now has a local subscriber to `room`: deliver its publications.
+    fn watch(&self, room: &RoomName);
+
+    /// The node has no local subscriber to `room` any more.
+    fn unwatch(&self, room: &RoomName);
+
+    /// Sends a cluster-wide command to every node, this one included.
+    ///
+    /// # Errors
+    /// [`BusError::Unavailable`] when the command could not be sent.
+    async fn control(&self, cmd: Control) -> Result<(), BusError>;
+
+    /// The bus's health right now.
+    fn health(&self) -> BusHealth;
+}

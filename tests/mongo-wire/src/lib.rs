@@ -1,0 +1,3 @@
+//! MongoDB wire-protocol test server.
+//!
+//! # Layout

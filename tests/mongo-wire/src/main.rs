@@ -1,0 +1,2 @@
+//! The `herald-mongo-wire` binary.
+fn main() {}

@@ -135,7 +135,9 @@ impl Bus for MemoryBus {
         Ok(read_history(&self.epoch, log.offset, &log.tail, since, limit))
     }
 
-    fn watch(&self, _room: &RoomName) {}
+    async fn watch(&self, _room: &RoomName) -> Result<(), BusError> {
+        Ok(())
+    }
 
     fn unwatch(&self, _room: &RoomName) {}
 

@@ -93,7 +93,15 @@ pub trait Bus: Send + Sync + 'static {
     async fn history(&self, room: &RoomName, since: Option<&Position>, limit: usize) -> Result<History, BusError>;
 
     /// The node now has a local subscriber to `room`: deliver its publications.
-    fn watch(&self, room: &RoomName);
+    ///
+    /// When this returns, every publication stored from then on will reach
+    /// the sink. The hub calls it before [`Bus::history`], so the history and
+    /// the live feed overlap rather than leave a gap; subscribers drop the
+    /// overlap by offset.
+    ///
+    /// # Errors
+    /// [`BusError::Unavailable`] when delivery could not be set up.
+    async fn watch(&self, room: &RoomName) -> Result<(), BusError>;
 
     /// The node has no local subscriber to `room` any more.
     fn unwatch(&self, room: &RoomName);

@@ -1,2 +1,56 @@
-//! The `herald-gateway` binary.
-fn main() {}
+//! The `herald-gateway` binary: parse config, start, wait for SIGTERM or
+//! Ctrl-C, drain.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use herald_gateway::config::GatewayArgs;
+use herald_gateway::config::file::{ParseOutcome, parse_args};
+use herald_gateway::server::Gateway;
+
+fn main() -> ExitCode {
+    let args = match parse_args::<GatewayArgs>(std::env::args_os()) {
+        Ok(a) => a,
+        Err(ParseOutcome::Clap(e)) => e.exit(),
+        Err(ParseOutcome::Config(e)) => {
+            eprintln!("herald-gateway: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    herald_gateway::telemetry::init_tracing(&args.log, args.log_json);
+    let config = match args.into_config() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("herald-gateway: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("herald-gateway: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("herald-gateway: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: herald_gateway::config::Config) -> anyhow::Result<()> {
+    let gateway = Gateway::start(config).await.context("cannot start")?;
+    println!(
+        "herald-gateway: dashboard http://{}/  websocket ws://{}/ws  admin http://{}/metrics",
+        gateway.client_addr, gateway.client_addr, gateway.admin_addr
+    );
+    herald_gateway::signal::terminated().await;
+    let left = gateway.shutdown().await;
+    if left > 0 {
+        tracing::warn!(left, "grace period ended with connections still open");
+    }
+    Ok(())
+}

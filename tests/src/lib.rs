@@ -2,3 +2,4 @@
 //!
 //! # Layout
 //! (filled in as modules land)
+pub mod promql;

@@ -1,6 +1,8 @@
 //! A stored publication, with its wire frames encoded once and shared.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 use bytes::Bytes;
 use herald_protocol::RoomName;
@@ -35,6 +37,10 @@ pub struct Message {
     msgpack: OnceLock<Bytes>,
     /// Other transports' encodings (Socket.IO), built on first use.
     pub extra: OnceLock<Utf8Bytes>,
+    /// When the message reached this node.
+    pub arrived: Instant,
+    /// Live deliveries not yet written (see [`Message::begin_fanout`]).
+    pending: AtomicUsize,
 }
 
 impl Message {
@@ -59,7 +65,20 @@ impl Message {
             json: OnceLock::new(),
             msgpack: OnceLock::new(),
             extra: OnceLock::new(),
+            arrived: Instant::now(),
+            pending: AtomicUsize::new(0),
         }
+    }
+
+    /// Starts counting live deliveries: `n` subscribers plus the deliverer.
+    pub fn begin_fanout(&self, n: usize) {
+        self.pending.store(n + 1, Ordering::Release);
+    }
+
+    /// Marks `n` live deliveries done (written, skipped or dropped).
+    /// Returns true for the call that completes the fan-out.
+    pub fn fanout_done(&self, n: usize) -> bool {
+        n > 0 && self.pending.fetch_sub(n, Ordering::AcqRel) == n
     }
 
     fn frame(&self) -> ServerFrame {

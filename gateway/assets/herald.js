@@ -1,0 +1,684 @@
+// herald.js: the browser client for Herald's native WebSocket protocol.
+//
+// A plain ES module with no dependencies and no build step. It runs in
+// browsers as is, and under Node when given a WebSocket constructor
+// (`new Herald(url, { WebSocket })`, e.g. from the `ws` package).
+//
+//   import { Herald } from '/herald.js';
+//   const h = new Herald();                      // ws(s)://<page host>/ws
+//   const sub = h.subscribe('dashboard:sales', {
+//     onMessage(msg) {},    // {room, event, data, offset, ts, replay}
+//     onReset(info) {},     // {recovered:false, epoch, offset}: drop state, a snapshot follows
+//     onSubscribed(info) {} // {epoch, offset, recovered}
+//   });
+//   h.on('status', (s, info) => {});  // 'connecting' | 'open' | 'reconnecting' | 'closed'
+//   h.on('error', (e) => {});         // server `error` frames and client-side problems
+//   sub.unsubscribe(); h.leaveAll(); h.close();
+//   await h.publish(room, event, data); // -> {room, epoch, offset}
+//
+// What it does for you:
+// - reconnects with exponential backoff and full jitter, and on every new
+//   connection resubscribes each room with `since: {epoch, offset}` of the last
+//   message it applied, so the gateway replays what was missed;
+// - drops duplicates (offset <= last applied in the same epoch) and, on a gap
+//   (offset > last + 1), resubscribes with `since` so the gateway fills it;
+// - honours the `disconnect` frame: `reconnect: false` keeps it closed, close
+//   code 4001 (shutdown) reconnects promptly after a short random delay;
+// - sends an application-level `ping` when the connection has been idle for
+//   `pingIntervalMs`, and reconnects when nothing answers within `pongTimeoutMs`.
+//
+// Encoding: JSON text frames only. The gateway also speaks MessagePack in
+// binary frames, but this client has no MessagePack codec (no dependencies);
+// `binary: true` is rejected.
+
+/** Default options; every one can be overridden in `new Herald(url, options)`. */
+export const DEFAULTS = Object.freeze({
+  binary: false,
+  minBackoffMs: 250,
+  maxBackoffMs: 10000,
+  // Reconnect delay after a `shutdown` (4001): uniform in [0, shutdownJitterMs].
+  shutdownJitterMs: 1000,
+  // A connection that lived this long resets the backoff attempt counter.
+  stableMs: 5000,
+  // Send a `ping` after this long without any frame from the gateway.
+  pingIntervalMs: 20000,
+  // Reconnect when nothing arrives this long after a `ping`.
+  pongTimeoutMs: 10000,
+  // Give up on a connection attempt that got no `welcome` in this time.
+  connectTimeoutMs: 10000,
+  // Reject a `publish` Promise that got no reply in this time.
+  requestTimeoutMs: 10000,
+  // Most publishes held while disconnected.
+  maxQueued: 256,
+});
+
+/** Close codes after which the client must not reconnect (kicked, protocol violation). */
+export const NO_RECONNECT_CODES = Object.freeze([4005, 4006]);
+
+/** Close code the gateway uses when it shuts down. */
+export const SHUTDOWN_CODE = 4001;
+
+/**
+ * The reconnect delay for the given attempt (0 for the first retry): "full
+ * jitter", uniform in [0, min(maxMs, minMs * 2^attempt)).
+ */
+export function backoffDelay(attempt, minMs, maxMs, random = Math.random) {
+  const a = Math.max(0, Math.min(Math.floor(attempt) || 0, 30));
+  const cap = Math.max(0, Math.min(maxMs, minMs * 2 ** a));
+  return Math.min(cap, Math.floor(random() * cap));
+}
+
+/** The default endpoint: `/ws` on the page's own host, `wss` under https. */
+export function defaultUrl(loc = globalThis.location) {
+  if (!loc || !loc.host) throw new Error('herald: no url given and no page location to derive one from');
+  return `${loc.protocol === 'https:' ? 'wss' : 'ws'}://${loc.host}/ws`;
+}
+
+/**
+ * What the client knows of one room's position: the epoch and the offset of
+ * the last message applied. Pure logic, no I/O.
+ */
+export class RoomCursor {
+  constructor() {
+    /** The room's epoch, from the latest `subscribed`; null before the first. */
+    this.epoch = null;
+    /** The offset of the last applied message (meaningful when `known`). */
+    this.offset = 0;
+    /** False after a reset until the first message sets the baseline. */
+    this.known = false;
+    /** The room's latest offset when the current subscription started. */
+    this.latest = 0;
+  }
+
+  /** A `subscribed` frame arrived. Returns true when the client must reset its state. */
+  subscribed(epoch, latest, recovered) {
+    const keep = recovered && this.known && this.epoch === epoch;
+    this.latest = latest;
+    if (keep) return false;
+    this.epoch = epoch;
+    this.offset = 0;
+    this.known = false;
+    return true;
+  }
+
+  /** 'apply', 'duplicate' (already applied) or 'gap' (messages are missing before it). */
+  classify(offset) {
+    if (!this.known) return 'apply';
+    if (offset <= this.offset) return 'duplicate';
+    if (offset > this.offset + 1) return 'gap';
+    return 'apply';
+  }
+
+  /** Records `offset` as applied. */
+  advance(offset) {
+    this.offset = offset;
+    this.known = true;
+  }
+
+  /** True when a message at `offset` replays history rather than being new. */
+  isReplay(offset) {
+    return offset <= this.latest;
+  }
+
+  /** The `since` to resubscribe with, or null when a fresh snapshot is wanted. */
+  since() {
+    if (this.epoch === null) return null;
+    if (this.known) return { epoch: this.epoch, offset: this.offset };
+    // Subscribed to an empty room and saw nothing yet: everything from 1 is new.
+    if (this.latest === 0) return { epoch: this.epoch, offset: 0 };
+    return null;
+  }
+}
+
+function report(err) {
+  if (typeof globalThis.reportError === 'function') globalThis.reportError(err);
+  else setTimeout(() => { throw err; });
+}
+
+class HeraldError extends Error {
+  constructor(message, { code = null, id = null, room = null } = {}) {
+    super(message);
+    this.name = 'HeraldError';
+    this.code = code;
+    this.id = id;
+    this.room = room;
+  }
+}
+
+/** One room the client is in, with its listeners and position. */
+class Room {
+  constructor(name) {
+    this.name = name;
+    this.cursor = new RoomCursor();
+    this.subs = new Set();
+    /** 'pending' until the gateway confirms the (re)subscription. */
+    this.state = 'pending';
+    this.last = null;
+    this.readyWaiters = [];
+  }
+}
+
+/** A handle on one `subscribe` call. */
+class Subscription {
+  constructor(herald, room, handlers) {
+    this._herald = herald;
+    this.room = room;
+    this.handlers = handlers || {};
+    this.active = true;
+    /** Resolves with {epoch, offset, recovered} when the gateway confirms the room. */
+    this.ready = null;
+  }
+
+  /** Stops this subscription; the room is left when no other subscription holds it. */
+  unsubscribe() {
+    if (!this.active) return;
+    this.active = false;
+    this._herald._drop(this);
+  }
+}
+
+/** A Herald connection that keeps itself alive and its rooms in sync. */
+export class Herald {
+  constructor(url, options = {}) {
+    this.options = { ...DEFAULTS, ...options };
+    if (this.options.binary) {
+      throw new Error('herald: MessagePack (binary: true) is not supported by herald.js; use JSON');
+    }
+    this.url = url || defaultUrl();
+    this.WebSocket = this.options.WebSocket || globalThis.WebSocket;
+    if (typeof this.WebSocket !== 'function') {
+      throw new Error('herald: no WebSocket constructor; pass options.WebSocket');
+    }
+    this.random = this.options.random || Math.random;
+    this.status = 'connecting';
+    /** Reconnect attempts since the last stable connection. */
+    this.attempt = 0;
+    /** The latest `welcome` frame. */
+    this.welcome = null;
+    /** Counters, for tests and debugging. */
+    this.stats = { connects: 0, messages: 0, duplicates: 0, gaps: 0, resets: 0 };
+    this._rooms = new Map();
+    this._listeners = new Map();
+    this._pending = new Map();
+    this._outbox = [];
+    this._nextId = 1;
+    this._ws = null;
+    this._open = false;
+    this._closed = false;
+    this._openedAt = 0;
+    this._lastRx = 0;
+    this._disconnectFrame = null;
+    this._timers = { reconnect: null, connect: null, idle: null, pong: null };
+    this._onOnline = () => {
+      if (this._timers.reconnect !== null) {
+        this._clear('reconnect');
+        this._connect();
+      }
+    };
+    if (typeof globalThis.addEventListener === 'function') globalThis.addEventListener('online', this._onOnline);
+    this._connect();
+  }
+
+  // ---- public API ----
+
+  /** Listens to 'status', 'error', 'welcome' or 'disconnect'. Returns a function that stops listening. */
+  on(event, fn) {
+    if (!this._listeners.has(event)) this._listeners.set(event, new Set());
+    this._listeners.get(event).add(fn);
+    return () => this._listeners.get(event)?.delete(fn);
+  }
+
+  /**
+   * Joins `room`. `handlers`: {onMessage, onReset, onSubscribed, onError}.
+   * `opts.leaveOthers`: leave every other room at the same time.
+   */
+  subscribe(room, handlers = {}, opts = {}) {
+    if (this._closed) throw new Error('herald: closed');
+    if (typeof room !== 'string' || room === '') throw new TypeError('herald: room must be a non-empty string');
+    if (opts.leaveOthers) {
+      for (const [name, r] of this._rooms) {
+        if (name === room) continue;
+        this._rooms.delete(name);
+        for (const s of r.subs) s.active = false;
+        // A new room's subscribe carries leave_others; an existing room's does not.
+        if (this._rooms.has(room)) this._send({ op: 'unsubscribe', room: name });
+      }
+    }
+    const sub = new Subscription(this, room, handlers);
+    let r = this._rooms.get(room);
+    if (r) {
+      r.subs.add(sub);
+      if (r.state === 'active') {
+        const info = { epoch: r.cursor.epoch, offset: r.cursor.latest, recovered: true };
+        sub.ready = Promise.resolve(info);
+        // Hand the newcomer the room's latest message so it can render at once.
+        const last = r.last;
+        if (last) queueMicrotask(() => sub.active && this._call(sub, 'onMessage', last));
+      } else {
+        sub.ready = new Promise((resolve, reject) => r.readyWaiters.push({ resolve, reject }));
+        sub.ready.catch(() => {});
+      }
+      return sub;
+    }
+    r = new Room(room);
+    r.subs.add(sub);
+    sub.ready = new Promise((resolve, reject) => r.readyWaiters.push({ resolve, reject }));
+    sub.ready.catch(() => {});
+    this._rooms.set(room, r);
+    if (this._open) this._sendSubscribe(r, { leaveOthers: !!opts.leaveOthers });
+    return sub;
+  }
+
+  /** Leaves every room. */
+  leaveAll() {
+    for (const r of this._rooms.values()) {
+      for (const s of r.subs) s.active = false;
+      this._rejectReady(r, new HeraldError('left', { room: r.name }));
+    }
+    this._rooms.clear();
+    this._send({ op: 'leave_all' });
+  }
+
+  /** The rooms the client is in. */
+  rooms() {
+    return [...this._rooms.keys()];
+  }
+
+  /**
+   * Publishes through the gateway (when it allows client publishes).
+   * Resolves with {room, epoch, offset}; rejects on an `error` reply, a timeout,
+   * or a connection lost before the reply (the publish may then have happened).
+   */
+  publish(room, event, data) {
+    if (this._closed) return Promise.reject(new Error('herald: closed'));
+    return new Promise((resolve, reject) => {
+      const id = this._nextId++;
+      const frame = { op: 'publish', room, event, data: data === undefined ? null : data, id };
+      const entry = { kind: 'publish', room, resolve, reject, timer: null, frame, sent: false };
+      entry.timer = setTimeout(() => {
+        this._pending.delete(id);
+        const i = this._outbox.indexOf(id);
+        if (i >= 0) this._outbox.splice(i, 1);
+        reject(new HeraldError('publish timed out', { id, room }));
+      }, this.options.requestTimeoutMs);
+      this._pending.set(id, entry);
+      if (this._open) {
+        entry.sent = true;
+        this._send(frame);
+      } else if (this._outbox.length < this.options.maxQueued) {
+        this._outbox.push(id);
+      } else {
+        clearTimeout(entry.timer);
+        this._pending.delete(id);
+        reject(new HeraldError('publish queue full while disconnected', { id, room }));
+      }
+    });
+  }
+
+  /** Closes the connection for good. */
+  close() {
+    if (this._closed) return;
+    this._closed = true;
+    for (const k of Object.keys(this._timers)) this._clear(k);
+    if (typeof globalThis.removeEventListener === 'function') globalThis.removeEventListener('online', this._onOnline);
+    const ws = this._ws;
+    this._detach();
+    if (ws) {
+      try { ws.close(1000); } catch { /* already closing */ }
+    }
+    this._failPending(new Error('herald: closed'), true);
+    for (const r of this._rooms.values()) this._rejectReady(r, new Error('herald: closed'));
+    this._setStatus('closed', { reason: 'client' });
+  }
+
+  // ---- connection lifecycle ----
+
+  _connect() {
+    if (this._closed) return;
+    this._timers.reconnect = null;
+    // The first attempt is 'connecting'; later ones were announced as
+    // 'reconnecting' (with their attempt number) when they were scheduled.
+    if (this.stats.connects === 0 && this.attempt === 0) this._setStatus('connecting', { attempt: 0 });
+    let ws;
+    try {
+      ws = new this.WebSocket(this.url);
+    } catch (e) {
+      this._emit('error', new HeraldError(`cannot connect: ${e && e.message}`));
+      this._scheduleReconnect(null);
+      return;
+    }
+    this._ws = ws;
+    this._disconnectFrame = null;
+    ws.onopen = () => { this._lastRx = Date.now(); };
+    ws.onmessage = (ev) => this._onData(ev.data);
+    ws.onerror = () => { /* a close event follows */ };
+    ws.onclose = (ev) => this._onClose(ev && ev.code, ev && ev.reason);
+    this._timers.connect = setTimeout(() => {
+      this._timers.connect = null;
+      if (this._ws === ws && !this._open) this._abandon('connect timeout');
+    }, this.options.connectTimeoutMs);
+  }
+
+  _detach() {
+    const ws = this._ws;
+    if (ws) {
+      ws.onopen = ws.onmessage = ws.onclose = null;
+      ws.onerror = () => {};
+    }
+    this._ws = null;
+  }
+
+  // Gives up on the current socket without waiting for its close event
+  // (which a dead TCP connection may not deliver for minutes).
+  _abandon(reason) {
+    const ws = this._ws;
+    if (!ws) return;
+    this._detach();
+    try { ws.close(4000, reason); } catch { /* ignore */ }
+    this._lost(null, reason);
+  }
+
+  _onClose(code, reason) {
+    this._detach();
+    this._lost(code, reason);
+  }
+
+  _lost(code, reason) {
+    const wasOpen = this._open;
+    this._open = false;
+    for (const k of ['connect', 'idle', 'pong']) this._clear(k);
+    if (wasOpen && Date.now() - this._openedAt >= this.options.stableMs) this.attempt = 0;
+    this._failPending(new HeraldError('connection lost before the reply'), false);
+    for (const r of this._rooms.values()) r.state = 'pending';
+    if (this._closed) return;
+    const frame = this._disconnectFrame;
+    const effective = frame ? frame.code : code;
+    const reconnect = frame ? frame.reconnect !== false : !NO_RECONNECT_CODES.includes(code);
+    if (frame || code !== undefined) this._emit('disconnect', { code: effective, reason: frame ? frame.reason : reason, reconnect });
+    if (!reconnect) {
+      this._closed = true;
+      this._failPending(new HeraldError(`disconnected: ${frame ? frame.reason : reason}`, { code: effective }), true);
+      this._setStatus('closed', { code: effective, reason: frame ? frame.reason : reason });
+      return;
+    }
+    this._scheduleReconnect(effective);
+  }
+
+  _scheduleReconnect(code) {
+    if (this._closed || this._timers.reconnect !== null) return;
+    let delayMs;
+    if (code === SHUTDOWN_CODE) {
+      // The node is going away, not overloaded: come back soon, spread out.
+      delayMs = Math.floor(this.random() * this.options.shutdownJitterMs);
+      this.attempt = 0;
+    } else {
+      delayMs = backoffDelay(this.attempt, this.options.minBackoffMs, this.options.maxBackoffMs, this.random);
+    }
+    this.attempt += 1;
+    this._setStatus('reconnecting', { attempt: this.attempt, delayMs, code });
+    this._timers.reconnect = setTimeout(() => this._connect(), delayMs);
+  }
+
+  _onWelcome(frame) {
+    this._clear('connect');
+    this.welcome = frame;
+    this._open = true;
+    this._openedAt = Date.now();
+    this.stats.connects += 1;
+    this._setStatus('open', { session: frame.session, node: frame.node, attempt: this.attempt });
+    this._emit('welcome', frame);
+    for (const r of this._rooms.values()) this._sendSubscribe(r, {});
+    const queued = this._outbox.splice(0);
+    for (const id of queued) {
+      const entry = this._pending.get(id);
+      if (!entry) continue;
+      entry.sent = true;
+      this._send(entry.frame);
+    }
+    this._armIdle();
+  }
+
+  _armIdle() {
+    this._clear('idle');
+    if (!this._open) return;
+    const wait = Math.max(0, this._lastRx + this.options.pingIntervalMs - Date.now());
+    this._timers.idle = setTimeout(() => {
+      this._timers.idle = null;
+      if (!this._open) return;
+      if (Date.now() - this._lastRx >= this.options.pingIntervalMs && this._timers.pong === null) {
+        this._send({ op: 'ping', id: this._nextId++ });
+        this._timers.pong = setTimeout(() => {
+          this._timers.pong = null;
+          this._abandon('pong timeout');
+        }, this.options.pongTimeoutMs);
+      }
+      this._armIdle();
+    }, wait);
+  }
+
+  // ---- frames in ----
+
+  _onData(data) {
+    this._lastRx = Date.now();
+    this._clear('pong');
+    if (typeof data !== 'string') {
+      this._emit('error', new HeraldError('binary frame received; herald.js speaks JSON only'));
+      return;
+    }
+    let f;
+    try {
+      f = JSON.parse(data);
+    } catch {
+      this._emit('error', new HeraldError('unparseable frame from the gateway'));
+      return;
+    }
+    if (!f || typeof f !== 'object') return;
+    switch (f.type) {
+      case 'welcome': return this._onWelcome(f);
+      case 'subscribed': return this._onSubscribed(f);
+      case 'message': return this._onMessage(f);
+      case 'published': return this._settle(f.id, null, { room: f.room, epoch: f.epoch, offset: f.offset });
+      case 'pong': return undefined;
+      case 'unsubscribed': return undefined;
+      case 'error': return this._onError(f);
+      case 'disconnect':
+        this._disconnectFrame = { code: f.code, reason: f.reason, reconnect: f.reconnect };
+        return undefined;
+      default:
+        return undefined; // unknown frame types are ignored, for forward compatibility
+    }
+  }
+
+  _onSubscribed(f) {
+    const entry = f.id !== undefined ? this._pending.get(f.id) : undefined;
+    if (entry && entry.kind === 'subscribe') {
+      clearTimeout(entry.timer);
+      this._pending.delete(f.id);
+    }
+    const r = this._rooms.get(f.room);
+    if (!r) return; // left meanwhile
+    const reset = r.cursor.subscribed(f.epoch, f.offset, !!f.recovered);
+    r.state = 'active';
+    const info = { epoch: f.epoch, offset: f.offset, recovered: !reset };
+    if (reset) {
+      this.stats.resets += 1;
+      r.last = null;
+      for (const s of r.subs) this._call(s, 'onReset', { recovered: false, epoch: f.epoch, offset: f.offset });
+    }
+    for (const s of r.subs) this._call(s, 'onSubscribed', info);
+    for (const w of r.readyWaiters.splice(0)) w.resolve(info);
+  }
+
+  _onMessage(f) {
+    const r = this._rooms.get(f.room);
+    if (!r || r.state !== 'active' || typeof f.offset !== 'number') return;
+    const verdict = r.cursor.classify(f.offset);
+    if (verdict === 'duplicate') {
+      this.stats.duplicates += 1;
+      return;
+    }
+    if (verdict === 'gap') {
+      this.stats.gaps += 1;
+      this._resync(r);
+      return;
+    }
+    r.cursor.advance(f.offset);
+    this.stats.messages += 1;
+    const msg = { room: f.room, event: f.event, data: f.data, offset: f.offset, ts: f.ts ?? null, replay: r.cursor.isReplay(f.offset) };
+    r.last = msg;
+    for (const s of [...r.subs]) this._call(s, 'onMessage', msg);
+  }
+
+  _onError(f) {
+    const err = new HeraldError(`${f.reason || 'error'} (${f.code})`, { code: f.code, id: f.id ?? null });
+    const entry = f.id !== undefined && f.id !== null ? this._pending.get(f.id) : undefined;
+    if (entry) {
+      clearTimeout(entry.timer);
+      this._pending.delete(f.id);
+      err.room = entry.room;
+      if (entry.kind === 'publish') entry.reject(err);
+      if (entry.kind === 'subscribe') this._subscribeFailed(entry, err);
+    }
+    this._emit('error', err);
+  }
+
+  _subscribeFailed(entry, err) {
+    const r = this._rooms.get(entry.room);
+    if (!r) return;
+    if (entry.resync) {
+      // The gateway refused a subscribe for a room already joined: leave and
+      // join again, still asking for what came after our position.
+      this._send({ op: 'unsubscribe', room: r.name });
+      this._sendSubscribe(r, {});
+      return;
+    }
+    if (err.code === 100 || err.code === 106) {
+      // Internal or bus trouble: retry on the next connection or in a while.
+      const delay = backoffDelay(3, this.options.minBackoffMs, this.options.maxBackoffMs, this.random);
+      setTimeout(() => {
+        if (this._rooms.get(r.name) === r && this._open && r.state === 'pending') this._sendSubscribe(r, {});
+      }, delay);
+      return;
+    }
+    this._rooms.delete(r.name);
+    for (const s of r.subs) {
+      s.active = false;
+      this._call(s, 'onError', err);
+    }
+    this._rejectReady(r, err);
+  }
+
+  // ---- frames out ----
+
+  _sendSubscribe(r, { leaveOthers = false, resync = false }) {
+    const id = this._nextId++;
+    r.state = 'pending';
+    const frame = { op: 'subscribe', room: r.name, id };
+    const since = r.cursor.since();
+    if (since) frame.since = since;
+    if (leaveOthers) frame.leave_others = true;
+    const entry = { kind: 'subscribe', room: r.name, resync, timer: null };
+    entry.timer = setTimeout(() => {
+      this._pending.delete(id);
+      // No answer: the connection is likely broken; start over.
+      if (this._open && this._rooms.get(r.name) === r && r.state === 'pending') this._abandon('subscribe timeout');
+    }, this.options.requestTimeoutMs);
+    this._pending.set(id, entry);
+    this._send(frame);
+  }
+
+  // A gap: ask the gateway again from our position; what arrives before its
+  // answer belongs to the old stream and is dropped (the recovery resends it).
+  _resync(r) {
+    if (r.state !== 'active') return;
+    this._sendSubscribe(r, { resync: true });
+  }
+
+  _drop(sub) {
+    const r = this._rooms.get(sub.room);
+    if (!r || !r.subs.has(sub)) return;
+    r.subs.delete(sub);
+    if (r.subs.size > 0) return;
+    this._rooms.delete(sub.room);
+    this._rejectReady(r, new HeraldError('unsubscribed', { room: sub.room }));
+    this._send({ op: 'unsubscribe', room: sub.room });
+  }
+
+  _send(frame) {
+    if (!this._open || !this._ws) return false;
+    try {
+      this._ws.send(JSON.stringify(frame));
+      return true;
+    } catch (e) {
+      this._emit('error', new HeraldError(`send failed: ${e && e.message}`));
+      return false;
+    }
+  }
+
+  // ---- helpers ----
+
+  _settle(id, err, value) {
+    if (id === undefined || id === null) return;
+    const entry = this._pending.get(id);
+    if (!entry) return;
+    clearTimeout(entry.timer);
+    this._pending.delete(id);
+    if (entry.kind !== 'publish') return;
+    if (err) entry.reject(err);
+    else entry.resolve(value);
+  }
+
+  // Rejects requests whose reply can no longer come. Publishes still in the
+  // outbox (never sent) survive a reconnect unless `all`.
+  _failPending(err, all) {
+    for (const [id, entry] of this._pending) {
+      if (!all && entry.kind === 'publish' && !entry.sent) continue;
+      clearTimeout(entry.timer);
+      this._pending.delete(id);
+      if (entry.kind === 'publish') entry.reject(err);
+    }
+    if (all) this._outbox.length = 0;
+  }
+
+  _rejectReady(r, err) {
+    for (const w of r.readyWaiters.splice(0)) w.reject(err);
+  }
+
+  _call(sub, name, arg) {
+    const fn = sub.handlers[name];
+    if (!sub.active || typeof fn !== 'function') return;
+    try {
+      fn.call(sub.handlers, arg);
+    } catch (e) {
+      report(e);
+    }
+  }
+
+  _emit(event, ...args) {
+    const set = this._listeners.get(event);
+    if (!set) return;
+    for (const fn of [...set]) {
+      try {
+        fn(...args);
+      } catch (e) {
+        report(e);
+      }
+    }
+  }
+
+  _setStatus(status, info = {}) {
+    const changed = this.status !== status;
+    this.status = status;
+    // 'reconnecting' repeats with a new attempt count; other states fire once.
+    if (changed || status === 'reconnecting') this._emit('status', status, info);
+  }
+
+  _clear(name) {
+    if (this._timers[name] !== null) {
+      clearTimeout(this._timers[name]);
+      this._timers[name] = null;
+    }
+  }
+}
+
+export default Herald;

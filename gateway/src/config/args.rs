@@ -1,0 +1,302 @@
+//! The gateway's flags. Every flag also reads `HERALD_<NAME>` from the
+//! environment and `<name>` from the TOML file given by `--config`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use serde::{Deserialize, Serialize};
+
+use super::{BusChoice, Config, ConfigError, Limits};
+
+/// Herald gateway: holds browser connections and fans out room messages.
+///
+/// Precedence: flags, then HERALD_* environment variables, then the TOML
+/// file given with --config (keys are the long flag names, with - or _),
+/// then the defaults shown here.
+#[derive(Debug, Clone, Parser, Serialize, Deserialize)]
+#[command(name = "herald-gateway", version, about, long_about = None)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayArgs {
+    /// TOML config file.
+    #[arg(long, env = "HERALD_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+
+    /// Run alone: in-memory bus, publish API and demo feed, no Redis needed.
+    #[arg(long, env = "HERALD_STANDALONE")]
+    #[serde(default)]
+    pub standalone: bool,
+
+    /// Client listener address (dashboard page, /ws, /herald.js, /socket.io/).
+    #[arg(long, env = "HERALD_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Admin listener address (/metrics, /healthz, /readyz, /api/*).
+    #[arg(long, env = "HERALD_ADMIN_LISTEN", default_value = "127.0.0.1:9090")]
+    pub admin_listen: SocketAddr,
+
+    /// This node's id, unique in the cluster [default: gw-<random>].
+    #[arg(long, env = "HERALD_NODE_ID")]
+    pub node_id: Option<String>,
+
+    /// Redis URL for the streams bus (redis:// or rediss://, with user:password@ for AUTH).
+    /// Repeat, or separate with commas, to list Redis Cluster seed nodes.
+    #[arg(long, env = "HERALD_REDIS_URL", value_delimiter = ',')]
+    #[serde(default)]
+    pub redis_url: Vec<String>,
+
+    /// The Redis URLs are Redis Cluster nodes.
+    #[arg(long, env = "HERALD_REDIS_CLUSTER")]
+    #[serde(default)]
+    pub redis_cluster: bool,
+
+    /// Number of shard streams rooms are hashed onto (all nodes and routers must agree).
+    #[arg(long, env = "HERALD_BUS_SHARDS", default_value_t = 64)]
+    pub bus_shards: u32,
+
+    /// Messages kept per room for snapshots and recovery.
+    #[arg(long, env = "HERALD_HISTORY_SIZE", default_value_t = 100)]
+    pub history_size: usize,
+
+    /// Seconds an idle room keeps its history (the recovery window).
+    #[arg(long, env = "HERALD_HISTORY_TTL_SECS", default_value_t = 3600)]
+    pub history_ttl_secs: u64,
+
+    /// Messages a new subscriber gets as the room's current state.
+    #[arg(long, env = "HERALD_SNAPSHOT_DEPTH", default_value_t = 1)]
+    pub snapshot_depth: usize,
+
+    /// Bearer key required on /api/* (unset: the API is open; keep the admin listener private).
+    #[arg(long, env = "HERALD_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+
+    /// Most simultaneous client connections; more are refused with close code 4004.
+    #[arg(long, env = "HERALD_MAX_CONNECTIONS", default_value_t = 100_000)]
+    pub max_connections: usize,
+
+    /// Most rooms one connection may join; more get error 104.
+    #[arg(long, env = "HERALD_MAX_ROOMS_PER_CONNECTION", default_value_t = 64)]
+    pub max_rooms_per_connection: usize,
+
+    /// Largest client frame in bytes; larger ones close the connection with 1009.
+    #[arg(long, env = "HERALD_MAX_FRAME_BYTES", default_value_t = 65_536)]
+    pub max_frame_bytes: usize,
+
+    /// Messages queued for one connection before it is disconnected as slow (4002).
+    #[arg(long, env = "HERALD_OUTBOX_MAX_MESSAGES", default_value_t = 1024)]
+    pub outbox_max_messages: usize,
+
+    /// Bytes queued for one connection before it is disconnected as slow (4002).
+    #[arg(long, env = "HERALD_OUTBOX_MAX_BYTES", default_value_t = 1_048_576)]
+    pub outbox_max_bytes: usize,
+
+    /// WebSocket read buffer per connection, in bytes.
+    #[arg(long, env = "HERALD_WS_READ_BUFFER_BYTES", default_value_t = 1024)]
+    pub ws_read_buffer_bytes: usize,
+
+    /// WebSocket write buffer per connection, in bytes (frames coalesce up to this).
+    #[arg(long, env = "HERALD_WS_WRITE_BUFFER_BYTES", default_value_t = 16_384)]
+    pub ws_write_buffer_bytes: usize,
+
+    /// Milliseconds between server pings.
+    #[arg(long, env = "HERALD_HEARTBEAT_INTERVAL_MS", default_value_t = 25_000)]
+    pub heartbeat_interval_ms: u64,
+
+    /// Milliseconds a connection may stay silent after a ping before it is closed (4003).
+    #[arg(long, env = "HERALD_HEARTBEAT_TIMEOUT_MS", default_value_t = 20_000)]
+    pub heartbeat_timeout_ms: u64,
+
+    /// Let clients publish to rooms (op "publish").
+    #[arg(long, env = "HERALD_ALLOW_CLIENT_PUBLISH")]
+    #[serde(default)]
+    pub allow_client_publish: bool,
+
+    /// Demo ticks per second in standalone mode; each tick places 1-3 orders and updates all four dashboard rooms (0: no demo feed).
+    #[arg(long, env = "HERALD_DEMO_RATE", default_value_t = 1.0)]
+    pub demo_rate: f64,
+
+    /// Milliseconds SIGTERM waits for clients to leave before exiting.
+    #[arg(long, env = "HERALD_SHUTDOWN_GRACE_MS", default_value_t = 10_000)]
+    pub shutdown_grace_ms: u64,
+
+    /// Turn metric recording off (for measuring its cost).
+    #[arg(long, env = "HERALD_NO_METRICS")]
+    #[serde(default)]
+    pub no_metrics: bool,
+
+    /// Log filter, in tracing's EnvFilter syntax.
+    #[arg(long, env = "HERALD_LOG", default_value = "info")]
+    pub log: String,
+
+    /// Log as JSON lines instead of text.
+    #[arg(long, env = "HERALD_LOG_JSON")]
+    #[serde(default)]
+    pub log_json: bool,
+
+    /// DEBUG ONLY: leak this many bytes per accepted connection, to prove the soak test's leak detector.
+    #[arg(long, env = "HERALD_DEBUG_LEAK_BYTES_PER_CONNECTION", default_value_t = 0, hide = true)]
+    pub debug_leak_bytes_per_connection: usize,
+}
+
+impl GatewayArgs {
+    /// Checks the arguments and builds the library's [`Config`].
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming the first unacceptable option.
+    pub fn into_config(self) -> Result<Config, ConfigError> {
+        let invalid = |option: &str, message: &str| ConfigError::Invalid {
+            option: option.to_owned(),
+            message: message.to_owned(),
+        };
+        if self.standalone && !self.redis_url.is_empty() {
+            return Err(invalid("--standalone", "cannot be combined with --redis-url"));
+        }
+        if !self.standalone && self.redis_url.is_empty() {
+            return Err(invalid(
+                "--redis-url",
+                "is required unless --standalone is given (try: herald-gateway --standalone)",
+            ));
+        }
+        for (name, value) in [
+            ("--max-connections", self.max_connections),
+            ("--max-rooms-per-connection", self.max_rooms_per_connection),
+            ("--outbox-max-messages", self.outbox_max_messages),
+            ("--history-size", self.history_size),
+            ("--bus-shards", self.bus_shards as usize),
+            ("--heartbeat-interval-ms", self.heartbeat_interval_ms as usize),
+            ("--heartbeat-timeout-ms", self.heartbeat_timeout_ms as usize),
+        ] {
+            if value == 0 {
+                return Err(invalid(name, "must be at least 1"));
+            }
+        }
+        if self.max_frame_bytes < 256 {
+            return Err(invalid("--max-frame-bytes", "must be at least 256"));
+        }
+        if self.outbox_max_bytes < self.max_frame_bytes {
+            return Err(invalid("--outbox-max-bytes", "must be at least --max-frame-bytes"));
+        }
+        if self.ws_read_buffer_bytes < 64 {
+            return Err(invalid("--ws-read-buffer-bytes", "must be at least 64"));
+        }
+        if self.snapshot_depth > self.history_size {
+            return Err(invalid("--snapshot-depth", "must not exceed --history-size"));
+        }
+        if !(self.demo_rate.is_finite() && (0.0..=10_000.0).contains(&self.demo_rate)) {
+            return Err(invalid("--demo-rate", "must be between 0 and 10000"));
+        }
+        for url in &self.redis_url {
+            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+                return Err(invalid("--redis-url", &format!("{url:?} must start with redis:// or rediss://")));
+            }
+        }
+        if self.api_key.as_deref() == Some("") {
+            return Err(invalid("--api-key", "must not be empty"));
+        }
+        let node_id = match self.node_id {
+            Some(id) if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) => {
+                return Err(invalid("--node-id", "must be non-empty ASCII letters, digits, '-', '_' or '.'"));
+            }
+            Some(id) => id,
+            None => format!("gw-{:06x}", rand::random::<u32>() & 0xff_ffff),
+        };
+        let history_ttl = Duration::from_secs(self.history_ttl_secs);
+        let bus = if self.standalone {
+            BusChoice::Memory {
+                history_size: self.history_size,
+                history_ttl,
+            }
+        } else {
+            BusChoice::Redis {
+                urls: self.redis_url,
+                cluster: self.redis_cluster,
+                shards: self.bus_shards,
+                history_size: self.history_size,
+                history_ttl,
+            }
+        };
+        Ok(Config {
+            listen: self.listen,
+            admin_listen: self.admin_listen,
+            node_id,
+            bus,
+            api_key: self.api_key,
+            limits: Limits {
+                max_connections: self.max_connections,
+                max_rooms_per_connection: self.max_rooms_per_connection,
+                max_frame_bytes: self.max_frame_bytes,
+                outbox_max_messages: self.outbox_max_messages,
+                outbox_max_bytes: self.outbox_max_bytes,
+                ws_read_buffer_bytes: self.ws_read_buffer_bytes,
+                ws_write_buffer_bytes: self.ws_write_buffer_bytes,
+            },
+            heartbeat_interval: Duration::from_millis(self.heartbeat_interval_ms),
+            heartbeat_timeout: Duration::from_millis(self.heartbeat_timeout_ms),
+            snapshot_depth: self.snapshot_depth,
+            allow_client_publish: self.allow_client_publish,
+            demo_rate: if self.standalone { self.demo_rate } else { 0.0 },
+            shutdown_grace: Duration::from_millis(self.shutdown_grace_ms),
+            metrics_enabled: !self.no_metrics,
+            debug_leak_bytes_per_connection: self.debug_leak_bytes_per_connection,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::file::{ParseOutcome, parse_args};
+
+    fn parse(args: &[&str]) -> Result<GatewayArgs, ParseOutcome> {
+        parse_args::<GatewayArgs>(std::iter::once("herald-gateway").chain(args.iter().copied()).map(Into::into))
+    }
+
+    #[test]
+    fn standalone_needs_nothing_else() {
+        let c = parse(&["--standalone"]).unwrap().into_config().unwrap();
+        assert!(matches!(c.bus, BusChoice::Memory { .. }));
+        assert_eq!(c.listen.port(), 8080);
+    }
+
+    #[test]
+    fn without_standalone_a_redis_url_is_required() {
+        let e = parse(&[]).unwrap().into_config().unwrap_err();
+        assert!(e.to_string().contains("--redis-url"), "{e}");
+    }
+
+    #[test]
+    fn file_values_fill_defaults_but_flags_win() {
+        let dir = std::env::temp_dir().join(format!("herald-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("gw.toml");
+        std::fs::write(&path, "standalone = true\nmax-rooms-per-connection = 5\nlisten = \"127.0.0.1:1\"\n").unwrap();
+        let a = parse(&["--config", path.to_str().unwrap(), "--listen", "127.0.0.1:2"]).unwrap();
+        assert!(a.standalone);
+        assert_eq!(a.max_rooms_per_connection, 5);
+        assert_eq!(a.listen.port(), 2);
+
+        std::fs::write(&path, "max_rooms = 5\n").unwrap();
+        let Err(ParseOutcome::Config(e)) = parse(&["--config", path.to_str().unwrap()]) else { panic!() };
+        assert!(e.to_string().contains("unknown option `max_rooms`"), "{e}");
+
+        std::fs::write(&path, "history_size = \"many\"\n").unwrap();
+        let Err(ParseOutcome::Config(e)) = parse(&["--config", path.to_str().unwrap()]) else { panic!() };
+        assert!(e.to_string().contains("history_size") || e.to_string().contains("invalid type"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_name_the_option() {
+        for (args, option) in [
+            (vec!["--standalone", "--max-frame-bytes", "10"], "--max-frame-bytes"),
+            (vec!["--redis-url", "http://x"], "--redis-url"),
+            (vec!["--standalone", "--snapshot-depth", "500"], "--snapshot-depth"),
+            (vec!["--standalone", "--node-id", "a b"], "--node-id"),
+        ] {
+            let e = parse(&args).unwrap().into_config().unwrap_err();
+            assert!(e.to_string().contains(option), "{e}");
+        }
+        assert!(matches!(parse(&["--max-connections", "lots"]), Err(ParseOutcome::Clap(_))));
+    }
+}

@@ -1,0 +1,92 @@
+//! Configuration: command-line flags, `HERALD_*` environment variables and
+//! an optional TOML file, merged in that order of precedence.
+//!
+//! - [`args`]: the flags, each with its environment variable and default.
+//! - [`file`]: the TOML overlay, shared with the router binary.
+//! - [`Config`]: the validated, typed configuration the library takes.
+
+pub mod args;
+pub mod file;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+pub use args::GatewayArgs;
+pub use file::ConfigError;
+
+/// The gateway's validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Client listener: dashboard page, `/ws`, `/herald.js`, `/socket.io/`.
+    pub listen: SocketAddr,
+    /// Admin listener: `/metrics`, `/healthz`, `/readyz`, `/api/*`.
+    pub admin_listen: SocketAddr,
+    /// This node's id, unique in the cluster.
+    pub node_id: String,
+    /// Which bus to run.
+    pub bus: BusChoice,
+    /// Bearer key required on `/api/*`, if set.
+    pub api_key: Option<String>,
+    /// Connection and frame limits.
+    pub limits: Limits,
+    /// Heartbeat: ping interval.
+    pub heartbeat_interval: Duration,
+    /// Heartbeat: a connection silent for this long after a ping is dead.
+    pub heartbeat_timeout: Duration,
+    /// Messages sent to a new subscriber as the room's current state.
+    pub snapshot_depth: usize,
+    /// Whether clients may publish.
+    pub allow_client_publish: bool,
+    /// Demo ticks per second (0: no demo feed).
+    pub demo_rate: f64,
+    /// How long shutdown waits for connections to drain.
+    pub shutdown_grace: Duration,
+    /// Whether metrics are recorded.
+    pub metrics_enabled: bool,
+    /// Debug only: bytes leaked on purpose per accepted connection (leak-detector proof).
+    pub debug_leak_bytes_per_connection: usize,
+}
+
+/// Which bus the gateway runs on.
+#[derive(Debug, Clone)]
+pub enum BusChoice {
+    /// The in-process bus (`--standalone`).
+    Memory {
+        /// Messages kept per room.
+        history_size: usize,
+        /// Idle rooms forget their history after this long.
+        history_ttl: Duration,
+    },
+    /// Herald's Redis streams adapter.
+    Redis {
+        /// `redis://` or `rediss://` URL(s).
+        urls: Vec<String>,
+        /// Whether the URLs are Redis Cluster nodes.
+        cluster: bool,
+        /// Number of shard streams.
+        shards: u32,
+        /// Messages kept per room.
+        history_size: usize,
+        /// Idle rooms forget their history after this long.
+        history_ttl: Duration,
+    },
+}
+
+/// Limits that protect the gateway from its peers.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Most simultaneous client connections.
+    pub max_connections: usize,
+    /// Most rooms one connection may join.
+    pub max_rooms_per_connection: usize,
+    /// Largest client frame, in bytes.
+    pub max_frame_bytes: usize,
+    /// Most messages queued for one connection before it is a slow consumer.
+    pub outbox_max_messages: usize,
+    /// Most bytes queued for one connection before it is a slow consumer.
+    pub outbox_max_bytes: usize,
+    /// WebSocket read buffer per connection.
+    pub ws_read_buffer_bytes: usize,
+    /// WebSocket write buffer per connection (frames coalesce up to this).
+    pub ws_write_buffer_bytes: usize,
+}

@@ -1,0 +1,209 @@
+//! `/api/*` on the admin listener: publish, batch publish, disconnect, room info.
+//!
+//! When an API key is configured every call must carry
+//! `Authorization: Bearer <key>`. Bodies are JSON; a bad body gets a 400
+//! with `{"error": "..."}` naming the problem.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use herald_protocol::RoomName;
+use herald_protocol::bus::{Control, ControlTarget, Publication};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use super::error::ApiError;
+use crate::server::AppState;
+
+/// Largest API request body.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Most messages in one batch.
+pub const MAX_BATCH: usize = 1000;
+
+/// The API routes, behind the key check.
+pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/publish", post(publish))
+        .route("/publish/batch", post(publish_batch))
+        .route("/disconnect", post(disconnect))
+        .route("/rooms/{room}", get(room_info))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(state, require_key))
+}
+
+async fn require_key(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    if let Some(key) = &state.config.api_key {
+        let given = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if !given.is_some_and(|g| constant_time_eq(g.as_bytes(), key.as_bytes())) {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                Json(json!({ "error": "missing or invalid API key: send Authorization: Bearer <key>" })),
+            )
+                .into_response();
+        }
+    }
+    next.run(req).await
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Parses a JSON body, naming the problem on failure.
+fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    if body.is_empty() {
+        return Err(ApiError::bad_request("the request body is empty; send a JSON object"));
+    }
+    serde_json::from_slice(body).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => ApiError::bad_request(format!("invalid request: {e}")),
+        _ => ApiError::bad_request(format!("the request body is not valid JSON: {e}")),
+    })
+}
+
+/// One publication in a request body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PublishBody {
+    /// The room.
+    room: String,
+    /// The event name.
+    event: String,
+    /// The payload.
+    #[serde(default)]
+    data: Value,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchBody {
+    /// The publications.
+    messages: Vec<PublishBody>,
+}
+
+fn to_publication(b: PublishBody) -> Result<Publication, String> {
+    RoomName::new(&b.room).map_err(|e| format!("invalid room {:?}: {e}", b.room))?;
+    if b.event.is_empty() || b.event.len() > 200 {
+        return Err("event must be 1 to 200 bytes".into());
+    }
+    Ok(Publication {
+        room: b.room,
+        event: b.event,
+        data: b.data,
+        ts_ms: crate::clock::unix_ms(),
+        src_ts_ms: None,
+        src: None,
+        src_pos: None,
+        fence: None,
+    })
+}
+
+async fn publish(State(state): State<Arc<AppState>>, body: Bytes) -> Result<Response, ApiError> {
+    let publication = to_publication(parse_body(&body)?).map_err(ApiError::bad_request)?;
+    let metrics = state.hub.metrics();
+    match state.hub.bus().publish(vec![publication]).await.pop() {
+        Some(Ok(pos)) => {
+            metrics.publishes_api.increment(1);
+            Ok(Json(json!({ "epoch": pos.epoch, "offset": pos.offset })).into_response())
+        }
+        Some(Err(e)) => {
+            metrics.publish_errors.increment(1);
+            Err(ApiError::unavailable(e.to_string()))
+        }
+        None => Err(ApiError::unavailable("the bus returned no result")),
+    }
+}
+
+async fn publish_batch(State(state): State<Arc<AppState>>, body: Bytes) -> Result<Response, ApiError> {
+    let batch: BatchBody = parse_body(&body)?;
+    if batch.messages.len() > MAX_BATCH {
+        return Err(ApiError::bad_request(format!(
+            "a batch holds at most {MAX_BATCH} messages, got {}",
+            batch.messages.len()
+        )));
+    }
+    // Validate everything first: a batch with one bad item publishes nothing.
+    let publications = batch
+        .messages
+        .into_iter()
+        .enumerate()
+        .map(|(i, m)| to_publication(m).map_err(|e| ApiError::bad_request(format!("messages[{i}]: {e}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let metrics = state.hub.metrics();
+    let results: Vec<Value> = state
+        .hub
+        .bus()
+        .publish(publications)
+        .await
+        .into_iter()
+        .map(|r| match r {
+            Ok(pos) => {
+                metrics.publishes_api.increment(1);
+                json!({ "epoch": pos.epoch, "offset": pos.offset })
+            }
+            Err(e) => {
+                metrics.publish_errors.increment(1);
+                json!({ "error": e.to_string() })
+            }
+        })
+        .collect();
+    Ok(Json(json!({ "results": results })).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DisconnectBody {
+    /// Disconnect every socket in this room.
+    room: Option<String>,
+    /// Disconnect every socket of this user.
+    user: Option<String>,
+    /// Disconnect this session.
+    session: Option<String>,
+    /// A reason for the logs.
+    #[serde(default)]
+    reason: String,
+}
+
+async fn disconnect(State(state): State<Arc<AppState>>, body: Bytes) -> Result<Response, ApiError> {
+    let b: DisconnectBody = parse_body(&body)?;
+    let target = match (b.room, b.user, b.session) {
+        (Some(r), None, None) => ControlTarget::Room(r),
+        (None, Some(u), None) => ControlTarget::User(u),
+        (None, None, Some(s)) => ControlTarget::Session(s),
+        _ => return Err(ApiError::bad_request("give exactly one of room, user or session")),
+    };
+    state
+        .hub
+        .bus()
+        .control(Control::Disconnect { target, reason: b.reason })
+        .await
+        .map_err(|e| ApiError::unavailable(e.to_string()))?;
+    Ok(Json(json!({ "ok": true })).into_response())
+}
+
+async fn room_info(State(state): State<Arc<AppState>>, Path(room): Path<String>) -> Result<Response, ApiError> {
+    let name = RoomName::new(&room).map_err(|e| ApiError::bad_request(format!("invalid room: {e}")))?;
+    let history = state
+        .hub
+        .history(&name, None, 0)
+        .await
+        .map_err(|e| ApiError::unavailable(e.to_string()))?;
+    Ok(Json(json!({
+        "room": room,
+        "epoch": history.epoch.as_ref(),
+        "offset": history.offset,
+        "local_subscribers": state.hub.room_count(&room),
+    }))
+    .into_response())
+}

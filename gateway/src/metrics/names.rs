@@ -1,0 +1,36 @@
+//! Metric names: the public contract the dashboards and alerts rely on.
+
+/// Gauge, by `transport`: live client connections.
+pub const CONNECTIONS: &str = "herald_gateway_connections";
+/// Counter, by `transport`: accepted client connections.
+pub const CONNECTIONS_ACCEPTED: &str = "herald_gateway_connections_accepted_total";
+/// Counter, by `reason`: closed connections.
+pub const DISCONNECTS: &str = "herald_gateway_disconnects_total";
+/// Gauge: rooms with at least one local subscriber.
+pub const ROOMS: &str = "herald_gateway_rooms";
+/// Gauge: local (connection, room) subscriptions.
+pub const SUBSCRIPTIONS: &str = "herald_gateway_subscriptions";
+/// Counter: messages written to client sockets.
+pub const MESSAGES_DELIVERED: &str = "herald_gateway_messages_delivered_total";
+/// Counter: connections closed because their queue filled.
+pub const SLOW_CONSUMERS: &str = "herald_gateway_slow_consumer_disconnects_total";
+/// Histogram: a message's arrival at the node to its write to the last local subscriber.
+pub const FANOUT_SECONDS: &str = "herald_gateway_fanout_seconds";
+/// Histogram: publish time to arrival at the node.
+pub const BUS_LAG_SECONDS: &str = "herald_gateway_bus_lag_seconds";
+/// Histogram: source commit (or publish) time to the socket write.
+pub const END_TO_END_LAG_SECONDS: &str = "herald_end_to_end_lag_seconds";
+/// Counter, by `source` (`api`, `client`): publications accepted.
+pub const PUBLISHES: &str = "herald_gateway_publishes_total";
+/// Counter: publications the bus did not accept.
+pub const PUBLISH_ERRORS: &str = "herald_gateway_publish_errors_total";
+/// Gauge: 1 while the bus is healthy, else 0.
+pub const BUS_UP: &str = "herald_gateway_bus_up";
+/// Gauge: Unix time of the last message the bus delivered to this node.
+pub const BUS_LAST_DELIVERY: &str = "herald_gateway_bus_last_delivery_timestamp_seconds";
+/// Counter, by `code`: client frames answered with an error.
+pub const CLIENT_ERRORS: &str = "herald_gateway_client_errors_total";
+/// Counter: bus entries that could not be decoded and were skipped.
+pub const BUS_INVALID_FRAMES: &str = "herald_bus_invalid_frames_total";
+/// Gauge, by `version`: always 1.
+pub const BUILD_INFO: &str = "herald_build_info";

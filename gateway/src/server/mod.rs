@@ -1,0 +1,204 @@
+//! Starting and stopping a gateway node.
+//!
+//! - [`AppState`]: what every handler and session shares.
+//! - [`admission`]: the connection limit.
+//! - [`Gateway`]: binds both listeners, builds the bus and the hub, runs the
+//!   demo feed, and drains on shutdown.
+
+pub mod admission;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::bus::memory::{MemoryBus, MemoryBusConfig};
+use crate::bus::{Bus, BusError, Sink};
+use crate::config::{BusChoice, Config};
+use crate::hub::Hub;
+use crate::hub::outbox::OutboxLimits;
+use crate::metrics::GatewayMetrics;
+use crate::metrics::recorder::MetricsRender;
+use admission::Admission;
+
+/// What every handler and session shares.
+pub struct AppState {
+    /// The configuration.
+    pub config: Config,
+    /// Rooms and sessions.
+    pub hub: Arc<Hub>,
+    /// The connection limit.
+    pub admission: Arc<Admission>,
+    /// Fires when the node drains: sessions close with 4001.
+    pub shutdown: CancellationToken,
+    /// Every connection task, so shutdown can wait for them.
+    pub tracker: TaskTracker,
+    /// Renders `/metrics`.
+    pub metrics_render: MetricsRender,
+    /// A random per-process prefix that keeps session ids unique across restarts.
+    boot: u32,
+    /// Session counter.
+    next_session: AtomicU64,
+}
+
+impl AppState {
+    /// A new session id, unique in the cluster while node ids are unique.
+    pub fn new_session_id(&self) -> String {
+        let n = self.next_session.fetch_add(1, Ordering::Relaxed);
+        format!("{}-{:08x}-{n:x}", self.config.node_id, self.boot)
+    }
+
+    /// The outbox limits for a new connection.
+    pub fn outbox_limits(&self) -> OutboxLimits {
+        OutboxLimits {
+            max_messages: self.config.limits.outbox_max_messages,
+            max_bytes: self.config.limits.outbox_max_bytes,
+        }
+    }
+}
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A listener could not bind.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The bus could not start.
+    #[error("bus: {0}")]
+    Bus(#[from] BusError),
+    /// The metrics recorder could not be installed.
+    #[error("metrics: {0}")]
+    Metrics(String),
+}
+
+/// A running gateway node.
+pub struct Gateway {
+    /// Where the client listener listens.
+    pub client_addr: SocketAddr,
+    /// Where the admin listener listens.
+    pub admin_addr: SocketAddr,
+    /// Shared state.
+    pub state: Arc<AppState>,
+    /// Stops the client listener's accept loop.
+    stop_client: CancellationToken,
+    /// Stops the admin listener and the background tasks.
+    stop_admin: CancellationToken,
+    /// Listener and background tasks.
+    background: TaskTracker,
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })
+}
+
+async fn build_bus(config: &Config) -> Result<Arc<dyn Bus>, StartError> {
+    match &config.bus {
+        BusChoice::Memory { history_size, history_ttl } => {
+            let bus = MemoryBus::new(MemoryBusConfig {
+                history_size: *history_size,
+                history_ttl: *history_ttl,
+            });
+            let sweeper = Arc::downgrade(&bus);
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(60));
+                loop {
+                    tick.tick().await;
+                    match sweeper.upgrade() {
+                        Some(bus) => {
+                            bus.sweep();
+                        }
+                        None => break,
+                    }
+                }
+            });
+            Ok(bus)
+        }
+        BusChoice::Redis { .. } => crate::bus::connect_redis(config).await.map_err(StartError::Bus),
+    }
+}
+
+impl Gateway {
+    /// Binds the listeners, starts the bus and begins serving.
+    ///
+    /// # Errors
+    /// [`StartError`] when a listener cannot bind or the bus cannot start.
+    pub async fn start(config: Config) -> Result<Self, StartError> {
+        let metrics_render = MetricsRender::install(config.metrics_enabled, "herald-gateway").map_err(StartError::Metrics)?;
+        let metrics = Arc::new(GatewayMetrics::new(config.metrics_enabled));
+        let client_listener = bind(config.listen).await?;
+        let admin_listener = bind(config.admin_listen).await?;
+        let client_addr = client_listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
+        let admin_addr = admin_listener.local_addr().map_err(|source| StartError::Bind { addr: config.admin_listen, source })?;
+
+        let bus = build_bus(&config).await?;
+        let hub = Hub::new(bus.clone(), metrics.clone());
+        bus.start(hub.clone() as Arc<dyn Sink>).await?;
+
+        let state = Arc::new(AppState {
+            admission: Admission::new(config.limits.max_connections, metrics, config.debug_leak_bytes_per_connection),
+            hub,
+            shutdown: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+            metrics_render,
+            boot: rand::random(),
+            next_session: AtomicU64::new(1),
+            config,
+        });
+        let stop_client = CancellationToken::new();
+        let stop_admin = CancellationToken::new();
+        let background = TaskTracker::new();
+        background.spawn(crate::http::serve::serve(
+            client_listener,
+            crate::http::client::router(state.clone()),
+            stop_client.clone(),
+            state.tracker.clone(),
+        ));
+        background.spawn(crate::http::serve::serve(
+            admin_listener,
+            crate::http::admin::router(state.clone()),
+            stop_admin.clone(),
+            background.clone(),
+        ));
+        if state.config.demo_rate > 0.0 {
+            background.spawn(crate::demo::run(state.hub.bus().clone(), state.config.demo_rate, stop_admin.clone()));
+        }
+        tracing::info!(client = %client_addr, admin = %admin_addr, node = %state.config.node_id, "gateway listening");
+        Ok(Self {
+            client_addr,
+            admin_addr,
+            state,
+            stop_client,
+            stop_admin,
+            background,
+        })
+    }
+
+    /// Drains the node: stops accepting, tells every client to reconnect
+    /// elsewhere (close code 4001), and waits for the connections to close,
+    /// at most the configured grace period. Returns how many connections
+    /// were still open when the grace period ended.
+    pub async fn shutdown(self) -> usize {
+        let grace = self.state.config.shutdown_grace;
+        let before = self.state.admission.live();
+        tracing::info!(connections = before, grace_ms = grace.as_millis() as u64, "draining");
+        self.stop_client.cancel();
+        self.state.shutdown.cancel();
+        self.state.tracker.close();
+        let drained = tokio::time::timeout(grace, self.state.tracker.wait()).await.is_ok();
+        let left = if drained { 0 } else { self.state.admission.live() };
+        self.stop_admin.cancel();
+        self.background.close();
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.background.wait()).await;
+        tracing::info!(left, "drained");
+        left
+    }
+}

@@ -1,0 +1,117 @@
+//! The HTTP upgrade to a native WebSocket session.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use herald_protocol::native::{CloseCode, Format};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+
+use super::session;
+use crate::server::AppState;
+
+/// The WebSocket config for one client connection: small buffers for many
+/// idle connections, and the frame limit.
+pub fn ws_config(state: &AppState) -> WebSocketConfig {
+    let l = &state.config.limits;
+    WebSocketConfig::default()
+        .read_buffer_size(l.ws_read_buffer_bytes)
+        .write_buffer_size(l.ws_write_buffer_bytes)
+        .max_write_buffer_size(usize::MAX)
+        .max_message_size(Some(l.max_frame_bytes))
+        .max_frame_size(Some(l.max_frame_bytes))
+}
+
+/// Checks the upgrade request and returns the `Sec-WebSocket-Accept` value.
+///
+/// # Errors
+/// A 4xx response naming what is wrong with the request.
+pub fn check_upgrade(method: &Method, headers: &HeaderMap) -> Result<String, Response> {
+    let bad = |msg: &str| (StatusCode::BAD_REQUEST, msg.to_owned()).into_response();
+    if method != Method::GET {
+        return Err(bad("WebSocket upgrade needs GET"));
+    }
+    let has_token = |name: header::HeaderName, token: &str| {
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case(token))
+    };
+    if !has_token(header::UPGRADE, "websocket") || !has_token(header::CONNECTION, "upgrade") {
+        return Err((
+            StatusCode::UPGRADE_REQUIRED,
+            [(header::UPGRADE, "websocket")],
+            "this endpoint speaks WebSocket only",
+        )
+            .into_response());
+    }
+    if headers.get(header::SEC_WEBSOCKET_VERSION).map(HeaderValue::as_bytes) != Some(b"13") {
+        return Err(bad("Sec-WebSocket-Version must be 13"));
+    }
+    let key = headers
+        .get(header::SEC_WEBSOCKET_KEY)
+        .ok_or_else(|| bad("missing Sec-WebSocket-Key"))?;
+    Ok(derive_accept_key(key.as_bytes()))
+}
+
+/// The 101 response.
+pub fn switching_protocols(accept: &str) -> Response {
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::UPGRADE, "websocket")
+        .header(header::CONNECTION, "upgrade")
+        .header(header::SEC_WEBSOCKET_ACCEPT, accept)
+        .body(Body::empty())
+        .unwrap_or_default()
+}
+
+/// Takes the upgraded connection back from hyper as the raw TCP stream, so
+/// no HTTP buffers stay alive for the life of the WebSocket.
+pub async fn into_websocket(
+    on_upgrade: hyper::upgrade::OnUpgrade,
+    config: WebSocketConfig,
+) -> Option<WebSocketStream<TcpStream>> {
+    let upgraded = on_upgrade.await.ok()?;
+    match upgraded.downcast::<TokioIo<TcpStream>>() {
+        Ok(parts) => {
+            let leftover = parts.read_buf.to_vec();
+            Some(WebSocketStream::from_partially_read(parts.io.into_inner(), leftover, Role::Server, Some(config)).await)
+        }
+        Err(_) => {
+            tracing::error!("upgraded connection is not a TCP stream");
+            None
+        }
+    }
+}
+
+/// `GET /ws`: upgrade, admit (or refuse with 4004), and run the session.
+pub async fn handler(State(state): State<Arc<AppState>>, mut req: Request) -> Response {
+    let accept = match check_upgrade(req.method(), req.headers()) {
+        Ok(a) => a,
+        Err(resp) => return resp,
+    };
+    let format = match req.uri().query().unwrap_or("").split('&').find_map(|kv| kv.strip_prefix("format=")) {
+        Some("msgpack") => Format::MsgPack,
+        _ => Format::Json,
+    };
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let config = ws_config(&state);
+    let permit = state.admission.try_admit("ws");
+    let st = state.clone();
+    state.tracker.spawn(async move {
+        let Some(ws) = into_websocket(on_upgrade, config).await else { return };
+        match permit {
+            Some(permit) => session::run(ws, st, format, permit).await,
+            None => session::refuse(ws, CloseCode::ConnectionLimit, format).await,
+        }
+    });
+    switching_protocols(&accept)
+}

@@ -1,0 +1,227 @@
+//! The client side of a gateway connection, behind one enum per transport.
+//!
+//! Scenarios speak in [`ClientEvent`]s and call [`Connection`] methods; each
+//! transport module turns them into its own frames.
+
+pub mod native;
+pub mod socketio;
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::net::TcpSocket;
+
+/// Which client protocol a run speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Transport {
+    /// Herald's native protocol at `/ws`.
+    Native,
+    /// Socket.IO v5 over a WebSocket-only Engine.IO v4 session.
+    #[value(name = "socketio")]
+    SocketIo,
+}
+
+/// The encoding of native frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum WireFormat {
+    /// JSON text frames.
+    #[default]
+    Json,
+    /// MessagePack binary frames.
+    Msgpack,
+}
+
+/// Why a connection failed or ended.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The URL is not a usable `ws://host:port/path`.
+    #[error("bad url {0:?}: {1}")]
+    BadUrl(String, String),
+    /// A socket error.
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    /// The WebSocket layer failed.
+    #[error("websocket: {0}")]
+    Ws(#[from] tokio_tungstenite::tungstenite::Error),
+    /// The attempt took too long.
+    #[error("timed out")]
+    Timeout,
+    /// The gateway sent something the protocol does not allow here.
+    #[error("protocol: {0}")]
+    Protocol(String),
+    /// The transport is not available in this build.
+    #[error("transport {0:?} is not implemented yet")]
+    Unsupported(Transport),
+}
+
+/// A gateway URL resolved once, up front.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The URL as given.
+    pub url: String,
+    /// The resolved address.
+    pub addr: SocketAddr,
+}
+
+impl Target {
+    /// Resolves `url` (`ws://host:port/path`).
+    ///
+    /// # Errors
+    /// [`ClientError::BadUrl`] when it does not parse or resolve.
+    pub async fn resolve(url: &str) -> Result<Self, ClientError> {
+        let bad = |why: &str| ClientError::BadUrl(url.to_owned(), why.to_owned());
+        let rest = url.strip_prefix("ws://").ok_or_else(|| bad("only ws:// is supported"))?;
+        let authority = rest.split('/').next().unwrap_or_default();
+        if authority.is_empty() {
+            return Err(bad("missing host"));
+        }
+        let host_port = if authority.contains(':') { authority.to_owned() } else { format!("{authority}:80") };
+        let addr = tokio::net::lookup_host(host_port)
+            .await
+            .map_err(|e| bad(&e.to_string()))?
+            .next()
+            .ok_or_else(|| bad("resolves to no address"))?;
+        Ok(Self { url: url.to_owned(), addr })
+    }
+}
+
+/// What a connection reports to the scenario.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClientEvent {
+    /// Joined a room (or the room's epoch changed, when unprompted).
+    Subscribed {
+        /// The room.
+        room: String,
+        /// The room's epoch.
+        epoch: String,
+        /// The room's offset when the subscription started.
+        offset: u64,
+        /// Whether what follows continues from the requested position.
+        recovered: bool,
+    },
+    /// A room message.
+    Message {
+        /// The room.
+        room: String,
+        /// The message's offset in the room.
+        offset: u64,
+        /// The payload.
+        data: Value,
+    },
+    /// The gateway refused a request.
+    Error {
+        /// The error code.
+        code: u16,
+        /// Why.
+        reason: String,
+    },
+    /// The gateway is closing the connection.
+    Disconnect {
+        /// The close code.
+        code: u16,
+        /// Whether the gateway invites a reconnect.
+        reconnect: bool,
+    },
+    /// Anything else (pong, unsubscribed, ...).
+    Other,
+}
+
+/// Knobs every transport shares.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectOptions {
+    /// Native frame encoding.
+    pub format: WireFormat,
+    /// Give up after this long.
+    pub timeout: Duration,
+}
+
+/// An open connection to a gateway.
+#[derive(Debug)]
+pub enum Connection {
+    /// The native protocol.
+    Native(native::NativeConnection),
+}
+
+impl Connection {
+    /// Opens a connection of `transport` to `target` from source address `src`,
+    /// and waits until the gateway greets it.
+    ///
+    /// # Errors
+    /// [`ClientError`] when the TCP connect, the handshake or the greeting fails.
+    pub async fn connect(
+        transport: Transport,
+        target: &Target,
+        src: IpAddr,
+        opts: ConnectOptions,
+    ) -> Result<Self, ClientError> {
+        match transport {
+            Transport::Native => {
+                let fut = native::NativeConnection::connect(target, src, opts.format);
+                let conn = tokio::time::timeout(opts.timeout, fut).await.map_err(|_| ClientError::Timeout)??;
+                Ok(Self::Native(conn))
+            }
+            Transport::SocketIo => socketio::connect(target, src, opts).await,
+        }
+    }
+
+    /// Asks to join `room`, recovering from `since` when given.
+    ///
+    /// # Errors
+    /// [`ClientError`] when the frame cannot be sent.
+    pub async fn subscribe(&mut self, room: &str, since: Option<(String, u64)>, id: u64) -> Result<(), ClientError> {
+        match self {
+            Self::Native(c) => c.subscribe(room, since, id).await,
+        }
+    }
+
+    /// The next event; `None` when the connection closed.
+    ///
+    /// # Errors
+    /// [`ClientError`] on a transport failure or an undecodable frame.
+    pub async fn next_event(&mut self) -> Result<Option<ClientEvent>, ClientError> {
+        match self {
+            Self::Native(c) => c.next_event().await,
+        }
+    }
+
+    /// Closes politely (close frame), bounded by a short timeout.
+    pub async fn close(self) {
+        match self {
+            Self::Native(c) => c.close().await,
+        }
+    }
+}
+
+/// Opens a TCP connection to `dst` from `src` (any port).
+///
+/// # Errors
+/// The socket error.
+pub async fn tcp_connect(src: IpAddr, dst: SocketAddr) -> Result<tokio::net::TcpStream, ClientError> {
+    let socket = match dst {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    if src.is_ipv4() == dst.is_ipv4() {
+        socket.bind(SocketAddr::new(src, 0))?;
+    }
+    let stream = socket.connect(dst).await?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn urls_resolve_or_fail_clearly() {
+        let t = Target::resolve("ws://127.0.0.1:8080/ws").await.unwrap();
+        assert_eq!(t.addr, "127.0.0.1:8080".parse().unwrap());
+        assert!(matches!(Target::resolve("http://127.0.0.1/ws").await, Err(ClientError::BadUrl(..))));
+        assert!(matches!(Target::resolve("ws:///ws").await, Err(ClientError::BadUrl(..))));
+    }
+}

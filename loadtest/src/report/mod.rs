@@ -1,0 +1,75 @@
+//! What a run produced, and its three renderings: a table on stdout, a
+//! JSON file and a self-contained HTML page.
+
+pub mod html;
+pub mod json;
+pub mod table;
+
+use serde::{Deserialize, Serialize};
+
+use crate::coordinator::SeriesPoint;
+use crate::metrics_scrape::GatewaySample;
+use crate::scenarios::publisher::PublisherStats;
+use crate::stats::checker::CheckSummary;
+use crate::stats::counters::Counters;
+use crate::stats::histogram::Percentiles;
+use crate::stats::regression::LeakAnalysis;
+
+/// Exit code for a run whose deliveries or connects failed a check.
+pub const EXIT_CHECK_FAILED: u8 = 2;
+/// Exit code for a soak that found a leak.
+pub const EXIT_LEAK: u8 = 3;
+
+/// One gateway's memory view.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct GatewayReport {
+    /// The admin URL.
+    pub admin: String,
+    /// The scrape before the run.
+    pub before: GatewaySample,
+    /// The scrape at the end (connections still open).
+    pub after: GatewaySample,
+    /// `(after.rss - before.rss) / connections added`, in bytes.
+    pub rss_per_connection_bytes: Option<f64>,
+    /// RSS samples `(seconds, bytes)` (soak).
+    pub rss_samples: Vec<(f64, f64)>,
+    /// The leak analysis (soak).
+    pub leak: Option<LeakAnalysis>,
+}
+
+/// Everything a run found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct RunReport {
+    /// The scenario name.
+    pub scenario: String,
+    /// The flags, as `name = value` pairs.
+    pub params: Vec<(String, String)>,
+    /// Wall time of the run, seconds.
+    pub duration_s: f64,
+    /// Summed worker counters.
+    pub counters: Counters,
+    /// Delivery latency over the whole run.
+    pub latency: Option<Percentiles>,
+    /// Connect latency (TCP + WebSocket + welcome).
+    pub connect_latency: Option<Percentiles>,
+    /// Avalanche: time from the drop to a client's full resubscription.
+    pub recovery: Option<Percentiles>,
+    /// Mean live deliveries per second over the publishing phase.
+    pub deliveries_per_s: Option<f64>,
+    /// The delivery check.
+    pub check: Option<CheckSummary>,
+    /// The publisher's totals.
+    pub publisher: Option<PublisherStats>,
+    /// Per-gateway memory.
+    pub gateways: Vec<GatewayReport>,
+    /// RSS per connection over all gateways, in bytes.
+    pub rss_per_connection_bytes: Option<f64>,
+    /// Per-second series.
+    pub series: Vec<SeriesPoint>,
+    /// Extra scenario facts, `name = value`.
+    pub notes: Vec<(String, String)>,
+    /// Why the run failed, empty when it passed.
+    pub failures: Vec<String>,
+    /// The process exit code the run earns.
+    pub exit_code: u8,
+}

@@ -1,0 +1,316 @@
+//! The scenarios. Each one plans the workers, drives the phases through the
+//! [`Coordinator`], and returns a [`RunReport`].
+
+pub mod avalanche;
+pub mod churn;
+pub mod connect;
+pub mod fanout;
+pub mod publisher;
+pub mod rooms;
+pub mod soak;
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use crate::cli::{CommonArgs, LoadArgs, PublishVia};
+use crate::client::Transport;
+use crate::coordinator::{Aggregate, Coordinator, CoordinatorError, split};
+use crate::metrics_scrape::{GatewaySample, scrape_all};
+use crate::plan::{Control, RoomPlan, WorkerPlan};
+use crate::report::{EXIT_CHECK_FAILED, GatewayReport, RunReport};
+use crate::stats::histogram::Percentiles;
+use publisher::{Publisher, PublisherConfig, PublisherStats};
+use rooms::RoomSampler;
+
+/// How long workers get to send their final reports.
+const FINISH_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Why a scenario could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// The flags do not make a runnable scenario.
+    #[error("{0}")]
+    Config(String),
+    /// The workers failed.
+    #[error(transparent)]
+    Coordinator(#[from] CoordinatorError),
+}
+
+/// The source addresses 127.0.0.1 to 127.0.0.n.
+pub fn source_addrs(n: u8) -> Vec<IpAddr> {
+    (1..=n.max(1)).map(|i| IpAddr::V4(Ipv4Addr::new(127, 0, 0, i))).collect()
+}
+
+fn check_common(c: &CommonArgs) -> Result<(), ScenarioError> {
+    if c.transport == Transport::SocketIo {
+        return Err(ScenarioError::Config(
+            "--transport socketio is not implemented yet (the Socket.IO codec in herald-protocol has not landed)".into(),
+        ));
+    }
+    if c.urls.is_empty() || c.workers == 0 {
+        return Err(ScenarioError::Config("need at least one --url and one worker".into()));
+    }
+    Ok(())
+}
+
+/// Splits `clients` over the workers.
+pub fn plans(c: &CommonArgs, clients: u64, connect_rate: f64, rooms: RoomPlan, churn_rate: f64, retry: bool) -> Vec<WorkerPlan> {
+    let shares = split(clients, c.workers);
+    let n = shares.len() as f64;
+    let mut first = 0;
+    shares
+        .into_iter()
+        .enumerate()
+        .map(|(worker, share)| {
+            let p = WorkerPlan {
+                worker,
+                first_client: first,
+                clients: share,
+                urls: c.urls.clone(),
+                source_addrs: source_addrs(c.source_addrs),
+                transport: c.transport,
+                format: c.format,
+                connect_rate: connect_rate / n,
+                rooms: rooms.clone(),
+                churn_rate: churn_rate / n,
+                retry,
+                connect_timeout_ms: c.connect_timeout.as_millis() as u64,
+            };
+            first += share;
+            p
+        })
+        .collect()
+}
+
+/// Per-gateway memory deltas. `fallback_conns` is used when a gateway does
+/// not export its connection gauge.
+pub fn gateway_reports(admins: &[String], before: &[GatewaySample], after: &[GatewaySample], fallback_conns: f64) -> (Vec<GatewayReport>, Option<f64>) {
+    let mut reports = Vec::new();
+    let (mut rss_sum, mut conn_sum) = (0.0, 0.0);
+    for (i, admin) in admins.iter().enumerate() {
+        let b = before.get(i).copied().unwrap_or_default();
+        let a = after.get(i).copied().unwrap_or_default();
+        let conns = match (a.connections, b.connections) {
+            (Some(x), Some(y)) => x - y,
+            _ => fallback_conns,
+        };
+        let per = match (a.rss_bytes, b.rss_bytes) {
+            (Some(x), Some(y)) if conns > 0.0 => {
+                rss_sum += x - y;
+                conn_sum += conns;
+                Some((x - y) / conns)
+            }
+            _ => None,
+        };
+        reports.push(GatewayReport { admin: admin.clone(), before: b, after: a, rss_per_connection_bytes: per, ..GatewayReport::default() });
+    }
+    (reports, (conn_sum > 0.0).then(|| rss_sum / conn_sum))
+}
+
+/// Fills the parts of a report that come from the workers.
+pub fn fill_from(report: &mut RunReport, agg: &Aggregate) {
+    report.counters = agg.totals();
+    report.latency = Percentiles::of(&agg.latency);
+    report.connect_latency = Percentiles::of(&agg.connect_latency);
+    report.recovery = Percentiles::of(&agg.recovery);
+    report.series = agg.series.clone();
+}
+
+/// A running load: workers with clients in rooms, and a publisher.
+pub struct Load {
+    /// The workers.
+    pub coord: Coordinator,
+    publisher: Option<Publisher>,
+    load: LoadArgs,
+    common: CommonArgs,
+    http: reqwest::Client,
+    /// Gateway scrapes before the clients connected.
+    pub before: Vec<GatewaySample>,
+    /// When publishing started, in run seconds.
+    pub publish_started_s: f64,
+}
+
+/// Result of [`Load::finish`].
+pub struct Finished {
+    /// Merged worker state.
+    pub agg: Aggregate,
+    /// Publisher totals.
+    pub publisher: PublisherStats,
+    /// Seconds the publisher ran.
+    pub publish_s: f64,
+    /// Gateway scrapes before the run.
+    pub before: Vec<GatewaySample>,
+    /// Gateway scrapes at the end, clients still connected.
+    pub after: Vec<GatewaySample>,
+}
+
+impl Load {
+    /// Connects and subscribes every client, waits `--settle`, and starts the publisher.
+    ///
+    /// # Errors
+    /// [`ScenarioError`] for bad flags, dead workers, or clients that never got ready.
+    pub async fn start(common: &CommonArgs, load: &LoadArgs, churn_rate: f64) -> Result<Self, ScenarioError> {
+        check_common(common)?;
+        if load.publish_via == PublishVia::Redis {
+            return Err(ScenarioError::Config(
+                "--publish-via redis is not available: docs/adapter-protocol.md has not landed; use --publish-via http".into(),
+            ));
+        }
+        RoomSampler::new(load.rooms, load.zipf)
+            .and_then(|s| s.rooms_for(0, load.rooms_per_client, load.seed).map(|_| ()))
+            .map_err(|e| ScenarioError::Config(e.to_string()))?;
+        let http = reqwest::Client::new();
+        let before = scrape_all(&http, &common.admins).await;
+        let room_plan = RoomPlan {
+            count: load.rooms,
+            zipf: load.zipf,
+            per_client: load.rooms_per_client,
+            prefix: load.room_prefix.clone(),
+            seed: load.seed,
+        };
+        let plans = plans(common, load.clients, load.connect_rate, room_plan, churn_rate, true);
+        let mut coord = Coordinator::spawn(plans, !common.no_progress).await?;
+        if !coord.wait_ready(common.ready_timeout).await? {
+            let ready = coord.agg.totals().ready_clients;
+            return Err(ScenarioError::Config(format!(
+                "only {ready} of {} clients connected and subscribed within {:?}",
+                load.clients, common.ready_timeout
+            )));
+        }
+        coord.run_for(load.settle).await?;
+        let publisher = Publisher::start(PublisherConfig {
+            admins: common.admins.clone(),
+            api_key: common.api_key.clone(),
+            rooms: load.rooms,
+            prefix: load.room_prefix.clone(),
+            event: load.event.clone(),
+            rate: load.rate,
+            payload_bytes: load.payload_bytes,
+            tick: Duration::from_millis(load.tick_ms.max(1)),
+        });
+        coord.watch_publisher(publisher.sent.clone());
+        let publish_started_s = coord.elapsed_s();
+        Ok(Self { coord, publisher: Some(publisher), load: load.clone(), common: common.clone(), http, before, publish_started_s })
+    }
+
+    /// Sends `DropAll` to the workers.
+    ///
+    /// # Errors
+    /// When a worker's stdin is closed.
+    pub async fn drop_all(&mut self) -> Result<(), ScenarioError> {
+        Ok(self.coord.broadcast(&Control::DropAll).await?)
+    }
+
+    /// Scrapes every gateway now.
+    pub async fn scrape(&self) -> Vec<GatewaySample> {
+        scrape_all(&self.http, &self.common.admins).await
+    }
+
+    /// Stops the publisher, waits `--drain`, scrapes, and collects the workers' checks.
+    ///
+    /// # Errors
+    /// [`ScenarioError`] when workers die or hang.
+    pub async fn finish(mut self) -> Result<Finished, ScenarioError> {
+        let publisher = match self.publisher.take() {
+            Some(p) => p.stop().await,
+            None => PublisherStats::default(),
+        };
+        let publish_s = self.coord.elapsed_s() - self.publish_started_s;
+        self.coord.run_for(self.load.drain).await?;
+        let after = self.scrape().await;
+        let agg = self.coord.finish(publisher.per_room.clone(), FINISH_TIMEOUT).await?;
+        Ok(Finished { agg, publisher, publish_s, before: self.before, after })
+    }
+}
+
+/// Builds the report every load scenario shares, with its failures.
+pub fn load_report(name: &str, params: Vec<(String, String)>, common: &CommonArgs, f: &Finished) -> RunReport {
+    let mut r = RunReport { scenario: name.to_owned(), params, ..RunReport::default() };
+    fill_from(&mut r, &f.agg);
+    r.duration_s = f.agg.series.last().map_or(0.0, |p| p.t_s);
+    r.deliveries_per_s = (f.publish_s > 0.0).then(|| f.agg.check.delivered as f64 / f.publish_s);
+    r.check = Some(f.agg.check.clone());
+    r.publisher = Some(f.publisher.clone());
+    let (g, overall) = gateway_reports(&common.admins, &f.before, &f.after, r.counters.connected as f64 / common.admins.len().max(1) as f64);
+    r.gateways = g;
+    r.rss_per_connection_bytes = overall;
+    let k = &f.agg.check;
+    if !k.is_clean() {
+        r.failures.push(format!(
+            "delivery check: expected {} delivered {} missing {} duplicates {} out-of-order {} seq-mismatch {} resets {}",
+            k.expected, k.delivered, k.missing, k.duplicates, k.out_of_order, k.seq_mismatches, k.resets
+        ));
+    }
+    if f.publisher.errors > 0 {
+        r.failures.push(format!(
+            "{} publishes failed (first: {})",
+            f.publisher.errors,
+            f.publisher.first_error.as_deref().unwrap_or("refused by the gateway")
+        ));
+    }
+    if f.publisher.sent == 0 && common_rate_positive(&r) {
+        r.failures.push("nothing was published".into());
+    }
+    r.exit_code = if r.failures.is_empty() { 0 } else { EXIT_CHECK_FAILED };
+    r
+}
+
+fn common_rate_positive(r: &RunReport) -> bool {
+    r.params.iter().any(|(k, v)| k == "rate" && v.parse::<f64>().is_ok_and(|x| x > 0.0))
+}
+
+/// `name = value` pairs for the report from the common and load flags.
+pub fn params(common: &CommonArgs, load: Option<&LoadArgs>) -> Vec<(String, String)> {
+    let mut p = vec![
+        ("url".to_owned(), common.urls.join(" ")),
+        ("admin".to_owned(), common.admins.join(" ")),
+        ("workers".to_owned(), common.workers.to_string()),
+        ("source_addrs".to_owned(), common.source_addrs.to_string()),
+        ("duration".to_owned(), format!("{:?}", common.duration)),
+        ("transport".to_owned(), format!("{:?}", common.transport)),
+        ("format".to_owned(), format!("{:?}", common.format)),
+    ];
+    if let Some(l) = load {
+        p.extend([
+            ("clients".to_owned(), l.clients.to_string()),
+            ("rooms".to_owned(), l.rooms.to_string()),
+            ("zipf".to_owned(), l.zipf.map_or("uniform".to_owned(), |s| s.to_string())),
+            ("rooms_per_client".to_owned(), l.rooms_per_client.to_string()),
+            ("rate".to_owned(), l.rate.to_string()),
+            ("payload_bytes".to_owned(), l.payload_bytes.to_string()),
+        ]);
+    }
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rss_per_connection_uses_the_gateway_gauge() {
+        let admins = vec!["a".to_owned(), "b".to_owned()];
+        let s = |rss: f64, c: f64| GatewaySample { rss_bytes: Some(rss), connections: Some(c) };
+        let (g, overall) = gateway_reports(&admins, &[s(100.0, 0.0), s(100.0, 0.0)], &[s(1100.0, 10.0), s(2100.0, 10.0)], 0.0);
+        assert_eq!(g[0].rss_per_connection_bytes, Some(100.0));
+        assert_eq!(g[1].rss_per_connection_bytes, Some(200.0));
+        assert_eq!(overall, Some(150.0));
+        let (g, overall) = gateway_reports(&admins, &[], &[], 5.0);
+        assert!(g[0].rss_per_connection_bytes.is_none() && overall.is_none());
+    }
+
+    #[test]
+    fn plans_cover_every_client_once() {
+        use clap::Parser as _;
+        let cli = crate::cli::Cli::try_parse_from(["x", "connect", "--workers", "6"]).unwrap();
+        let crate::cli::Command::Connect(c) = cli.command else { panic!() };
+        let p = plans(&c.common, 100_000, 6000.0, RoomPlan::default(), 0.0, false);
+        assert_eq!(p.len(), 6);
+        assert_eq!(p.iter().map(|w| w.clients).sum::<u64>(), 100_000);
+        for w in p.windows(2) {
+            assert_eq!(w[0].first_client + w[0].clients, w[1].first_client);
+        }
+        assert!((p[0].connect_rate - 1000.0).abs() < 1e-9);
+        assert_eq!(p[0].source_addrs.len(), 16);
+    }
+}

@@ -18,8 +18,16 @@ use crate::clock::unix_ms;
 pub const EVENT: &str = "dashboard:update";
 
 const CUSTOMERS: &[&str] = &[
-    "Ada Lovelace", "Alan Turing", "Grace Hopper", "Edsger Dijkstra", "Barbara Liskov",
-    "Donald Knuth", "Margaret Hamilton", "Ken Thompson", "Frances Allen", "John Backus",
+    "Ada Lovelace",
+    "Alan Turing",
+    "Grace Hopper",
+    "Edsger Dijkstra",
+    "Barbara Liskov",
+    "Donald Knuth",
+    "Margaret Hamilton",
+    "Ken Thompson",
+    "Frances Allen",
+    "John Backus",
 ];
 const REGIONS: &[&str] = &["eu", "us", "apac"];
 const STATUSES: &[&str] = &["paid", "paid", "paid", "pending", "shipped", "cancelled"];
@@ -102,12 +110,23 @@ impl DemoState {
             let i = rng.random_range(0..self.stock.len());
             self.stock[i] += PRODUCTS[i].3 * 3; // a delivery arrived
         }
-        while self.last_minute.front().is_some_and(|(t, _)| now_ms.saturating_sub(*t) > 60_000) {
+        while self
+            .last_minute
+            .front()
+            .is_some_and(|(t, _)| now_ms.saturating_sub(*t) > 60_000)
+        {
             self.last_minute.pop_front();
         }
-        push_bounded(&mut self.revenue_history, json!({ "ts": now_ms, "revenue": round2(tick_revenue) }));
+        push_bounded(
+            &mut self.revenue_history,
+            json!({ "ts": now_ms, "revenue": round2(tick_revenue) }),
+        );
         push_bounded(&mut self.count_history, json!({ "ts": now_ms, "count": n }));
-        let avg = if self.orders_total == 0 { 0.0 } else { round2(self.revenue_total / self.orders_total as f64) };
+        let avg = if self.orders_total == 0 {
+            0.0
+        } else {
+            round2(self.revenue_total / self.orders_total as f64)
+        };
         let sales = json!({
             "ts": now_ms,
             "currency": "EUR",
@@ -138,19 +157,24 @@ impl DemoState {
             "revenue_by_region": self.by_region.iter().map(|(k, v)| (k.to_string(), json!(round2(v.0)))).collect::<serde_json::Map<_, _>>(),
             "orders_by_region": self.by_region.iter().map(|(k, v)| (k.to_string(), json!(v.1))).collect::<serde_json::Map<_, _>>(),
         });
-        [("dashboard:sales", sales), ("dashboard:orders", orders), ("dashboard:inventory", inventory), ("dashboard:regions", regions)]
-            .into_iter()
-            .map(|(room, data)| Publication {
-                room: room.into(),
-                event: EVENT.into(),
-                data,
-                ts_ms: now_ms,
-                src_ts_ms: None,
-                src: None,
-                src_pos: None,
-                fence: None,
-            })
-            .collect()
+        [
+            ("dashboard:sales", sales),
+            ("dashboard:orders", orders),
+            ("dashboard:inventory", inventory),
+            ("dashboard:regions", regions),
+        ]
+        .into_iter()
+        .map(|(room, data)| Publication {
+            room: room.into(),
+            event: EVENT.into(),
+            data,
+            ts_ms: now_ms,
+            src_ts_ms: None,
+            src: None,
+            src_pos: None,
+            fence: None,
+        })
+        .collect()
     }
 
     fn order(&mut self, rng: &mut impl Rng, now_ms: u64) -> Value {
@@ -215,16 +239,35 @@ mod tests {
             assert_eq!(pubs.len(), 4);
             let sales = &pubs[0].data;
             let total = sales["orders_total"].as_u64().unwrap();
-            assert!(total > orders && total <= orders + 3, "1 to 3 orders per tick");
+            assert!(
+                total > orders && total <= orders + 3,
+                "1 to 3 orders per tick"
+            );
             orders = total;
             assert_eq!(pubs[1].data["orders_total"].as_u64().unwrap(), total);
             let revenue = sales["revenue_total"].as_f64().unwrap();
-            let regions: f64 = pubs[3].data["revenue_by_region"].as_object().unwrap().values().map(|v| v.as_f64().unwrap()).sum();
+            let regions: f64 = pubs[3].data["revenue_by_region"]
+                .as_object()
+                .unwrap()
+                .values()
+                .map(|v| v.as_f64().unwrap())
+                .sum();
             assert!((regions - revenue).abs() < 0.05, "{regions} vs {revenue}");
-            let region_orders: u64 = pubs[3].data["orders_by_region"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
+            let region_orders: u64 = pubs[3].data["orders_by_region"]
+                .as_object()
+                .unwrap()
+                .values()
+                .map(|v| v.as_u64().unwrap())
+                .sum();
             assert_eq!(region_orders, total);
             assert!(sales["history"].as_array().unwrap().len() <= HISTORY);
-            assert!(pubs[2].data["items"].as_array().unwrap().iter().all(|it| it["stock"].as_i64().unwrap() >= 0));
+            assert!(
+                pubs[2].data["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .all(|it| it["stock"].as_i64().unwrap() >= 0)
+            );
         }
         assert_eq!(s.recent.len(), RECENT);
         assert_eq!(s.revenue_history.len(), HISTORY);

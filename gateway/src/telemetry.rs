@@ -9,8 +9,14 @@ pub fn init_tracing(filter: &str, json: bool) {
         eprintln!("invalid log filter {filter:?} ({e}); using \"info\"");
         EnvFilter::new("info")
     });
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let result = if json { builder.json().try_init() } else { builder.try_init() };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let result = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
     if let Err(e) = result {
         eprintln!("tracing already initialised: {e}");
     }

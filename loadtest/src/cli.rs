@@ -228,9 +228,13 @@ pub struct SoakArgs {
 /// A message naming the accepted forms.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let n: f64 = num.parse().map_err(|_| format!("bad duration {s:?}: use e.g. 500ms, 30s, 5m, 2h"))?;
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("bad duration {s:?}: use e.g. 500ms, 30s, 5m, 2h"))?;
     let secs = match unit {
         "ms" => n / 1000.0,
         "" | "s" => n,
@@ -259,10 +263,19 @@ mod tests {
     fn the_cli_is_well_formed_and_parses_repeated_urls() {
         Cli::command().debug_assert();
         let cli = Cli::try_parse_from([
-            "herald-loadtest", "fanout", "--url", "ws://127.0.0.1:1/ws", "--url", "ws://127.0.0.1:2/ws", "--zipf", "1.1",
+            "herald-loadtest",
+            "fanout",
+            "--url",
+            "ws://127.0.0.1:1/ws",
+            "--url",
+            "ws://127.0.0.1:2/ws",
+            "--zipf",
+            "1.1",
         ])
         .unwrap();
-        let Command::Fanout(f) = cli.command else { panic!("not fanout") };
+        let Command::Fanout(f) = cli.command else {
+            panic!("not fanout")
+        };
         assert_eq!(f.common.urls.len(), 2);
         assert_eq!(f.load.zipf, Some(1.1));
     }

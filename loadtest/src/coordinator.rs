@@ -178,7 +178,10 @@ impl Coordinator {
     ///
     /// # Errors
     /// [`CoordinatorError`] when a process cannot be started.
-    pub async fn spawn(plans: Vec<WorkerPlan>, show_progress: bool) -> Result<Self, CoordinatorError> {
+    pub async fn spawn(
+        plans: Vec<WorkerPlan>,
+        show_progress: bool,
+    ) -> Result<Self, CoordinatorError> {
         let exe = std::env::current_exe()?;
         let (tx, rx) = mpsc::channel(REPORT_QUEUE);
         let mut workers = Vec::new();
@@ -191,8 +194,14 @@ impl Coordinator {
                 .stderr(Stdio::inherit())
                 .kill_on_drop(true)
                 .spawn()?;
-            let mut stdin = child.stdin.take().ok_or_else(|| std::io::Error::other("no worker stdin"))?;
-            let stdout = child.stdout.take().ok_or_else(|| std::io::Error::other("no worker stdout"))?;
+            let mut stdin = child
+                .stdin
+                .take()
+                .ok_or_else(|| std::io::Error::other("no worker stdin"))?;
+            let stdout = child
+                .stdout
+                .take()
+                .ok_or_else(|| std::io::Error::other("no worker stdout"))?;
             let mut line = serde_json::to_vec(plan)?;
             line.push(b'\n');
             stdin.write_all(&line).await?;
@@ -217,7 +226,10 @@ impl Coordinator {
         }
         let progress = if show_progress && std::io::stderr().is_terminal() {
             let pb = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-            pb.set_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}").expect("static template"));
+            pb.set_style(
+                ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}")
+                    .expect("static template"),
+            );
             pb
         } else {
             ProgressBar::hidden()
@@ -304,7 +316,8 @@ impl Coordinator {
     /// As [`Coordinator::pump_until`].
     pub async fn wait_ready(&mut self, timeout: Duration) -> Result<bool, CoordinatorError> {
         let n = self.expected_clients;
-        self.pump_until(timeout, |a| a.totals().ready_clients >= n).await
+        self.pump_until(timeout, |a| a.totals().ready_clients >= n)
+            .await
     }
 
     fn tick(&mut self) {
@@ -313,7 +326,9 @@ impl Coordinator {
         let t = self.elapsed_s();
         let p = self.agg.close_second(t, published).clone();
         let totals = self.agg.totals();
-        let lat = p.latency.map_or(String::from("-"), |l| format!("p50 {:.1}ms p99 {:.1}ms", l.p50_ms, l.p99_ms));
+        let lat = p.latency.map_or(String::from("-"), |l| {
+            format!("p50 {:.1}ms p99 {:.1}ms", l.p50_ms, l.p99_ms)
+        });
         self.progress.set_message(format!(
             "conn {}/{} fail {} | pub {:.0}/s deliv {:.0}/s {lat} | disc {} recov {}",
             totals.connected,
@@ -331,7 +346,11 @@ impl Coordinator {
     ///
     /// # Errors
     /// [`CoordinatorError`] when a worker dies or does not finish in `timeout`.
-    pub async fn finish(mut self, published: Vec<u64>, timeout: Duration) -> Result<Aggregate, CoordinatorError> {
+    pub async fn finish(
+        mut self,
+        published: Vec<u64>,
+        timeout: Duration,
+    ) -> Result<Aggregate, CoordinatorError> {
         self.broadcast(&Control::Finish { published }).await?;
         let ok = self.pump_until(timeout, Aggregate::all_done).await?;
         self.progress.finish_and_clear();
@@ -348,7 +367,9 @@ impl Coordinator {
 /// Splits `total` into `parts` near-equal shares (the first ones larger).
 pub fn split(total: u64, parts: usize) -> Vec<u64> {
     let parts = parts.max(1) as u64;
-    (0..parts).map(|i| total / parts + u64::from(i < total % parts)).collect()
+    (0..parts)
+        .map(|i| total / parts + u64::from(i < total % parts))
+        .collect()
 }
 
 #[cfg(test)]
@@ -370,9 +391,18 @@ mod tests {
         }
         WorkerReport {
             worker,
-            counters: Counters { deliveries, connected: 10, ..Counters::default() },
+            counters: Counters {
+                deliveries,
+                connected: 10,
+                ..Counters::default()
+            },
             latency: Some(encode(&h).unwrap()),
-            check: done.then(|| CheckSummary { streams: 10, expected: 5, delivered: 5, ..CheckSummary::default() }),
+            check: done.then(|| CheckSummary {
+                streams: 10,
+                expected: 5,
+                delivered: 5,
+                ..CheckSummary::default()
+            }),
             done,
             ..WorkerReport::default()
         }
@@ -384,7 +414,10 @@ mod tests {
         agg.apply(&report(0, 100, &[1000, 2000], false));
         agg.apply(&report(1, 50, &[3000], false));
         let p = agg.close_second(1.0, 10).clone();
-        assert_eq!((p.connected, p.deliveries_per_s, p.published_per_s), (20, 150.0, 10.0));
+        assert_eq!(
+            (p.connected, p.deliveries_per_s, p.published_per_s),
+            (20, 150.0, 10.0)
+        );
         assert_eq!(p.latency.unwrap().count, 3);
         // Counters are cumulative: a newer report replaces the older one.
         agg.apply(&report(0, 300, &[], true));

@@ -13,12 +13,16 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
         .init();
     let is_worker = matches!(cli.command, Command::Worker);
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -40,7 +44,9 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<u8> {
     let (report, common) = match &cli.command {
         Command::Worker => {
-            worker::run(BufReader::new(tokio::io::stdin()), tokio::io::stdout()).await.context("worker")?;
+            worker::run(BufReader::new(tokio::io::stdin()), tokio::io::stdout())
+                .await
+                .context("worker")?;
             return Ok(0);
         }
         Command::Connect(a) => {
@@ -56,7 +62,11 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
     Ok(report.exit_code)
 }
 
-fn output(r: &RunReport, json: Option<&std::path::Path>, html: Option<&std::path::Path>) -> anyhow::Result<()> {
+fn output(
+    r: &RunReport,
+    json: Option<&std::path::Path>,
+    html: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
     print!("{}", report::table::render(r));
     if let Some(p) = json {
         report::json::write(r, p).with_context(|| format!("writing {}", p.display()))?;

@@ -47,7 +47,11 @@ pub fn parse_metric(text: &str, name: &str) -> Option<f64> {
             // A longer metric name sharing the prefix.
             continue;
         };
-        let Some(value) = rest.split_whitespace().next().and_then(|v| v.parse::<f64>().ok()) else {
+        let Some(value) = rest
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<f64>().ok())
+        else {
             continue;
         };
         *total.get_or_insert(0.0) += value;
@@ -78,7 +82,12 @@ fn closing_brace(s: &str) -> Option<usize> {
 pub async fn scrape(http: &reqwest::Client, admin: &str) -> Result<GatewaySample, ScrapeError> {
     let url = format!("{}/metrics", admin.trim_end_matches('/'));
     let err = |e: String| ScrapeError::Http(url.clone(), e);
-    let resp = http.get(&url).timeout(Duration::from_secs(5)).send().await.map_err(|e| err(e.to_string()))?;
+    let resp = http
+        .get(&url)
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .map_err(|e| err(e.to_string()))?;
     if !resp.status().is_success() {
         return Err(err(format!("HTTP {}", resp.status())));
     }
@@ -117,6 +126,12 @@ mod tests {
         assert_eq!(parse_metric(TEXT, RSS_METRIC), Some(1.2345e8));
         assert_eq!(parse_metric(TEXT, CONNECTIONS_METRIC), Some(120.0));
         assert_eq!(parse_metric(TEXT, "absent"), None);
-        assert_eq!(parse_metric("garbage {{{ \n process_resident_memory_bytes abc", RSS_METRIC), None);
+        assert_eq!(
+            parse_metric(
+                "garbage {{{ \n process_resident_memory_bytes abc",
+                RSS_METRIC
+            ),
+            None
+        );
     }
 }

@@ -85,17 +85,29 @@ where
     W: AsyncWrite + Unpin,
 {
     let mut lines = input.lines();
-    let first = lines.next_line().await?.ok_or_else(|| WorkerError::Plan("no plan on stdin".into()))?;
+    let first = lines
+        .next_line()
+        .await?
+        .ok_or_else(|| WorkerError::Plan("no plan on stdin".into()))?;
     let plan: WorkerPlan = serde_json::from_str(&first)?;
     let mut targets = Vec::new();
     for url in &plan.urls {
-        targets.push(Target::resolve(url).await.map_err(|e| WorkerError::Plan(e.to_string()))?);
+        targets.push(
+            Target::resolve(url)
+                .await
+                .map_err(|e| WorkerError::Plan(e.to_string()))?,
+        );
     }
     if targets.is_empty() || plan.source_addrs.is_empty() {
-        return Err(WorkerError::Plan("need at least one url and one source address".into()));
+        return Err(WorkerError::Plan(
+            "need at least one url and one source address".into(),
+        ));
     }
     let sampler = if plan.rooms.count > 0 {
-        Some(RoomSampler::new(plan.rooms.count, plan.rooms.zipf).map_err(|e| WorkerError::Plan(e.to_string()))?)
+        Some(
+            RoomSampler::new(plan.rooms.count, plan.rooms.zipf)
+                .map_err(|e| WorkerError::Plan(e.to_string()))?,
+        )
     } else {
         None
     };
@@ -103,7 +115,9 @@ where
         targets,
         sampler,
         counters: AtomicCounters::default(),
-        latency: (0..SHARDS).map(|_| Mutex::new(histogram::new_histogram())).collect(),
+        latency: (0..SHARDS)
+            .map(|_| Mutex::new(histogram::new_histogram()))
+            .collect(),
         connect_latency: Mutex::new(histogram::new_histogram()),
         recovery: Mutex::new(histogram::new_histogram()),
         published: Mutex::new(Arc::new(Vec::new())),
@@ -146,7 +160,11 @@ where
     write_report(&shared, &mut output, true).await
 }
 
-async fn write_report<W: AsyncWrite + Unpin>(sh: &Shared, out: &mut W, done: bool) -> Result<(), WorkerError> {
+async fn write_report<W: AsyncWrite + Unpin>(
+    sh: &Shared,
+    out: &mut W,
+    done: bool,
+) -> Result<(), WorkerError> {
     let mut lat = histogram::new_histogram();
     for shard in &sh.latency {
         let mut h = shard.lock();
@@ -156,14 +174,22 @@ async fn write_report<W: AsyncWrite + Unpin>(sh: &Shared, out: &mut W, done: boo
     }
     let take = |m: &Mutex<Histogram<u64>>| -> Result<Option<String>, HistError> {
         let mut h = m.lock();
-        let out = if h.is_empty() { None } else { Some(histogram::encode(&h)?) };
+        let out = if h.is_empty() {
+            None
+        } else {
+            Some(histogram::encode(&h)?)
+        };
         h.reset();
         Ok(out)
     };
     let report = WorkerReport {
         worker: sh.plan.worker,
         counters: sh.counters.snapshot(),
-        latency: if lat.is_empty() { None } else { Some(histogram::encode(&lat)?) },
+        latency: if lat.is_empty() {
+            None
+        } else {
+            Some(histogram::encode(&lat)?)
+        },
         connect_latency: take(&sh.connect_latency)?,
         recovery: take(&sh.recovery)?,
         check: done.then(|| sh.summary.lock().clone()),
@@ -178,7 +204,9 @@ async fn write_report<W: AsyncWrite + Unpin>(sh: &Shared, out: &mut W, done: boo
 
 /// Unix time in nanoseconds.
 pub fn unix_nanos() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
 }
 
 /// Waits until the phase says finish (or the coordinator is gone).
@@ -236,15 +264,23 @@ async fn client_task(sh: Arc<Shared>, local: u64, mut phase: watch::Receiver<Pha
         }
     }
     let rooms: Vec<u32> = match &sh.sampler {
-        Some(s) => s.rooms_for(global, plan.rooms.per_client, plan.rooms.seed).unwrap_or_default(),
+        Some(s) => s
+            .rooms_for(global, plan.rooms.per_client, plan.rooms.seed)
+            .unwrap_or_default(),
         None => Vec::new(),
     };
-    let names: Vec<String> = rooms.iter().map(|&r| room_name(&plan.rooms.prefix, r)).collect();
+    let names: Vec<String> = rooms
+        .iter()
+        .map(|&r| room_name(&plan.rooms.prefix, r))
+        .collect();
     let mut checkers = vec![RoomChecker::new(); rooms.len()];
     let n_src = plan.source_addrs.len() as u64;
     let src = plan.source_addrs[(global % n_src) as usize];
     let target = &sh.targets[((global / n_src) % sh.targets.len() as u64) as usize];
-    let opts = ConnectOptions { format: plan.format, timeout: Duration::from_millis(plan.connect_timeout_ms) };
+    let opts = ConnectOptions {
+        format: plan.format,
+        timeout: Duration::from_millis(plan.connect_timeout_ms),
+    };
     let shard = &sh.latency[(local as usize) % SHARDS];
     let mut settled = false;
     let mut seen_gen = phase.borrow().drop_gen;
@@ -288,16 +324,23 @@ async fn client_task(sh: Arc<Shared>, local: u64, mut phase: watch::Receiver<Pha
         backoff = Duration::from_millis(100);
         bump(&sh.counters.connect_ok);
         bump(&sh.counters.connected);
-        histogram::record(&mut sh.connect_latency.lock(), t0.elapsed().as_micros() as u64);
+        histogram::record(
+            &mut sh.connect_latency.lock(),
+            t0.elapsed().as_micros() as u64,
+        );
         let mut pending = names.len();
         let mut send_failed = false;
         for (i, name) in names.iter().enumerate() {
-            if conn.subscribe(name, checkers[i].position(), i as u64).await.is_err() {
+            if conn
+                .subscribe(name, checkers[i].position(), i as u64)
+                .await
+                .is_err()
+            {
                 send_failed = true;
                 break;
             }
         }
-        let mut on_all_subscribed = |settled: &mut bool, drop_started: &mut Option<Instant>| {
+        let on_all_subscribed = |settled: &mut bool, drop_started: &mut Option<Instant>| {
             settle(&sh, settled);
             if let Some(t) = drop_started.take() {
                 histogram::record(&mut sh.recovery.lock(), t.elapsed().as_micros() as u64);

@@ -12,8 +12,12 @@ fn encode_message(c: &mut Criterion) {
         offset: 99,
         ts: Some(1_700_000_000_000),
     };
-    c.bench_function("encode_message_json", |b| b.iter(|| encode_server(&frame, Format::Json)));
-    c.bench_function("encode_message_msgpack", |b| b.iter(|| encode_server(&frame, Format::MsgPack)));
+    c.bench_function("encode_message_json", |b| {
+        b.iter(|| encode_server(&frame, Format::Json))
+    });
+    c.bench_function("encode_message_msgpack", |b| {
+        b.iter(|| encode_server(&frame, Format::MsgPack))
+    });
 }
 
 criterion_group!(benches, encode_message);

@@ -120,7 +120,13 @@ mod tests {
 
     #[test]
     fn accepts_dashboard_names_and_unicode_letters() {
-        for ok in ["dashboard:sales", "a", "user@example.com/feed", "склад:1", "a.b-c_d#e=f+g~h!i$j*k,l"] {
+        for ok in [
+            "dashboard:sales",
+            "a",
+            "user@example.com/feed",
+            "склад:1",
+            "a.b-c_d#e=f+g~h!i$j*k,l",
+        ] {
             assert!(RoomName::new(ok).is_ok(), "{ok}");
         }
     }
@@ -128,7 +134,10 @@ mod tests {
     #[test]
     fn rejects_each_rule_with_its_own_error() {
         assert_eq!(RoomName::new(""), Err(RoomError::Empty));
-        assert_eq!(RoomName::new(&"a".repeat(201)), Err(RoomError::TooLong(201)));
+        assert_eq!(
+            RoomName::new(&"a".repeat(201)),
+            Err(RoomError::TooLong(201))
+        );
         assert!(RoomName::new(&"a".repeat(200)).is_ok());
         assert_eq!(RoomName::new("a b"), Err(RoomError::BadChar(' ')));
         assert_eq!(RoomName::new("x{y}"), Err(RoomError::BadChar('{')));

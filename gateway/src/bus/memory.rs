@@ -58,7 +58,8 @@ impl MemoryBus {
     pub fn sweep(&self) -> usize {
         let ttl = self.config.history_ttl;
         let before = self.rooms.len();
-        self.rooms.retain(|_, log| log.lock().touched.elapsed() < ttl);
+        self.rooms
+            .retain(|_, log| log.lock().touched.elapsed() < ttl);
         before - self.rooms.len()
     }
 
@@ -121,7 +122,12 @@ impl Bus for MemoryBus {
         batch.into_iter().map(|p| self.publish_one(p)).collect()
     }
 
-    async fn history(&self, room: &RoomName, since: Option<&Position>, limit: usize) -> Result<History, BusError> {
+    async fn history(
+        &self,
+        room: &RoomName,
+        since: Option<&Position>,
+        limit: usize,
+    ) -> Result<History, BusError> {
         let Some(log) = self.rooms.get(room).map(|l| l.clone()) else {
             let recovered = since.is_some_and(|s| s.epoch == *self.epoch && s.offset == 0);
             return Ok(History {
@@ -132,7 +138,13 @@ impl Bus for MemoryBus {
             });
         };
         let log = log.lock();
-        Ok(read_history(&self.epoch, log.offset, &log.tail, since, limit))
+        Ok(read_history(
+            &self.epoch,
+            log.offset,
+            &log.tail,
+            since,
+            limit,
+        ))
     }
 
     async fn watch(&self, _room: &RoomName) -> Result<(), BusError> {
@@ -169,7 +181,11 @@ pub fn read_history(
     if let Some(since) = since.filter(|s| *s.epoch == **epoch && s.offset <= latest) {
         let oldest_held = tail.front().map_or(latest + 1, |m| m.offset);
         if since.offset + 1 >= oldest_held {
-            let messages = tail.iter().filter(|m| m.offset > since.offset).cloned().collect();
+            let messages = tail
+                .iter()
+                .filter(|m| m.offset > since.offset)
+                .cloned()
+                .collect();
             return History {
                 epoch: epoch.clone(),
                 offset: latest,
@@ -227,10 +243,18 @@ mod tests {
         let bus = bus(10);
         let sink = Arc::new(Collect::default());
         bus.start(sink.clone()).await.unwrap();
-        let res = bus.publish((1..=5).map(|n| publication("a", n)).collect()).await;
+        let res = bus
+            .publish((1..=5).map(|n| publication("a", n)).collect())
+            .await;
         let offsets: Vec<u64> = res.into_iter().map(|r| r.unwrap().offset).collect();
         assert_eq!(offsets, vec![1, 2, 3, 4, 5]);
-        assert_eq!(bus.publish(vec![publication("b", 1)]).await[0].as_ref().unwrap().offset, 1);
+        assert_eq!(
+            bus.publish(vec![publication("b", 1)]).await[0]
+                .as_ref()
+                .unwrap()
+                .offset,
+            1
+        );
         assert_eq!(*sink.0.lock(), vec![1, 2, 3, 4, 5, 1]);
     }
 
@@ -238,25 +262,75 @@ mod tests {
     async fn history_recovers_exactly_the_missed_messages_or_says_it_cannot() {
         let bus = bus(3);
         bus.start(Arc::new(Collect::default())).await.unwrap();
-        bus.publish((1..=5).map(|n| publication("a", n)).collect()).await;
+        bus.publish((1..=5).map(|n| publication("a", n)).collect())
+            .await;
         let room = RoomName::new("a").unwrap();
         let epoch = bus.epoch.to_string();
 
-        let h = bus.history(&room, Some(&Position { epoch: epoch.clone(), offset: 3 }), 1).await.unwrap();
+        let h = bus
+            .history(
+                &room,
+                Some(&Position {
+                    epoch: epoch.clone(),
+                    offset: 3,
+                }),
+                1,
+            )
+            .await
+            .unwrap();
         assert!(h.recovered);
-        assert_eq!(h.messages.iter().map(|m| m.offset).collect::<Vec<_>>(), vec![4, 5]);
+        assert_eq!(
+            h.messages.iter().map(|m| m.offset).collect::<Vec<_>>(),
+            vec![4, 5]
+        );
 
-        let h = bus.history(&room, Some(&Position { epoch: epoch.clone(), offset: 5 }), 1).await.unwrap();
+        let h = bus
+            .history(
+                &room,
+                Some(&Position {
+                    epoch: epoch.clone(),
+                    offset: 5,
+                }),
+                1,
+            )
+            .await
+            .unwrap();
         assert!(h.recovered && h.messages.is_empty());
 
         // Offset 1 is gone from a 3-message history: not recoverable, snapshot instead.
-        let h = bus.history(&room, Some(&Position { epoch: epoch.clone(), offset: 1 }), 1).await.unwrap();
+        let h = bus
+            .history(
+                &room,
+                Some(&Position {
+                    epoch: epoch.clone(),
+                    offset: 1,
+                }),
+                1,
+            )
+            .await
+            .unwrap();
         assert!(!h.recovered);
-        assert_eq!(h.messages.iter().map(|m| m.offset).collect::<Vec<_>>(), vec![5]);
+        assert_eq!(
+            h.messages.iter().map(|m| m.offset).collect::<Vec<_>>(),
+            vec![5]
+        );
 
-        let h = bus.history(&room, Some(&Position { epoch: "other".into(), offset: 4 }), 2).await.unwrap();
+        let h = bus
+            .history(
+                &room,
+                Some(&Position {
+                    epoch: "other".into(),
+                    offset: 4,
+                }),
+                2,
+            )
+            .await
+            .unwrap();
         assert!(!h.recovered);
-        assert_eq!(h.messages.iter().map(|m| m.offset).collect::<Vec<_>>(), vec![4, 5]);
+        assert_eq!(
+            h.messages.iter().map(|m| m.offset).collect::<Vec<_>>(),
+            vec![4, 5]
+        );
 
         let h = bus.history(&room, None, 1).await.unwrap();
         assert_eq!((h.offset, h.recovered, h.messages.len()), (5, false, 1));

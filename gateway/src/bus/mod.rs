@@ -98,7 +98,12 @@ pub trait Bus: Send + Sync + 'static {
     ///
     /// # Errors
     /// [`BusError::Unavailable`] when the store cannot be read.
-    async fn history(&self, room: &RoomName, since: Option<&Position>, limit: usize) -> Result<History, BusError>;
+    async fn history(
+        &self,
+        room: &RoomName,
+        since: Option<&Position>,
+        limit: usize,
+    ) -> Result<History, BusError>;
 
     /// The node now has a local subscriber to `room`: deliver its publications.
     ///

@@ -136,7 +136,12 @@ pub struct GatewayArgs {
     pub log_json: bool,
 
     /// DEBUG ONLY: leak this many bytes per accepted connection, to prove the soak test's leak detector.
-    #[arg(long, env = "HERALD_DEBUG_LEAK_BYTES_PER_CONNECTION", default_value_t = 0, hide = true)]
+    #[arg(
+        long,
+        env = "HERALD_DEBUG_LEAK_BYTES_PER_CONNECTION",
+        default_value_t = 0,
+        hide = true
+    )]
     pub debug_leak_bytes_per_connection: usize,
 }
 
@@ -151,7 +156,10 @@ impl GatewayArgs {
             message: message.to_owned(),
         };
         if self.standalone && !self.redis_url.is_empty() {
-            return Err(invalid("--standalone", "cannot be combined with --redis-url"));
+            return Err(invalid(
+                "--standalone",
+                "cannot be combined with --redis-url",
+            ));
         }
         if !self.standalone && self.redis_url.is_empty() {
             return Err(invalid(
@@ -165,7 +173,10 @@ impl GatewayArgs {
             ("--outbox-max-messages", self.outbox_max_messages),
             ("--history-size", self.history_size),
             ("--bus-shards", self.bus_shards as usize),
-            ("--heartbeat-interval-ms", self.heartbeat_interval_ms as usize),
+            (
+                "--heartbeat-interval-ms",
+                self.heartbeat_interval_ms as usize,
+            ),
             ("--heartbeat-timeout-ms", self.heartbeat_timeout_ms as usize),
         ] {
             if value == 0 {
@@ -176,28 +187,45 @@ impl GatewayArgs {
             return Err(invalid("--max-frame-bytes", "must be at least 256"));
         }
         if self.outbox_max_bytes < self.max_frame_bytes {
-            return Err(invalid("--outbox-max-bytes", "must be at least --max-frame-bytes"));
+            return Err(invalid(
+                "--outbox-max-bytes",
+                "must be at least --max-frame-bytes",
+            ));
         }
         if self.ws_read_buffer_bytes < 64 {
             return Err(invalid("--ws-read-buffer-bytes", "must be at least 64"));
         }
         if self.snapshot_depth > self.history_size {
-            return Err(invalid("--snapshot-depth", "must not exceed --history-size"));
+            return Err(invalid(
+                "--snapshot-depth",
+                "must not exceed --history-size",
+            ));
         }
         if !(self.demo_rate.is_finite() && (0.0..=10_000.0).contains(&self.demo_rate)) {
             return Err(invalid("--demo-rate", "must be between 0 and 10000"));
         }
         for url in &self.redis_url {
             if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
-                return Err(invalid("--redis-url", &format!("{url:?} must start with redis:// or rediss://")));
+                return Err(invalid(
+                    "--redis-url",
+                    &format!("{url:?} must start with redis:// or rediss://"),
+                ));
             }
         }
         if self.api_key.as_deref() == Some("") {
             return Err(invalid("--api-key", "must not be empty"));
         }
         let node_id = match self.node_id {
-            Some(id) if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) => {
-                return Err(invalid("--node-id", "must be non-empty ASCII letters, digits, '-', '_' or '.'"));
+            Some(id)
+                if id.is_empty()
+                    || !id
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) =>
+            {
+                return Err(invalid(
+                    "--node-id",
+                    "must be non-empty ASCII letters, digits, '-', '_' or '.'",
+                ));
             }
             Some(id) => id,
             None => format!("gw-{:06x}", rand::random::<u32>() & 0xff_ffff),
@@ -250,7 +278,11 @@ mod tests {
     use crate::config::file::{ParseOutcome, parse_args};
 
     fn parse(args: &[&str]) -> Result<GatewayArgs, ParseOutcome> {
-        parse_args::<GatewayArgs>(std::iter::once("herald-gateway").chain(args.iter().copied()).map(Into::into))
+        parse_args::<GatewayArgs>(
+            std::iter::once("herald-gateway")
+                .chain(args.iter().copied())
+                .map(Into::into),
+        )
     }
 
     #[test]
@@ -271,32 +303,58 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("herald-cfg-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("gw.toml");
-        std::fs::write(&path, "standalone = true\nmax-rooms-per-connection = 5\nlisten = \"127.0.0.1:1\"\n").unwrap();
-        let a = parse(&["--config", path.to_str().unwrap(), "--listen", "127.0.0.1:2"]).unwrap();
+        std::fs::write(
+            &path,
+            "standalone = true\nmax-rooms-per-connection = 5\nlisten = \"127.0.0.1:1\"\n",
+        )
+        .unwrap();
+        let a = parse(&[
+            "--config",
+            path.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:2",
+        ])
+        .unwrap();
         assert!(a.standalone);
         assert_eq!(a.max_rooms_per_connection, 5);
         assert_eq!(a.listen.port(), 2);
 
         std::fs::write(&path, "max_rooms = 5\n").unwrap();
-        let Err(ParseOutcome::Config(e)) = parse(&["--config", path.to_str().unwrap()]) else { panic!() };
+        let Err(ParseOutcome::Config(e)) = parse(&["--config", path.to_str().unwrap()]) else {
+            panic!()
+        };
         assert!(e.to_string().contains("unknown option `max_rooms`"), "{e}");
 
         std::fs::write(&path, "history_size = \"many\"\n").unwrap();
-        let Err(ParseOutcome::Config(e)) = parse(&["--config", path.to_str().unwrap()]) else { panic!() };
-        assert!(e.to_string().contains("history_size") || e.to_string().contains("invalid type"), "{e}");
+        let Err(ParseOutcome::Config(e)) = parse(&["--config", path.to_str().unwrap()]) else {
+            panic!()
+        };
+        assert!(
+            e.to_string().contains("history_size") || e.to_string().contains("invalid type"),
+            "{e}"
+        );
     }
 
     #[test]
     fn bad_values_name_the_option() {
         for (args, option) in [
-            (vec!["--standalone", "--max-frame-bytes", "10"], "--max-frame-bytes"),
+            (
+                vec!["--standalone", "--max-frame-bytes", "10"],
+                "--max-frame-bytes",
+            ),
             (vec!["--redis-url", "http://x"], "--redis-url"),
-            (vec!["--standalone", "--snapshot-depth", "500"], "--snapshot-depth"),
+            (
+                vec!["--standalone", "--snapshot-depth", "500"],
+                "--snapshot-depth",
+            ),
             (vec!["--standalone", "--node-id", "a b"], "--node-id"),
         ] {
             let e = parse(&args).unwrap().into_config().unwrap_err();
             assert!(e.to_string().contains(option), "{e}");
         }
-        assert!(matches!(parse(&["--max-connections", "lots"]), Err(ParseOutcome::Clap(_))));
+        assert!(matches!(
+            parse(&["--max-connections", "lots"]),
+            Err(ParseOutcome::Clap(_))
+        ));
     }
 }

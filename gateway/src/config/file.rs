@@ -57,7 +57,9 @@ pub fn parse_args<A>(argv: impl IntoIterator<Item = std::ffi::OsString>) -> Resu
 where
     A: CommandFactory + FromArgMatches + Serialize + DeserializeOwned,
 {
-    let matches = A::command().try_get_matches_from(argv).map_err(ParseOutcome::Clap)?;
+    let matches = A::command()
+        .try_get_matches_from(argv)
+        .map_err(ParseOutcome::Clap)?;
     let args = A::from_arg_matches(&matches).map_err(ParseOutcome::Clap)?;
     match matches.get_one::<std::path::PathBuf>("config") {
         Some(path) => overlay_file(args, &matches, path).map_err(ParseOutcome::Config),
@@ -83,12 +85,17 @@ where
         path: shown.clone(),
         source,
     })?;
-    let file: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Parse {
-        path: shown.clone(),
-        message: e.to_string(),
-    })?;
+    let file: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| ConfigError::Parse {
+            path: shown.clone(),
+            message: e.to_string(),
+        })?;
     let command = A::command();
-    let known: Vec<String> = command.get_arguments().map(|a| a.get_id().to_string()).collect();
+    let known: Vec<String> = command
+        .get_arguments()
+        .map(|a| a.get_id().to_string())
+        .collect();
     let mut merged = toml::Table::try_from(&args).map_err(|e| ConfigError::Parse {
         path: shown.clone(),
         message: e.to_string(),
@@ -98,13 +105,18 @@ where
         if id == "config" || !known.contains(&id) {
             return Err(ConfigError::UnknownKey { path: shown, key });
         }
-        let from_default = matches!(matches.value_source(&id), None | Some(ValueSource::DefaultValue));
+        let from_default = matches!(
+            matches.value_source(&id),
+            None | Some(ValueSource::DefaultValue)
+        );
         if from_default {
             merged.insert(id, value);
         }
     }
-    merged.try_into().map_err(|e: toml::de::Error| ConfigError::Parse {
-        path: shown,
-        message: e.message().to_owned(),
-    })
+    merged
+        .try_into()
+        .map_err(|e: toml::de::Error| ConfigError::Parse {
+            path: shown,
+            message: e.message().to_owned(),
+        })
 }

@@ -28,7 +28,10 @@ async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         metrics::gauge!(names::BUS_UP).set(if health.ready { 1.0 } else { 0.0 });
     }
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         state.metrics_render.render(),
     )
 }
@@ -37,7 +40,11 @@ async fn readyz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     let health = state.hub.bus().health();
     let draining = state.shutdown.is_cancelled();
     let ready = health.ready && !draining;
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     let body = json!({
         "ready": ready,
         "draining": draining,

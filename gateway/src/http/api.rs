@@ -64,7 +64,9 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// Parses a JSON body, naming the problem on failure.
 fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.is_empty() {
-        return Err(ApiError::bad_request("the request body is empty; send a JSON object"));
+        return Err(ApiError::bad_request(
+            "the request body is empty; send a JSON object",
+        ));
     }
     serde_json::from_slice(body).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => ApiError::bad_request(format!("invalid request: {e}")),
@@ -125,7 +127,10 @@ async fn publish(State(state): State<Arc<AppState>>, body: Bytes) -> Result<Resp
     }
 }
 
-async fn publish_batch(State(state): State<Arc<AppState>>, body: Bytes) -> Result<Response, ApiError> {
+async fn publish_batch(
+    State(state): State<Arc<AppState>>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let batch: BatchBody = parse_body(&body)?;
     if batch.messages.len() > MAX_BATCH {
         return Err(ApiError::bad_request(format!(
@@ -138,7 +143,9 @@ async fn publish_batch(State(state): State<Arc<AppState>>, body: Bytes) -> Resul
         .messages
         .into_iter()
         .enumerate()
-        .map(|(i, m)| to_publication(m).map_err(|e| ApiError::bad_request(format!("messages[{i}]: {e}"))))
+        .map(|(i, m)| {
+            to_publication(m).map_err(|e| ApiError::bad_request(format!("messages[{i}]: {e}")))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let metrics = state.hub.metrics();
     let results: Vec<Value> = state
@@ -181,19 +188,30 @@ async fn disconnect(State(state): State<Arc<AppState>>, body: Bytes) -> Result<R
         (Some(r), None, None) => ControlTarget::Room(r),
         (None, Some(u), None) => ControlTarget::User(u),
         (None, None, Some(s)) => ControlTarget::Session(s),
-        _ => return Err(ApiError::bad_request("give exactly one of room, user or session")),
+        _ => {
+            return Err(ApiError::bad_request(
+                "give exactly one of room, user or session",
+            ));
+        }
     };
     state
         .hub
         .bus()
-        .control(Control::Disconnect { target, reason: b.reason })
+        .control(Control::Disconnect {
+            target,
+            reason: b.reason,
+        })
         .await
         .map_err(|e| ApiError::unavailable(e.to_string()))?;
     Ok(Json(json!({ "ok": true })).into_response())
 }
 
-async fn room_info(State(state): State<Arc<AppState>>, Path(room): Path<String>) -> Result<Response, ApiError> {
-    let name = RoomName::new(&room).map_err(|e| ApiError::bad_request(format!("invalid room: {e}")))?;
+async fn room_info(
+    State(state): State<Arc<AppState>>,
+    Path(room): Path<String>,
+) -> Result<Response, ApiError> {
+    let name =
+        RoomName::new(&room).map_err(|e| ApiError::bad_request(format!("invalid room: {e}")))?;
     let history = state
         .hub
         .history(&name, None, 0)

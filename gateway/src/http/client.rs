@@ -15,16 +15,34 @@ const DASHBOARD_CSS: &str = include_str!("../../assets/dashboard.css");
 const HERALD_JS: &str = include_str!("../../assets/herald.js");
 
 fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "no-cache")], body)
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
 }
 
 /// The client listener's routes.
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
-        .route("/", get(|| async { asset("text/html; charset=utf-8", INDEX_HTML) }))
-        .route("/herald.js", get(|| async { asset("text/javascript; charset=utf-8", HERALD_JS) }))
-        .route("/dashboard.js", get(|| async { asset("text/javascript; charset=utf-8", DASHBOARD_JS) }))
-        .route("/dashboard.css", get(|| async { asset("text/css; charset=utf-8", DASHBOARD_CSS) }))
+        .route(
+            "/",
+            get(|| async { asset("text/html; charset=utf-8", INDEX_HTML) }),
+        )
+        .route(
+            "/herald.js",
+            get(|| async { asset("text/javascript; charset=utf-8", HERALD_JS) }),
+        )
+        .route(
+            "/dashboard.js",
+            get(|| async { asset("text/javascript; charset=utf-8", DASHBOARD_JS) }),
+        )
+        .route(
+            "/dashboard.css",
+            get(|| async { asset("text/css; charset=utf-8", DASHBOARD_CSS) }),
+        )
         .route("/ws", get(crate::ws::upgrade::handler))
         .with_state(state)
 }

@@ -16,7 +16,12 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Serves `app` on `listener` until `stop` fires; then stops accepting and
 /// lets in-flight requests finish. Upgraded connections live on in their
 /// own tasks (on `tracker`).
-pub async fn serve(listener: TcpListener, app: Router, stop: CancellationToken, tracker: TaskTracker) {
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    stop: CancellationToken,
+    tracker: TaskTracker,
+) {
     loop {
         let accepted = tokio::select! {
             () = stop.cancelled() => break,

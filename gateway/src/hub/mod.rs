@@ -77,7 +77,14 @@ impl Hub {
     /// Registers a session and returns its connection id.
     pub fn register(&self, session: String, user: Option<String>, outbox: Arc<Outbox>) -> ConnId {
         let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
-        self.sessions.insert(id, SessionEntry { session, user, outbox });
+        self.sessions.insert(
+            id,
+            SessionEntry {
+                session,
+                user,
+                outbox,
+            },
+        );
         id
     }
 
@@ -96,12 +103,19 @@ impl Hub {
     /// # Errors
     /// [`BusError`] when the bus could not start delivering the room; the
     /// connection is then not a member.
-    pub async fn join(&self, room: &RoomName, conn: ConnId, outbox: Arc<Outbox>) -> Result<(), BusError> {
+    pub async fn join(
+        &self,
+        room: &RoomName,
+        conn: ConnId,
+        outbox: Arc<Outbox>,
+    ) -> Result<(), BusError> {
         let (watched, added) = self.rooms.insert(room, conn, outbox);
         if added {
             self.subscriptions.fetch_add(1, Ordering::Relaxed);
         }
-        let result = watched.get_or_try_init(|| async { self.bus.watch(room).await }).await;
+        let result = watched
+            .get_or_try_init(|| async { self.bus.watch(room).await })
+            .await;
         self.update_gauges();
         match result {
             Ok(()) => Ok(()),
@@ -151,13 +165,16 @@ impl Hub {
 
     fn update_gauges(&self) {
         self.metrics.rooms.set(self.rooms.len() as f64);
-        self.metrics.subscriptions.set(self.subscriptions.load(Ordering::Relaxed) as f64);
+        self.metrics
+            .subscriptions
+            .set(self.subscriptions.load(Ordering::Relaxed) as f64);
     }
 
     fn for_target(&self, target: &ControlTarget, mut f: impl FnMut(&Arc<Outbox>)) {
         match target {
             ControlTarget::Room(room) => {
-                self.rooms.with_members(room, |m| m.values().for_each(&mut f));
+                self.rooms
+                    .with_members(room, |m| m.values().for_each(&mut f));
             }
             ControlTarget::User(user) => self
                 .sessions
@@ -174,14 +191,18 @@ impl Hub {
 }
 
 fn unix_seconds() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 impl Sink for Hub {
     fn deliver(&self, msg: Arc<Message>) {
         let now = unix_seconds();
         self.metrics.last_delivery.set(now);
-        self.metrics.bus_lag.record((now - msg.ts_ms as f64 / 1000.0).max(0.0));
+        self.metrics
+            .bus_lag
+            .record((now - msg.ts_ms as f64 / 1000.0).max(0.0));
         // The byte cost every queue is charged; encoding here also means the
         // subscribers' tasks find the frame ready.
         let cost = msg.json_frame().len();
@@ -206,14 +227,18 @@ impl Sink for Hub {
                 self.metrics.slow_consumers.increment(overflowed);
             }
             if msg.fanout_done(refused as usize + 1) {
-                self.metrics.fanout.record(msg.arrived.elapsed().as_secs_f64());
+                self.metrics
+                    .fanout
+                    .record(msg.arrived.elapsed().as_secs_f64());
             }
         }
     }
 
     fn control(&self, cmd: Control) {
         match cmd {
-            Control::Disconnect { target, .. } => self.for_target(&target, |o| o.close(CloseCode::Kicked)),
+            Control::Disconnect { target, .. } => {
+                self.for_target(&target, |o| o.close(CloseCode::Kicked))
+            }
             Control::Join { target, room } => {
                 if let Ok(room) = RoomName::new(&room) {
                     self.for_target(&target, |o| {

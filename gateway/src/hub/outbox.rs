@@ -150,7 +150,10 @@ mod tests {
     use super::*;
 
     fn outbox(max_messages: usize, max_bytes: usize) -> Arc<Outbox> {
-        Outbox::new(OutboxLimits { max_messages, max_bytes })
+        Outbox::new(OutboxLimits {
+            max_messages,
+            max_bytes,
+        })
     }
 
     #[test]

@@ -30,7 +30,12 @@ pub struct Rooms {
 
 impl Rooms {
     /// Adds `conn` to `room`; returns the room's watch cell to await.
-    pub fn insert(&self, room: &RoomName, conn: ConnId, outbox: Arc<Outbox>) -> (Arc<OnceCell<()>>, bool) {
+    pub fn insert(
+        &self,
+        room: &RoomName,
+        conn: ConnId,
+        outbox: Arc<Outbox>,
+    ) -> (Arc<OnceCell<()>>, bool) {
         let mut entry = self.map.entry(room.clone()).or_insert_with(|| Room {
             members: HashMap::new(),
             watched: Arc::new(OnceCell::new()),
@@ -51,7 +56,11 @@ impl Rooms {
 
     /// Calls `f` with the room's members, under the shard's read lock.
     /// Returns false when the room has no local members.
-    pub fn with_members<R>(&self, room: &str, f: impl FnOnce(&HashMap<ConnId, Arc<Outbox>>) -> R) -> Option<R> {
+    pub fn with_members<R>(
+        &self,
+        room: &str,
+        f: impl FnOnce(&HashMap<ConnId, Arc<Outbox>>) -> R,
+    ) -> Option<R> {
         self.map.get(room).map(|r| f(&r.members))
     }
 

@@ -88,7 +88,13 @@ pub struct Subscriptions {
 
 impl Subscriptions {
     /// No rooms yet.
-    pub fn new(hub: Arc<Hub>, conn: ConnId, outbox: Arc<Outbox>, max_rooms: usize, snapshot_depth: usize) -> Self {
+    pub fn new(
+        hub: Arc<Hub>,
+        conn: ConnId,
+        outbox: Arc<Outbox>,
+        max_rooms: usize,
+        snapshot_depth: usize,
+    ) -> Self {
         Self {
             hub,
             conn,
@@ -147,7 +153,11 @@ impl Subscriptions {
         if !already {
             self.hub.join(&room, self.conn, self.outbox.clone()).await?;
         }
-        let history = match self.hub.history(&room, since.as_ref(), self.snapshot_depth).await {
+        let history = match self
+            .hub
+            .history(&room, since.as_ref(), self.snapshot_depth)
+            .await
+        {
             Ok(h) => h,
             Err(e) => {
                 if !already {
@@ -182,7 +192,11 @@ impl Subscriptions {
         match out {
             Out::Msg(msg) => self.on_message(msg, emit).await,
             Out::Join(room) => {
-                if self.subscribe(room.clone(), None, None, emit).await.is_err() {
+                if self
+                    .subscribe(room.clone(), None, None, emit)
+                    .await
+                    .is_err()
+                {
                     tracing::debug!(%room, "operator join failed");
                 }
             }
@@ -192,7 +206,11 @@ impl Subscriptions {
                 }
             }
             Out::Resync => {
-                let rooms: Vec<(RoomName, Sub)> = self.rooms.iter().map(|(r, s)| (r.clone(), s.clone())).collect();
+                let rooms: Vec<(RoomName, Sub)> = self
+                    .rooms
+                    .iter()
+                    .map(|(r, s)| (r.clone(), s.clone()))
+                    .collect();
                 for (room, sub) in rooms {
                     self.refill(&room, &sub, emit).await;
                 }
@@ -230,7 +248,11 @@ impl Subscriptions {
             epoch: sub.epoch.to_string(),
             offset: sub.last,
         };
-        match self.hub.history(room, Some(&since), self.snapshot_depth).await {
+        match self
+            .hub
+            .history(room, Some(&since), self.snapshot_depth)
+            .await
+        {
             Ok(history) if history.recovered => {
                 let last = self.send_after(room, sub.last, &history.messages, emit);
                 if let Some(s) = self.rooms.get_mut(room) {
@@ -238,7 +260,9 @@ impl Subscriptions {
                 }
             }
             Ok(history) => self.start(room.clone(), history, None, emit),
-            Err(e) => tracing::warn!(%room, error = %e, "could not refill a gap; will retry on the next message"),
+            Err(e) => {
+                tracing::warn!(%room, error = %e, "could not refill a gap; will retry on the next message")
+            }
         }
     }
 
@@ -262,7 +286,13 @@ impl Subscriptions {
         );
     }
 
-    fn send_after(&self, _room: &RoomName, last: u64, messages: &[Arc<Message>], emit: &mut Vec<Emit>) -> u64 {
+    fn send_after(
+        &self,
+        _room: &RoomName,
+        last: u64,
+        messages: &[Arc<Message>],
+        emit: &mut Vec<Emit>,
+    ) -> u64 {
         let mut last = last;
         for m in messages {
             if m.offset == last + 1 {

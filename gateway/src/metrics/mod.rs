@@ -85,7 +85,8 @@ impl GatewayMetrics {
         if self.enabled {
             metrics::gauge!(names::CONNECTIONS, "transport" => transport).increment(delta);
             if delta > 0.0 {
-                metrics::counter!(names::CONNECTIONS_ACCEPTED, "transport" => transport).increment(1);
+                metrics::counter!(names::CONNECTIONS_ACCEPTED, "transport" => transport)
+                    .increment(1);
             }
         }
     }

@@ -7,17 +7,29 @@ use std::fmt::Write;
 /// format. On a system without `/proc` it appends nothing.
 pub fn render(out: &mut String) {
     let Some(p) = read() else { return };
-    let _ = writeln!(out, "# HELP process_resident_memory_bytes Resident memory size in bytes.");
+    let _ = writeln!(
+        out,
+        "# HELP process_resident_memory_bytes Resident memory size in bytes."
+    );
     let _ = writeln!(out, "# TYPE process_resident_memory_bytes gauge");
     let _ = writeln!(out, "process_resident_memory_bytes {}", p.rss_bytes);
-    let _ = writeln!(out, "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.");
+    let _ = writeln!(
+        out,
+        "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds."
+    );
     let _ = writeln!(out, "# TYPE process_cpu_seconds_total counter");
     let _ = writeln!(out, "process_cpu_seconds_total {}", p.cpu_seconds);
-    let _ = writeln!(out, "# HELP process_open_fds Number of open file descriptors.");
+    let _ = writeln!(
+        out,
+        "# HELP process_open_fds Number of open file descriptors."
+    );
     let _ = writeln!(out, "# TYPE process_open_fds gauge");
     let _ = writeln!(out, "process_open_fds {}", p.open_fds);
     if let Some(start) = p.start_time_seconds {
-        let _ = writeln!(out, "# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.");
+        let _ = writeln!(
+            out,
+            "# HELP process_start_time_seconds Start time of the process since unix epoch in seconds."
+        );
         let _ = writeln!(out, "# TYPE process_start_time_seconds gauge");
         let _ = writeln!(out, "process_start_time_seconds {start}");
     }
@@ -49,9 +61,16 @@ pub fn read() -> Option<ProcessStats> {
     let utime: f64 = fields.get(11)?.parse().ok()?;
     let stime: f64 = fields.get(12)?.parse().ok()?;
     let start_ticks: f64 = fields.get(19)?.parse().ok()?;
-    let open_fds = std::fs::read_dir("/proc/self/fd").map(|d| d.count() as u64).unwrap_or(0);
+    let open_fds = std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count() as u64)
+        .unwrap_or(0);
     let start_time_seconds = std::fs::read_to_string("/proc/stat").ok().and_then(|s| {
-        let btime: f64 = s.lines().find_map(|l| l.strip_prefix("btime "))?.trim().parse().ok()?;
+        let btime: f64 = s
+            .lines()
+            .find_map(|l| l.strip_prefix("btime "))?
+            .trim()
+            .parse()
+            .ok()?;
         Some(btime + start_ticks / TICKS)
     });
     Some(ProcessStats {

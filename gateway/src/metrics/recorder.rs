@@ -8,7 +8,8 @@ use super::{names, process};
 
 /// Latency buckets, in seconds: 100 µs to 10 s.
 const LATENCY_BUCKETS: &[f64] = &[
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
 ];
 
 /// The rendering side of the recorder.
@@ -42,12 +43,18 @@ impl MetricsRender {
             }
         });
         metrics::gauge!(names::BUILD_INFO, "version" => env!("CARGO_PKG_VERSION"), "binary" => binary).set(1.0);
-        Ok(Self { handle: Some(handle) })
+        Ok(Self {
+            handle: Some(handle),
+        })
     }
 
     /// The Prometheus text exposition, with process metrics appended.
     pub fn render(&self) -> String {
-        let mut out = self.handle.as_ref().map(PrometheusHandle::render).unwrap_or_default();
+        let mut out = self
+            .handle
+            .as_ref()
+            .map(PrometheusHandle::render)
+            .unwrap_or_default();
         process::render(&mut out);
         out
     }

@@ -40,16 +40,20 @@ impl Admission {
     pub fn try_admit(self: &Arc<Self>, transport: &'static str) -> Option<ConnPermit> {
         let admitted = self
             .live
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < self.max).then_some(n + 1))
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max).then_some(n + 1)
+            })
             .is_ok();
         if !admitted {
-            self.metrics.disconnect(herald_protocol::native::CloseCode::ConnectionLimit.name());
+            self.metrics
+                .disconnect(herald_protocol::native::CloseCode::ConnectionLimit.name());
             return None;
         }
         self.metrics.connections(transport, 1.0);
         if self.leak_bytes > 0 {
             // Deliberate, for the soak test's leak detector (hidden debug flag).
-            let leaked: &'static mut [u8] = Box::leak(vec![0xA5u8; self.leak_bytes].into_boxed_slice());
+            let leaked: &'static mut [u8] =
+                Box::leak(vec![0xA5u8; self.leak_bytes].into_boxed_slice());
             std::hint::black_box(leaked);
         }
         Some(ConnPermit {

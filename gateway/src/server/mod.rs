@@ -97,12 +97,17 @@ pub struct Gateway {
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
-    TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { addr, source })
 }
 
 async fn build_bus(config: &Config) -> Result<Arc<dyn Bus>, StartError> {
     match &config.bus {
-        BusChoice::Memory { history_size, history_ttl } => {
+        BusChoice::Memory {
+            history_size,
+            history_ttl,
+        } => {
             let bus = MemoryBus::new(MemoryBusConfig {
                 history_size: *history_size,
                 history_ttl: *history_ttl,
@@ -122,7 +127,9 @@ async fn build_bus(config: &Config) -> Result<Arc<dyn Bus>, StartError> {
             });
             Ok(bus)
         }
-        BusChoice::Redis { .. } => crate::bus::connect_redis(config).await.map_err(StartError::Bus),
+        BusChoice::Redis { .. } => crate::bus::connect_redis(config)
+            .await
+            .map_err(StartError::Bus),
     }
 }
 
@@ -132,19 +139,34 @@ impl Gateway {
     /// # Errors
     /// [`StartError`] when a listener cannot bind or the bus cannot start.
     pub async fn start(config: Config) -> Result<Self, StartError> {
-        let metrics_render = MetricsRender::install(config.metrics_enabled, "herald-gateway").map_err(StartError::Metrics)?;
+        let metrics_render = MetricsRender::install(config.metrics_enabled, "herald-gateway")
+            .map_err(StartError::Metrics)?;
         let metrics = Arc::new(GatewayMetrics::new(config.metrics_enabled));
         let client_listener = bind(config.listen).await?;
         let admin_listener = bind(config.admin_listen).await?;
-        let client_addr = client_listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
-        let admin_addr = admin_listener.local_addr().map_err(|source| StartError::Bind { addr: config.admin_listen, source })?;
+        let client_addr = client_listener
+            .local_addr()
+            .map_err(|source| StartError::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let admin_addr = admin_listener
+            .local_addr()
+            .map_err(|source| StartError::Bind {
+                addr: config.admin_listen,
+                source,
+            })?;
 
         let bus = build_bus(&config).await?;
         let hub = Hub::new(bus.clone(), metrics.clone());
         bus.start(hub.clone() as Arc<dyn Sink>).await?;
 
         let state = Arc::new(AppState {
-            admission: Admission::new(config.limits.max_connections, metrics, config.debug_leak_bytes_per_connection),
+            admission: Admission::new(
+                config.limits.max_connections,
+                metrics,
+                config.debug_leak_bytes_per_connection,
+            ),
             hub,
             shutdown: CancellationToken::new(),
             tracker: TaskTracker::new(),
@@ -169,7 +191,11 @@ impl Gateway {
             background.clone(),
         ));
         if state.config.demo_rate > 0.0 {
-            background.spawn(crate::demo::run(state.hub.bus().clone(), state.config.demo_rate, stop_admin.clone()));
+            background.spawn(crate::demo::run(
+                state.hub.bus().clone(),
+                state.config.demo_rate,
+                stop_admin.clone(),
+            ));
         }
         tracing::info!(client = %client_addr, admin = %admin_addr, node = %state.config.node_id, "gateway listening");
         Ok(Self {
@@ -189,12 +215,22 @@ impl Gateway {
     pub async fn shutdown(self) -> usize {
         let grace = self.state.config.shutdown_grace;
         let before = self.state.admission.live();
-        tracing::info!(connections = before, grace_ms = grace.as_millis() as u64, "draining");
+        tracing::info!(
+            connections = before,
+            grace_ms = grace.as_millis() as u64,
+            "draining"
+        );
         self.stop_client.cancel();
         self.state.shutdown.cancel();
         self.state.tracker.close();
-        let drained = tokio::time::timeout(grace, self.state.tracker.wait()).await.is_ok();
-        let left = if drained { 0 } else { self.state.admission.live() };
+        let drained = tokio::time::timeout(grace, self.state.tracker.wait())
+            .await
+            .is_ok();
+        let left = if drained {
+            0
+        } else {
+            self.state.admission.live()
+        };
         self.stop_admin.cancel();
         self.background.close();
         let _ = tokio::time::timeout(Duration::from_secs(2), self.background.wait()).await;

@@ -6,7 +6,9 @@ use std::time::Instant;
 
 use futures_util::{SinkExt, StreamExt};
 use herald_protocol::bus::Publication;
-use herald_protocol::native::{ClientFrame, CloseCode, ErrorCode, Format, ServerFrame, decode_client, encode_server};
+use herald_protocol::native::{
+    ClientFrame, CloseCode, ErrorCode, Format, ServerFrame, decode_client, encode_server,
+};
 use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -31,18 +33,34 @@ enum End {
 
 /// Refuses a connection the gateway has no room for.
 pub async fn refuse(mut ws: Ws, code: CloseCode, format: Format) {
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), close(&mut ws, code, format)).await;
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        close(&mut ws, code, format),
+    )
+    .await;
 }
 
 /// Runs a session until either side closes it.
 pub async fn run(ws: Ws, state: Arc<AppState>, format: Format, permit: ConnPermit) {
     let session = state.new_session_id();
-    let peer = ws.get_ref().peer_addr().map(|a| a.to_string()).unwrap_or_default();
+    let peer = ws
+        .get_ref()
+        .peer_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
     let span = tracing::info_span!("conn", %session, %peer, transport = "ws");
-    run_inner(ws, state, format, session, permit).instrument(span).await;
+    run_inner(ws, state, format, session, permit)
+        .instrument(span)
+        .await;
 }
 
-async fn run_inner(mut ws: Ws, state: Arc<AppState>, mut format: Format, session: String, _permit: ConnPermit) {
+async fn run_inner(
+    mut ws: Ws,
+    state: Arc<AppState>,
+    mut format: Format,
+    session: String,
+    _permit: ConnPermit,
+) {
     let hub = state.hub.clone();
     let limits = &state.config.limits;
     let outbox = Outbox::new(state.outbox_limits());
@@ -136,7 +154,11 @@ async fn run_inner(mut ws: Ws, state: Arc<AppState>, mut format: Format, session
                 tracing::debug!(code = code.name(), "closing");
             }
             // A slow or dead peer may never read this: bound the goodbye.
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(1), close(&mut ws, code, format)).await;
+            let _ = tokio::time::timeout(
+                std::time::Duration::from_secs(1),
+                close(&mut ws, code, format),
+            )
+            .await;
         }
         Some(End::Gone(reason)) => {
             metrics.disconnect(reason);
@@ -162,16 +184,27 @@ async fn handle_frame(
             state.hub.metrics().client_error(e.code().name());
             replies.push(ServerFrame::error(e.code(), e.to_string(), id));
         }
-        Ok(ClientFrame::Subscribe { room, since, leave_others, id }) => {
+        Ok(ClientFrame::Subscribe {
+            room,
+            since,
+            leave_others,
+            id,
+        }) => {
             if leave_others {
-                let others: Vec<_> = subs.rooms().filter(|r| r.as_str() != room.as_str()).cloned().collect();
+                let others: Vec<_> = subs
+                    .rooms()
+                    .filter(|r| r.as_str() != room.as_str())
+                    .cloned()
+                    .collect();
                 for other in others {
                     subs.unsubscribe(&other);
                 }
             }
             if let Err(e) = subs.subscribe(room, since, id, emits).await {
                 let code = match e {
-                    crate::hub::subscriptions::SubscribeError::TooManyRooms(_) => ErrorCode::TooManyRooms,
+                    crate::hub::subscriptions::SubscribeError::TooManyRooms(_) => {
+                        ErrorCode::TooManyRooms
+                    }
                     crate::hub::subscriptions::SubscribeError::Bus(_) => ErrorCode::BusUnavailable,
                 };
                 state.hub.metrics().client_error(code.name());
@@ -180,7 +213,10 @@ async fn handle_frame(
         }
         Ok(ClientFrame::Unsubscribe { room, id }) => {
             if subs.unsubscribe(&room) {
-                replies.push(ServerFrame::Unsubscribed { room: room.to_string(), id });
+                replies.push(ServerFrame::Unsubscribed {
+                    room: room.to_string(),
+                    id,
+                });
             } else {
                 replies.push(ServerFrame::error(
                     ErrorCode::NotSubscribed,
@@ -193,10 +229,18 @@ async fn handle_frame(
             let rooms: Vec<_> = subs.rooms().cloned().collect();
             subs.leave_all();
             for room in rooms {
-                replies.push(ServerFrame::Unsubscribed { room: room.to_string(), id });
+                replies.push(ServerFrame::Unsubscribed {
+                    room: room.to_string(),
+                    id,
+                });
             }
         }
-        Ok(ClientFrame::Publish { room, event, data, id }) => {
+        Ok(ClientFrame::Publish {
+            room,
+            event,
+            data,
+            id,
+        }) => {
             replies.push(client_publish(state, room.to_string(), event, data, id).await);
         }
         Ok(ClientFrame::Ping { id }) => replies.push(ServerFrame::Pong { id }),
@@ -207,11 +251,21 @@ async fn handle_frame(
     send_frames(ws, outbox, frames).await
 }
 
-async fn client_publish(state: &AppState, room: String, event: String, data: serde_json::Value, id: Option<u64>) -> ServerFrame {
+async fn client_publish(
+    state: &AppState,
+    room: String,
+    event: String,
+    data: serde_json::Value,
+    id: Option<u64>,
+) -> ServerFrame {
     let metrics = state.hub.metrics();
     if !state.config.allow_client_publish {
         metrics.client_error(ErrorCode::PermissionDenied.name());
-        return ServerFrame::error(ErrorCode::PermissionDenied, "client publishes are disabled on this gateway", id);
+        return ServerFrame::error(
+            ErrorCode::PermissionDenied,
+            "client publishes are disabled on this gateway",
+            id,
+        );
     }
     let publication = Publication {
         room: room.clone(),
@@ -226,7 +280,12 @@ async fn client_publish(state: &AppState, room: String, event: String, data: ser
     match state.hub.bus().publish(vec![publication]).await.pop() {
         Some(Ok(pos)) => {
             metrics.publishes_client.increment(1);
-            ServerFrame::Published { room, epoch: pos.epoch, offset: pos.offset, id }
+            ServerFrame::Published {
+                room,
+                epoch: pos.epoch,
+                offset: pos.offset,
+                id,
+            }
         }
         Some(Err(e)) => {
             metrics.publish_errors.increment(1);
@@ -256,11 +315,29 @@ async fn flush_emits(
                     Format::MsgPack => WsMessage::Binary(m.msgpack_frame()),
                 }
             }
-            Emit::Subscribed { room, epoch, offset, recovered, id } => frame(
-                &ServerFrame::Subscribed { room: room.to_string(), epoch: epoch.to_string(), offset, recovered, id },
+            Emit::Subscribed {
+                room,
+                epoch,
+                offset,
+                recovered,
+                id,
+            } => frame(
+                &ServerFrame::Subscribed {
+                    room: room.to_string(),
+                    epoch: epoch.to_string(),
+                    offset,
+                    recovered,
+                    id,
+                },
                 format,
             ),
-            Emit::Unsubscribed { room } => frame(&ServerFrame::Unsubscribed { room: room.to_string(), id: None }, format),
+            Emit::Unsubscribed { room } => frame(
+                &ServerFrame::Unsubscribed {
+                    room: room.to_string(),
+                    id: None,
+                },
+                format,
+            ),
         })
         .collect();
     let result = send_frames(ws, outbox, frames).await;

@@ -53,7 +53,11 @@ pub fn check_upgrade(method: &Method, headers: &HeaderMap) -> Result<String, Res
         )
             .into_response());
     }
-    if headers.get(header::SEC_WEBSOCKET_VERSION).map(HeaderValue::as_bytes) != Some(b"13") {
+    if headers
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .map(HeaderValue::as_bytes)
+        != Some(b"13")
+    {
         return Err(bad("Sec-WebSocket-Version must be 13"));
     }
     let key = headers
@@ -83,7 +87,15 @@ pub async fn into_websocket(
     match upgraded.downcast::<TokioIo<TcpStream>>() {
         Ok(parts) => {
             let leftover = parts.read_buf.to_vec();
-            Some(WebSocketStream::from_partially_read(parts.io.into_inner(), leftover, Role::Server, Some(config)).await)
+            Some(
+                WebSocketStream::from_partially_read(
+                    parts.io.into_inner(),
+                    leftover,
+                    Role::Server,
+                    Some(config),
+                )
+                .await,
+            )
         }
         Err(_) => {
             tracing::error!("upgraded connection is not a TCP stream");
@@ -98,7 +110,13 @@ pub async fn handler(State(state): State<Arc<AppState>>, mut req: Request) -> Re
         Ok(a) => a,
         Err(resp) => return resp,
     };
-    let format = match req.uri().query().unwrap_or("").split('&').find_map(|kv| kv.strip_prefix("format=")) {
+    let format = match req
+        .uri()
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("format="))
+    {
         Some("msgpack") => Format::MsgPack,
         _ => Format::Json,
     };
@@ -107,7 +125,9 @@ pub async fn handler(State(state): State<Arc<AppState>>, mut req: Request) -> Re
     let permit = state.admission.try_admit("ws");
     let st = state.clone();
     state.tracker.spawn(async move {
-        let Some(ws) = into_websocket(on_upgrade, config).await else { return };
+        let Some(ws) = into_websocket(on_upgrade, config).await else {
+            return;
+        };
         match permit {
             Some(permit) => session::run(ws, st, format, permit).await,
             None => session::refuse(ws, CloseCode::ConnectionLimit, format).await,

@@ -74,18 +74,27 @@ impl Target {
     /// [`ClientError::BadUrl`] when it does not parse or resolve.
     pub async fn resolve(url: &str) -> Result<Self, ClientError> {
         let bad = |why: &str| ClientError::BadUrl(url.to_owned(), why.to_owned());
-        let rest = url.strip_prefix("ws://").ok_or_else(|| bad("only ws:// is supported"))?;
+        let rest = url
+            .strip_prefix("ws://")
+            .ok_or_else(|| bad("only ws:// is supported"))?;
         let authority = rest.split('/').next().unwrap_or_default();
         if authority.is_empty() {
             return Err(bad("missing host"));
         }
-        let host_port = if authority.contains(':') { authority.to_owned() } else { format!("{authority}:80") };
+        let host_port = if authority.contains(':') {
+            authority.to_owned()
+        } else {
+            format!("{authority}:80")
+        };
         let addr = tokio::net::lookup_host(host_port)
             .await
             .map_err(|e| bad(&e.to_string()))?
             .next()
             .ok_or_else(|| bad("resolves to no address"))?;
-        Ok(Self { url: url.to_owned(), addr })
+        Ok(Self {
+            url: url.to_owned(),
+            addr,
+        })
     }
 }
 
@@ -161,7 +170,9 @@ impl Connection {
         match transport {
             Transport::Native => {
                 let fut = native::NativeConnection::connect(target, src, opts.format);
-                let conn = tokio::time::timeout(opts.timeout, fut).await.map_err(|_| ClientError::Timeout)??;
+                let conn = tokio::time::timeout(opts.timeout, fut)
+                    .await
+                    .map_err(|_| ClientError::Timeout)??;
                 Ok(Self::Native(conn))
             }
             Transport::SocketIo => socketio::connect(target, src, opts).await,
@@ -172,7 +183,12 @@ impl Connection {
     ///
     /// # Errors
     /// [`ClientError`] when the frame cannot be sent.
-    pub async fn subscribe(&mut self, room: &str, since: Option<(String, u64)>, id: u64) -> Result<(), ClientError> {
+    pub async fn subscribe(
+        &mut self,
+        room: &str,
+        since: Option<(String, u64)>,
+        id: u64,
+    ) -> Result<(), ClientError> {
         match self {
             Self::Native(c) => c.subscribe(room, since, id).await,
         }
@@ -200,7 +216,10 @@ impl Connection {
 ///
 /// # Errors
 /// The socket error.
-pub async fn tcp_connect(src: IpAddr, dst: SocketAddr) -> Result<tokio::net::TcpStream, ClientError> {
+pub async fn tcp_connect(
+    src: IpAddr,
+    dst: SocketAddr,
+) -> Result<tokio::net::TcpStream, ClientError> {
     let socket = match dst {
         SocketAddr::V4(_) => TcpSocket::new_v4()?,
         SocketAddr::V6(_) => TcpSocket::new_v6()?,
@@ -221,7 +240,13 @@ mod tests {
     async fn urls_resolve_or_fail_clearly() {
         let t = Target::resolve("ws://127.0.0.1:8080/ws").await.unwrap();
         assert_eq!(t.addr, "127.0.0.1:8080".parse().unwrap());
-        assert!(matches!(Target::resolve("http://127.0.0.1/ws").await, Err(ClientError::BadUrl(..))));
-        assert!(matches!(Target::resolve("ws:///ws").await, Err(ClientError::BadUrl(..))));
+        assert!(matches!(
+            Target::resolve("http://127.0.0.1/ws").await,
+            Err(ClientError::BadUrl(..))
+        ));
+        assert!(matches!(
+            Target::resolve("ws:///ws").await,
+            Err(ClientError::BadUrl(..))
+        ));
     }
 }

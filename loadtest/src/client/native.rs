@@ -4,9 +4,9 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use futures_util::{SinkExt as _, StreamExt as _};
+use herald_protocol::Position;
 use herald_protocol::RoomName;
 use herald_protocol::native::{ClientFrame, Format, ServerFrame, decode_server, encode_client};
-use herald_protocol::Position;
 use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -42,20 +42,35 @@ impl NativeConnection {
     ///
     /// # Errors
     /// [`ClientError`] when any step fails or the first frame is not `welcome`.
-    pub async fn connect(target: &Target, src: IpAddr, format: WireFormat) -> Result<Self, ClientError> {
+    pub async fn connect(
+        target: &Target,
+        src: IpAddr,
+        format: WireFormat,
+    ) -> Result<Self, ClientError> {
         let stream = tcp_connect(src, target.addr).await?;
-        let (ws, _resp) = tokio_tungstenite::client_async_with_config(target.url.as_str(), stream, Some(ws_config())).await?;
+        let (ws, _resp) = tokio_tungstenite::client_async_with_config(
+            target.url.as_str(),
+            stream,
+            Some(ws_config()),
+        )
+        .await?;
         let format = match format {
             WireFormat::Json => Format::Json,
             WireFormat::Msgpack => Format::MsgPack,
         };
-        let mut conn = Self { ws, format, session: String::new() };
+        let mut conn = Self {
+            ws,
+            format,
+            session: String::new(),
+        };
         match conn.next_frame().await? {
             Some(ServerFrame::Welcome { session, .. }) => {
                 conn.session = session;
                 Ok(conn)
             }
-            Some(other) => Err(ClientError::Protocol(format!("expected welcome, got {other:?}"))),
+            Some(other) => Err(ClientError::Protocol(format!(
+                "expected welcome, got {other:?}"
+            ))),
             None => Err(ClientError::Protocol("closed before welcome".into())),
         }
     }
@@ -64,7 +79,12 @@ impl NativeConnection {
     ///
     /// # Errors
     /// [`ClientError`] on a bad room name or a send failure.
-    pub async fn subscribe(&mut self, room: &str, since: Option<(String, u64)>, id: u64) -> Result<(), ClientError> {
+    pub async fn subscribe(
+        &mut self,
+        room: &str,
+        since: Option<(String, u64)>,
+        id: u64,
+    ) -> Result<(), ClientError> {
         let room = RoomName::new(room).map_err(|e| ClientError::Protocol(e.to_string()))?;
         let frame = ClientFrame::Subscribe {
             room,
@@ -74,7 +94,9 @@ impl NativeConnection {
         };
         let bytes = encode_client(&frame, self.format);
         let msg = match self.format {
-            Format::Json => Message::text(String::from_utf8(bytes).map_err(|e| ClientError::Protocol(e.to_string()))?),
+            Format::Json => Message::text(
+                String::from_utf8(bytes).map_err(|e| ClientError::Protocol(e.to_string()))?,
+            ),
             Format::MsgPack => Message::binary(bytes),
         };
         self.ws.send(msg).await?;
@@ -83,7 +105,9 @@ impl NativeConnection {
 
     async fn next_frame(&mut self) -> Result<Option<ServerFrame>, ClientError> {
         loop {
-            let Some(msg) = self.ws.next().await else { return Ok(None) };
+            let Some(msg) = self.ws.next().await else {
+                return Ok(None);
+            };
             let frame = match msg? {
                 Message::Text(t) => decode_server(t.as_bytes(), Format::Json),
                 Message::Binary(b) => decode_server(&b, Format::MsgPack),
@@ -91,7 +115,9 @@ impl NativeConnection {
                 // Pings are answered by tungstenite on the next read or write.
                 Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
             };
-            return frame.map(Some).map_err(|e| ClientError::Protocol(e.to_string()));
+            return frame
+                .map(Some)
+                .map_err(|e| ClientError::Protocol(e.to_string()));
         }
     }
 
@@ -100,14 +126,35 @@ impl NativeConnection {
     /// # Errors
     /// [`ClientError`] on a transport failure or an undecodable frame.
     pub async fn next_event(&mut self) -> Result<Option<ClientEvent>, ClientError> {
-        let Some(frame) = self.next_frame().await? else { return Ok(None) };
+        let Some(frame) = self.next_frame().await? else {
+            return Ok(None);
+        };
         Ok(Some(match frame {
-            ServerFrame::Subscribed { room, epoch, offset, recovered, .. } => {
-                ClientEvent::Subscribed { room, epoch, offset, recovered }
-            }
-            ServerFrame::Message { room, data, offset, .. } => ClientEvent::Message { room, offset, data },
-            ServerFrame::Error { code, reason, .. } => ClientEvent::Error { code: u16::from(code), reason },
-            ServerFrame::Disconnect { code, reconnect, .. } => ClientEvent::Disconnect { code: u16::from(code), reconnect },
+            ServerFrame::Subscribed {
+                room,
+                epoch,
+                offset,
+                recovered,
+                ..
+            } => ClientEvent::Subscribed {
+                room,
+                epoch,
+                offset,
+                recovered,
+            },
+            ServerFrame::Message {
+                room, data, offset, ..
+            } => ClientEvent::Message { room, offset, data },
+            ServerFrame::Error { code, reason, .. } => ClientEvent::Error {
+                code: u16::from(code),
+                reason,
+            },
+            ServerFrame::Disconnect {
+                code, reconnect, ..
+            } => ClientEvent::Disconnect {
+                code: u16::from(code),
+                reconnect,
+            },
             _ => ClientEvent::Other,
         }))
     }

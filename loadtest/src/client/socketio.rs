@@ -11,6 +11,10 @@ use super::{ClientError, ConnectOptions, Connection, Target, Transport};
 ///
 /// # Errors
 /// Always [`ClientError::Unsupported`] for now.
-pub async fn connect(_target: &Target, _src: IpAddr, _opts: ConnectOptions) -> Result<Connection, ClientError> {
+pub async fn connect(
+    _target: &Target,
+    _src: IpAddr,
+    _opts: ConnectOptions,
+) -> Result<Connection, ClientError> {
     Err(ClientError::Unsupported(Transport::SocketIo))
 }

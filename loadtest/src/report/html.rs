@@ -22,8 +22,14 @@ pub struct Line {
 
 /// Escapes text for HTML, and drops URL schemes so the page links nowhere.
 pub fn escape(s: &str) -> String {
-    let s = s.replace("https://", "").replace("http://", "").replace("ws://", "");
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    let s = s
+        .replace("https://", "")
+        .replace("http://", "")
+        .replace("ws://", "");
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// Renders a line chart as an inline `<svg>` element.
@@ -34,7 +40,10 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, lines: &[Line]) -> 
     const R: f64 = 150.0;
     const T: f64 = 30.0;
     const B: f64 = 40.0;
-    let pts = lines.iter().flat_map(|l| l.points.iter()).filter(|p| p.0.is_finite() && p.1.is_finite());
+    let pts = lines
+        .iter()
+        .flat_map(|l| l.points.iter())
+        .filter(|p| p.0.is_finite() && p.1.is_finite());
     let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, 0.0f64, f64::MIN);
     for &(x, y) in pts {
         x0 = x0.min(x);
@@ -62,7 +71,10 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, lines: &[Line]) -> 
     let ph = H - T - B;
     let sx = |x: f64| L + (x - x0) / (x1 - x0) * pw;
     let sy = |y: f64| T + ph - (y - y0) / (y1 - y0) * ph;
-    let _ = write!(svg, r##"<rect x="{L}" y="{T}" width="{pw}" height="{ph}" fill="none" stroke="#999"/>"##);
+    let _ = write!(
+        svg,
+        r##"<rect x="{L}" y="{T}" width="{pw}" height="{ph}" fill="none" stroke="#999"/>"##
+    );
     for i in 0..=4 {
         let fy = y0 + (y1 - y0) * f64::from(i) / 4.0;
         let fx = x0 + (x1 - x0) * f64::from(i) / 4.0;
@@ -93,7 +105,11 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, lines: &[Line]) -> 
             .filter(|p| p.0.is_finite() && p.1.is_finite())
             .map(|&(x, y)| format!("{:.1},{:.1}", sx(x), sy(y)))
             .collect();
-        let dash = if l.dashed { r#" stroke-dasharray="6 4""# } else { "" };
+        let dash = if l.dashed {
+            r#" stroke-dasharray="6 4""#
+        } else {
+            ""
+        };
         let _ = write!(
             svg,
             r#"<polyline fill="none" stroke="{c}" stroke-width="1.5"{dash} points="{p}"/><rect x="{lx}" y="{ly}" width="12" height="3" fill="{c}"/><text x="{tx}" y="{ty}" class="a">{n}</text>"#,
@@ -110,34 +126,72 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, lines: &[Line]) -> 
     svg
 }
 
-const COLORS: [&str; 6] = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"];
+const COLORS: [&str; 6] = [
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
+];
 
 fn charts(r: &RunReport) -> Vec<String> {
     let mut out = Vec::new();
     let lat = |f: fn(&crate::stats::histogram::Percentiles) -> f64| -> Vec<(f64, f64)> {
-        r.series.iter().filter_map(|p| p.latency.as_ref().map(|l| (p.t_s, f(l)))).collect()
+        r.series
+            .iter()
+            .filter_map(|p| p.latency.as_ref().map(|l| (p.t_s, f(l))))
+            .collect()
     };
     let lat_lines = vec![
-        Line { name: "p50".into(), color: COLORS[0], dashed: false, points: lat(|l| l.p50_ms) },
-        Line { name: "p90".into(), color: COLORS[1], dashed: false, points: lat(|l| l.p90_ms) },
-        Line { name: "p99".into(), color: COLORS[2], dashed: false, points: lat(|l| l.p99_ms) },
-        Line { name: "p99.9".into(), color: COLORS[3], dashed: false, points: lat(|l| l.p999_ms) },
+        Line {
+            name: "p50".into(),
+            color: COLORS[0],
+            dashed: false,
+            points: lat(|l| l.p50_ms),
+        },
+        Line {
+            name: "p90".into(),
+            color: COLORS[1],
+            dashed: false,
+            points: lat(|l| l.p90_ms),
+        },
+        Line {
+            name: "p99".into(),
+            color: COLORS[2],
+            dashed: false,
+            points: lat(|l| l.p99_ms),
+        },
+        Line {
+            name: "p99.9".into(),
+            color: COLORS[3],
+            dashed: false,
+            points: lat(|l| l.p999_ms),
+        },
     ];
     if lat_lines.iter().any(|l| !l.points.is_empty()) {
-        out.push(line_chart("Delivery latency percentiles", "seconds", "ms", &lat_lines));
+        out.push(line_chart(
+            "Delivery latency percentiles",
+            "seconds",
+            "ms",
+            &lat_lines,
+        ));
     }
     let rate = vec![
         Line {
             name: "deliveries/s".into(),
             color: COLORS[0],
             dashed: false,
-            points: r.series.iter().map(|p| (p.t_s, p.deliveries_per_s)).collect(),
+            points: r
+                .series
+                .iter()
+                .map(|p| (p.t_s, p.deliveries_per_s))
+                .collect(),
         },
         Line {
             name: "published/s".into(),
             color: COLORS[1],
             dashed: false,
-            points: r.series.iter().map(|p| (p.t_s, p.published_per_s)).collect(),
+            points: r
+                .series
+                .iter()
+                .map(|p| (p.t_s, p.published_per_s))
+                .collect(),
         },
     ];
     out.push(line_chart("Throughput", "seconds", "per second", &rate));
@@ -145,9 +199,18 @@ fn charts(r: &RunReport) -> Vec<String> {
         name: "connected".into(),
         color: COLORS[2],
         dashed: false,
-        points: r.series.iter().map(|p| (p.t_s, p.connected as f64)).collect(),
+        points: r
+            .series
+            .iter()
+            .map(|p| (p.t_s, p.connected as f64))
+            .collect(),
     }];
-    out.push(line_chart("Open connections", "seconds", "connections", &conns));
+    out.push(line_chart(
+        "Open connections",
+        "seconds",
+        "connections",
+        &conns,
+    ));
     let mut rss = Vec::new();
     for (i, g) in r.gateways.iter().enumerate() {
         if g.rss_samples.is_empty() {
@@ -163,9 +226,19 @@ fn charts(r: &RunReport) -> Vec<String> {
                 .skip(start)
                 .map(|&(t, _)| (t, f.intercept + f.slope * t / 3600.0))
                 .collect();
-            rss.push(Line { name: format!("{} fit", g.admin), color, dashed: true, points: line });
+            rss.push(Line {
+                name: format!("{} fit", g.admin),
+                color,
+                dashed: true,
+                points: line,
+            });
         }
-        rss.push(Line { name: g.admin.clone(), color, dashed: false, points: pts });
+        rss.push(Line {
+            name: g.admin.clone(),
+            color,
+            dashed: false,
+            points: pts,
+        });
     }
     if !rss.is_empty() {
         out.push(line_chart("Gateway RSS", "seconds", "MB", &rss));
@@ -189,7 +262,12 @@ pub fn render(r: &RunReport) -> String {
     }
     page.push_str("<h2>Parameters</h2><table>");
     for (k, v) in &r.params {
-        let _ = write!(page, "<tr><td>{}</td><td>{}</td></tr>", escape(k), escape(v));
+        let _ = write!(
+            page,
+            "<tr><td>{}</td><td>{}</td></tr>",
+            escape(k),
+            escape(v)
+        );
     }
     page.push_str("</table></body></html>\n");
     page
@@ -220,13 +298,23 @@ mod tests {
                 connect_fail: 0,
                 deliveries_per_s: 1000.0,
                 published_per_s: 10.0,
-                latency: Some(Percentiles { count: 5, p50_ms: 1.0, p99_ms: 3.0 + f64::from(i), ..Percentiles::default() }),
+                latency: Some(Percentiles {
+                    count: 5,
+                    p50_ms: 1.0,
+                    p99_ms: 3.0 + f64::from(i),
+                    ..Percentiles::default()
+                }),
             })
             .collect();
-        let samples: Vec<(f64, f64)> = (0..20).map(|i| (f64::from(i) * 60.0, 1e8 + f64::from(i) * 1e5)).collect();
+        let samples: Vec<(f64, f64)> = (0..20)
+            .map(|i| (f64::from(i) * 60.0, 1e8 + f64::from(i) * 1e5))
+            .collect();
         let r = RunReport {
             scenario: "soak <script>".into(),
-            params: vec![("admin".into(), "http://127.0.0.1:9090".into()), ("url".into(), "ws://127.0.0.1:8080/ws".into())],
+            params: vec![
+                ("admin".into(), "http://127.0.0.1:9090".into()),
+                ("url".into(), "ws://127.0.0.1:8080/ws".into()),
+            ],
             series,
             gateways: vec![GatewayReport {
                 admin: "http://127.0.0.1:9090".into(),
@@ -237,8 +325,14 @@ mod tests {
             ..RunReport::default()
         };
         let html = render(&r);
-        assert!(html.matches("<svg").count() >= 4, "latency, throughput, connections, rss");
-        assert!(html.contains("stroke-dasharray"), "the regression line is drawn");
+        assert!(
+            html.matches("<svg").count() >= 4,
+            "latency, throughput, connections, rss"
+        );
+        assert!(
+            html.contains("stroke-dasharray"),
+            "the regression line is drawn"
+        );
         assert!(!html.contains("http"), "no URLs at all");
         assert!(!html.contains("ws://"));
         assert!(!html.contains("<script>"), "text is escaped");

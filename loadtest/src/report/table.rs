@@ -19,10 +19,25 @@ pub fn render(r: &RunReport) -> String {
     row("scenario", r.scenario.clone());
     row("duration", format!("{:.1}s", r.duration_s));
     let c = &r.counters;
-    row("connects", format!("ok={} failed={} attempts={}", c.connect_ok, c.connect_fail, c.attempts));
-    row("disconnects", format!("by gateway={} by client={}", c.disconnects, c.client_closes));
+    row(
+        "connects",
+        format!(
+            "ok={} failed={} attempts={}",
+            c.connect_ok, c.connect_fail, c.attempts
+        ),
+    );
+    row(
+        "disconnects",
+        format!("by gateway={} by client={}", c.disconnects, c.client_closes),
+    );
     if c.recovered + c.not_recovered > 0 {
-        row("resubscribes", format!("recovered={} not recovered={}", c.recovered, c.not_recovered));
+        row(
+            "resubscribes",
+            format!(
+                "recovered={} not recovered={}",
+                c.recovered, c.not_recovered
+            ),
+        );
     }
     if let Some(p) = &r.connect_latency {
         row("connect latency", pct(p));
@@ -37,20 +52,35 @@ pub fn render(r: &RunReport) -> String {
         row("deliveries/s", format!("{d:.0}"));
     }
     if let Some(p) = &r.publisher {
-        row("published", format!("ok={} errors={} batches={}", p.sent, p.errors, p.batches));
+        row(
+            "published",
+            format!("ok={} errors={} batches={}", p.sent, p.errors, p.batches),
+        );
     }
     if let Some(k) = &r.check {
         row(
             "delivery check",
             format!(
                 "streams={} expected={} delivered={} missing={} dups={} out-of-order={} seq-mismatch={} resets={} snapshots={}",
-                k.streams, k.expected, k.delivered, k.missing, k.duplicates, k.out_of_order, k.seq_mismatches, k.resets, k.snapshots
+                k.streams,
+                k.expected,
+                k.delivered,
+                k.missing,
+                k.duplicates,
+                k.out_of_order,
+                k.seq_mismatches,
+                k.resets,
+                k.snapshots
             ),
         );
     }
     for g in &r.gateways {
         let mb = |b: Option<f64>| b.map_or("-".to_owned(), |b| format!("{:.1}MB", b / 1e6));
-        let mut v = format!("rss {} -> {}", mb(g.before.rss_bytes), mb(g.after.rss_bytes));
+        let mut v = format!(
+            "rss {} -> {}",
+            mb(g.before.rss_bytes),
+            mb(g.after.rss_bytes)
+        );
         if let Some(b) = g.rss_per_connection_bytes {
             let _ = write!(v, ", {:.1} KB/conn", b / 1000.0);
         }
@@ -78,7 +108,11 @@ pub fn render(r: &RunReport) -> String {
     }
     row(
         "result",
-        if r.failures.is_empty() { "PASS".to_owned() } else { format!("FAIL: {}", r.failures.join("; ")) },
+        if r.failures.is_empty() {
+            "PASS".to_owned()
+        } else {
+            format!("FAIL: {}", r.failures.join("; "))
+        },
     );
     let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     let mut out = String::new();
@@ -96,7 +130,11 @@ mod tests {
     fn the_table_shows_failures_and_latency() {
         let r = RunReport {
             scenario: "fanout".into(),
-            latency: Some(Percentiles { count: 3, p99_ms: 4.5, ..Percentiles::default() }),
+            latency: Some(Percentiles {
+                count: 3,
+                p99_ms: 4.5,
+                ..Percentiles::default()
+            }),
             failures: vec!["3 messages missing".into()],
             ..RunReport::default()
         };

@@ -19,7 +19,9 @@ pub async fn run(a: &AvalancheArgs) -> Result<RunReport, ScenarioError> {
     load.drop_all().await?;
     let all = load
         .coord
-        .pump_until(a.recover_timeout, |agg| agg.totals().avalanche_recovered >= connected)
+        .pump_until(a.recover_timeout, |agg| {
+            agg.totals().avalanche_recovered >= connected
+        })
         .await?;
     let recovered_after = load.coord.elapsed_s() - drop_at;
     // Keep publishing a little after recovery so the tail is checked too.
@@ -29,15 +31,29 @@ pub async fn run(a: &AvalancheArgs) -> Result<RunReport, ScenarioError> {
     p.push(("before_drop".into(), format!("{:?}", a.before_drop)));
     let mut r = load_report("avalanche", p, &a.common, &f);
     let rec = r.counters.avalanche_recovered;
-    let ratio = if connected == 0 { 0.0 } else { rec as f64 / connected as f64 };
+    let ratio = if connected == 0 {
+        0.0
+    } else {
+        rec as f64 / connected as f64
+    };
     r.notes.extend([
         ("dropped".into(), connected.to_string()),
         ("recovered".into(), rec.to_string()),
         ("success ratio".into(), format!("{ratio:.4}")),
-        ("time to full recovery".into(), if all { format!("{recovered_after:.2}s") } else { "not reached".into() }),
+        (
+            "time to full recovery".into(),
+            if all {
+                format!("{recovered_after:.2}s")
+            } else {
+                "not reached".into()
+            },
+        ),
     ]);
     if !all {
-        r.failures.push(format!("only {rec} of {connected} clients recovered within {:?}", a.recover_timeout));
+        r.failures.push(format!(
+            "only {rec} of {connected} clients recovered within {:?}",
+            a.recover_timeout
+        ));
         r.exit_code = EXIT_CHECK_FAILED;
     }
     Ok(r)

@@ -18,7 +18,10 @@ pub async fn run(a: &ChurnArgs) -> Result<RunReport, ScenarioError> {
     let mut r = load_report("churn", p, &a.common, &f);
     let c = &r.counters;
     let reconnects = c.client_closes as f64;
-    r.notes.push(("reconnects/s".into(), format!("{:.1}", reconnects / f.publish_s.max(1e-9))));
+    r.notes.push((
+        "reconnects/s".into(),
+        format!("{:.1}", reconnects / f.publish_s.max(1e-9)),
+    ));
     if c.recovered == 0 && c.client_closes > 0 {
         r.failures.push("no resubscribe was recovered".into());
         r.exit_code = crate::report::EXIT_CHECK_FAILED;

@@ -13,5 +13,10 @@ pub async fn run(a: &FanoutArgs) -> Result<RunReport, ScenarioError> {
     let mut load = Load::start(&a.common, &a.load, 0.0).await?;
     load.coord.run_for(a.common.duration).await?;
     let f = load.finish().await?;
-    Ok(load_report("fanout", params(&a.common, Some(&a.load)), &a.common, &f))
+    Ok(load_report(
+        "fanout",
+        params(&a.common, Some(&a.load)),
+        &a.common,
+        &f,
+    ))
 }

@@ -38,7 +38,9 @@ pub enum ScenarioError {
 
 /// The source addresses 127.0.0.1 to 127.0.0.n.
 pub fn source_addrs(n: u8) -> Vec<IpAddr> {
-    (1..=n.max(1)).map(|i| IpAddr::V4(Ipv4Addr::new(127, 0, 0, i))).collect()
+    (1..=n.max(1))
+        .map(|i| IpAddr::V4(Ipv4Addr::new(127, 0, 0, i)))
+        .collect()
 }
 
 fn check_common(c: &CommonArgs) -> Result<(), ScenarioError> {
@@ -48,13 +50,22 @@ fn check_common(c: &CommonArgs) -> Result<(), ScenarioError> {
         ));
     }
     if c.urls.is_empty() || c.workers == 0 {
-        return Err(ScenarioError::Config("need at least one --url and one worker".into()));
+        return Err(ScenarioError::Config(
+            "need at least one --url and one worker".into(),
+        ));
     }
     Ok(())
 }
 
 /// Splits `clients` over the workers.
-pub fn plans(c: &CommonArgs, clients: u64, connect_rate: f64, rooms: RoomPlan, churn_rate: f64, retry: bool) -> Vec<WorkerPlan> {
+pub fn plans(
+    c: &CommonArgs,
+    clients: u64,
+    connect_rate: f64,
+    rooms: RoomPlan,
+    churn_rate: f64,
+    retry: bool,
+) -> Vec<WorkerPlan> {
     let shares = split(clients, c.workers);
     let n = shares.len() as f64;
     let mut first = 0;
@@ -84,7 +95,12 @@ pub fn plans(c: &CommonArgs, clients: u64, connect_rate: f64, rooms: RoomPlan, c
 
 /// Per-gateway memory deltas. `fallback_conns` is used when a gateway does
 /// not export its connection gauge.
-pub fn gateway_reports(admins: &[String], before: &[GatewaySample], after: &[GatewaySample], fallback_conns: f64) -> (Vec<GatewayReport>, Option<f64>) {
+pub fn gateway_reports(
+    admins: &[String],
+    before: &[GatewaySample],
+    after: &[GatewaySample],
+    fallback_conns: f64,
+) -> (Vec<GatewayReport>, Option<f64>) {
     let mut reports = Vec::new();
     let (mut rss_sum, mut conn_sum) = (0.0, 0.0);
     for (i, admin) in admins.iter().enumerate() {
@@ -102,7 +118,13 @@ pub fn gateway_reports(admins: &[String], before: &[GatewaySample], after: &[Gat
             }
             _ => None,
         };
-        reports.push(GatewayReport { admin: admin.clone(), before: b, after: a, rss_per_connection_bytes: per, ..GatewayReport::default() });
+        reports.push(GatewayReport {
+            admin: admin.clone(),
+            before: b,
+            after: a,
+            rss_per_connection_bytes: per,
+            ..GatewayReport::default()
+        });
     }
     (reports, (conn_sum > 0.0).then(|| rss_sum / conn_sum))
 }
@@ -149,7 +171,11 @@ impl Load {
     ///
     /// # Errors
     /// [`ScenarioError`] for bad flags, dead workers, or clients that never got ready.
-    pub async fn start(common: &CommonArgs, load: &LoadArgs, churn_rate: f64) -> Result<Self, ScenarioError> {
+    pub async fn start(
+        common: &CommonArgs,
+        load: &LoadArgs,
+        churn_rate: f64,
+    ) -> Result<Self, ScenarioError> {
         check_common(common)?;
         if load.publish_via == PublishVia::Redis {
             return Err(ScenarioError::Config(
@@ -168,7 +194,14 @@ impl Load {
             prefix: load.room_prefix.clone(),
             seed: load.seed,
         };
-        let plans = plans(common, load.clients, load.connect_rate, room_plan, churn_rate, true);
+        let plans = plans(
+            common,
+            load.clients,
+            load.connect_rate,
+            room_plan,
+            churn_rate,
+            true,
+        );
         let mut coord = Coordinator::spawn(plans, !common.no_progress).await?;
         if !coord.wait_ready(common.ready_timeout).await? {
             let ready = coord.agg.totals().ready_clients;
@@ -190,7 +223,15 @@ impl Load {
         });
         coord.watch_publisher(publisher.sent.clone());
         let publish_started_s = coord.elapsed_s();
-        Ok(Self { coord, publisher: Some(publisher), load: load.clone(), common: common.clone(), http, before, publish_started_s })
+        Ok(Self {
+            coord,
+            publisher: Some(publisher),
+            load: load.clone(),
+            common: common.clone(),
+            http,
+            before,
+            publish_started_s,
+        })
     }
 
     /// Sends `DropAll` to the workers.
@@ -218,20 +259,43 @@ impl Load {
         let publish_s = self.coord.elapsed_s() - self.publish_started_s;
         self.coord.run_for(self.load.drain).await?;
         let after = self.scrape().await;
-        let agg = self.coord.finish(publisher.per_room.clone(), FINISH_TIMEOUT).await?;
-        Ok(Finished { agg, publisher, publish_s, before: self.before, after })
+        let agg = self
+            .coord
+            .finish(publisher.per_room.clone(), FINISH_TIMEOUT)
+            .await?;
+        Ok(Finished {
+            agg,
+            publisher,
+            publish_s,
+            before: self.before,
+            after,
+        })
     }
 }
 
 /// Builds the report every load scenario shares, with its failures.
-pub fn load_report(name: &str, params: Vec<(String, String)>, common: &CommonArgs, f: &Finished) -> RunReport {
-    let mut r = RunReport { scenario: name.to_owned(), params, ..RunReport::default() };
+pub fn load_report(
+    name: &str,
+    params: Vec<(String, String)>,
+    common: &CommonArgs,
+    f: &Finished,
+) -> RunReport {
+    let mut r = RunReport {
+        scenario: name.to_owned(),
+        params,
+        ..RunReport::default()
+    };
     fill_from(&mut r, &f.agg);
     r.duration_s = f.agg.series.last().map_or(0.0, |p| p.t_s);
     r.deliveries_per_s = (f.publish_s > 0.0).then(|| f.agg.check.delivered as f64 / f.publish_s);
     r.check = Some(f.agg.check.clone());
     r.publisher = Some(f.publisher.clone());
-    let (g, overall) = gateway_reports(&common.admins, &f.before, &f.after, r.counters.connected as f64 / common.admins.len().max(1) as f64);
+    let (g, overall) = gateway_reports(
+        &common.admins,
+        &f.before,
+        &f.after,
+        r.counters.connected as f64 / common.admins.len().max(1) as f64,
+    );
     r.gateways = g;
     r.rss_per_connection_bytes = overall;
     let k = &f.agg.check;
@@ -245,18 +309,27 @@ pub fn load_report(name: &str, params: Vec<(String, String)>, common: &CommonArg
         r.failures.push(format!(
             "{} publishes failed (first: {})",
             f.publisher.errors,
-            f.publisher.first_error.as_deref().unwrap_or("refused by the gateway")
+            f.publisher
+                .first_error
+                .as_deref()
+                .unwrap_or("refused by the gateway")
         ));
     }
     if f.publisher.sent == 0 && common_rate_positive(&r) {
         r.failures.push("nothing was published".into());
     }
-    r.exit_code = if r.failures.is_empty() { 0 } else { EXIT_CHECK_FAILED };
+    r.exit_code = if r.failures.is_empty() {
+        0
+    } else {
+        EXIT_CHECK_FAILED
+    };
     r
 }
 
 fn common_rate_positive(r: &RunReport) -> bool {
-    r.params.iter().any(|(k, v)| k == "rate" && v.parse::<f64>().is_ok_and(|x| x > 0.0))
+    r.params
+        .iter()
+        .any(|(k, v)| k == "rate" && v.parse::<f64>().is_ok_and(|x| x > 0.0))
 }
 
 /// `name = value` pairs for the report from the common and load flags.
@@ -274,8 +347,14 @@ pub fn params(common: &CommonArgs, load: Option<&LoadArgs>) -> Vec<(String, Stri
         p.extend([
             ("clients".to_owned(), l.clients.to_string()),
             ("rooms".to_owned(), l.rooms.to_string()),
-            ("zipf".to_owned(), l.zipf.map_or("uniform".to_owned(), |s| s.to_string())),
-            ("rooms_per_client".to_owned(), l.rooms_per_client.to_string()),
+            (
+                "zipf".to_owned(),
+                l.zipf.map_or("uniform".to_owned(), |s| s.to_string()),
+            ),
+            (
+                "rooms_per_client".to_owned(),
+                l.rooms_per_client.to_string(),
+            ),
             ("rate".to_owned(), l.rate.to_string()),
             ("payload_bytes".to_owned(), l.payload_bytes.to_string()),
         ]);
@@ -290,8 +369,16 @@ mod tests {
     #[test]
     fn rss_per_connection_uses_the_gateway_gauge() {
         let admins = vec!["a".to_owned(), "b".to_owned()];
-        let s = |rss: f64, c: f64| GatewaySample { rss_bytes: Some(rss), connections: Some(c) };
-        let (g, overall) = gateway_reports(&admins, &[s(100.0, 0.0), s(100.0, 0.0)], &[s(1100.0, 10.0), s(2100.0, 10.0)], 0.0);
+        let s = |rss: f64, c: f64| GatewaySample {
+            rss_bytes: Some(rss),
+            connections: Some(c),
+        };
+        let (g, overall) = gateway_reports(
+            &admins,
+            &[s(100.0, 0.0), s(100.0, 0.0)],
+            &[s(1100.0, 10.0), s(2100.0, 10.0)],
+            0.0,
+        );
         assert_eq!(g[0].rss_per_connection_bytes, Some(100.0));
         assert_eq!(g[1].rss_per_connection_bytes, Some(200.0));
         assert_eq!(overall, Some(150.0));
@@ -303,7 +390,9 @@ mod tests {
     fn plans_cover_every_client_once() {
         use clap::Parser as _;
         let cli = crate::cli::Cli::try_parse_from(["x", "connect", "--workers", "6"]).unwrap();
-        let crate::cli::Command::Connect(c) = cli.command else { panic!() };
+        let crate::cli::Command::Connect(c) = cli.command else {
+            panic!()
+        };
         let p = plans(&c.common, 100_000, 6000.0, RoomPlan::default(), 0.0, false);
         assert_eq!(p.len(), 6);
         assert_eq!(p.iter().map(|w| w.clients).sum::<u64>(), 100_000);

@@ -97,14 +97,23 @@ pub fn payload(seq: u64, pad: &str) -> Value {
     json!({ "seq": seq, "ts_ns": unix_nanos(), "pad": pad })
 }
 
-async fn run(cfg: PublisherConfig, mut stop: watch::Receiver<bool>, sent: Arc<AtomicU64>) -> PublisherStats {
-    let mut stats = PublisherStats { per_room: vec![0; cfg.rooms], ..PublisherStats::default() };
+async fn run(
+    cfg: PublisherConfig,
+    mut stop: watch::Receiver<bool>,
+    sent: Arc<AtomicU64>,
+) -> PublisherStats {
+    let mut stats = PublisherStats {
+        per_room: vec![0; cfg.rooms],
+        ..PublisherStats::default()
+    };
     if cfg.rate <= 0.0 || cfg.rooms == 0 || cfg.admins.is_empty() {
         return stats;
     }
     let http = reqwest::Client::new();
     let pad = "x".repeat(cfg.payload_bytes);
-    let names: Vec<String> = (0..cfg.rooms as u32).map(|i| room_name(&cfg.prefix, i)).collect();
+    let names: Vec<String> = (0..cfg.rooms as u32)
+        .map(|i| room_name(&cfg.prefix, i))
+        .collect();
     // Next sequence number per room (seq = messages assigned so far + 1).
     let mut next_seq = vec![1u64; cfg.rooms];
     let mut next_room = 0usize;
@@ -121,7 +130,9 @@ async fn run(cfg: PublisherConfig, mut stop: watch::Receiver<bool>, sent: Arc<At
             break;
         }
         let due = (start.elapsed().as_secs_f64() * cfg.rate) as u64;
-        let n = due.saturating_sub(assigned).min((cfg.rate * 5.0).max(1.0) as u64);
+        let n = due
+            .saturating_sub(assigned)
+            .min((cfg.rate * 5.0).max(1.0) as u64);
         if n == 0 {
             continue;
         }
@@ -134,13 +145,17 @@ async fn run(cfg: PublisherConfig, mut stop: watch::Receiver<bool>, sent: Arc<At
             next_seq[room] += 1;
         }
         assigned += n;
-        let sends = per_admin.into_iter().enumerate().filter(|(_, v)| !v.is_empty()).map(|(a, msgs)| {
-            let http = &http;
-            let cfg = &cfg;
-            let names = &names;
-            let pad = &pad;
-            async move { send_admin(http, cfg, &cfg.admins[a], names, pad, msgs).await }
-        });
+        let sends = per_admin
+            .into_iter()
+            .enumerate()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(a, msgs)| {
+                let http = &http;
+                let cfg = &cfg;
+                let names = &names;
+                let pad = &pad;
+                async move { send_admin(http, cfg, &cfg.admins[a], names, pad, msgs).await }
+            });
         for (msgs, result) in futures_util::future::join_all(sends).await {
             stats.batches += 1;
             match result {
@@ -174,6 +189,18 @@ async fn send_admin(
     pad: &str,
     msgs: Vec<(usize, u64)>,
 ) -> (Vec<(usize, u64)>, Result<Vec<bool>, String>) {
+    let result = send_batches(http, cfg, admin, names, pad, &msgs).await;
+    (msgs, result)
+}
+
+async fn send_batches(
+    http: &reqwest::Client,
+    cfg: &PublisherConfig,
+    admin: &str,
+    names: &[String],
+    pad: &str,
+    msgs: &[(usize, u64)],
+) -> Result<Vec<bool>, String> {
     let url = format!("{}/api/publish/batch", admin.trim_end_matches('/'));
     let mut flags = Vec::with_capacity(msgs.len());
     for chunk in msgs.chunks(MAX_BATCH) {
@@ -187,19 +214,32 @@ async fn send_admin(
             req = req.bearer_auth(key);
         }
         let reply = match req.send().await {
-            Ok(r) if r.status().is_success() => r.json::<BatchReply>().await.map_err(|e| format!("{url}: {e}")),
+            Ok(r) if r.status().is_success() => r
+                .json::<BatchReply>()
+                .await
+                .map_err(|e| format!("{url}: {e}")),
             Ok(r) => Err(format!("{url}: HTTP {}", r.status())),
             Err(e) => Err(format!("{url}: {e}")),
         };
         match reply {
             Ok(r) if r.results.len() == chunk.len() => {
-                flags.extend(r.results.iter().map(|v| v.get("error").is_none() && v.get("offset").is_some()));
+                flags.extend(
+                    r.results
+                        .iter()
+                        .map(|v| v.get("error").is_none() && v.get("offset").is_some()),
+                );
             }
-            Ok(r) => return (msgs, Err(format!("{url}: {} results for {} messages", r.results.len(), chunk.len()))),
-            Err(e) => return (msgs, Err(e)),
+            Ok(r) => {
+                return Err(format!(
+                    "{url}: {} results for {} messages",
+                    r.results.len(),
+                    chunk.len()
+                ));
+            }
+            Err(e) => return Err(e),
         }
     }
-    (msgs, Ok(flags))
+    Ok(flags)
 }
 
 #[cfg(test)]

@@ -93,7 +93,10 @@ impl RoomSampler {
     pub fn rooms_for(&self, client: u64, k: usize, seed: u64) -> Result<Vec<u32>, RoomPlanError> {
         let rooms = self.rooms();
         if k > rooms {
-            return Err(RoomPlanError::TooManyPerClient { per_client: k, rooms });
+            return Err(RoomPlanError::TooManyPerClient {
+                per_client: k,
+                rooms,
+            });
         }
         let mut rng = StdRng::seed_from_u64(seed ^ client.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let mut out: Vec<u32> = Vec::with_capacity(k);
@@ -153,7 +156,10 @@ mod tests {
 
     #[test]
     fn zipf_zero_and_uniform_are_flat() {
-        for s in [RoomSampler::new(10, Some(0.0)).unwrap(), RoomSampler::new(10, None).unwrap()] {
+        for s in [
+            RoomSampler::new(10, Some(0.0)).unwrap(),
+            RoomSampler::new(10, None).unwrap(),
+        ] {
             let c = counts(&s, 100_000);
             for x in c {
                 assert!((x as f64 - 10_000.0).abs() < 600.0, "{x}");

@@ -15,7 +15,9 @@ use crate::stats::regression::{LeakVerdict, analyse_rss};
 /// [`ScenarioError`] for bad flags or dead workers.
 pub async fn run(a: &SoakArgs) -> Result<RunReport, ScenarioError> {
     if a.sample_interval.is_zero() {
-        return Err(ScenarioError::Config("--sample-interval must be positive".into()));
+        return Err(ScenarioError::Config(
+            "--sample-interval must be positive".into(),
+        ));
     }
     let warmup = a.warmup.unwrap_or(a.common.duration / 5);
     let mut load = Load::start(&a.common, &a.load, a.churn_rate).await?;
@@ -42,7 +44,10 @@ pub async fn run(a: &SoakArgs) -> Result<RunReport, ScenarioError> {
         ("churn_rate".into(), a.churn_rate.to_string()),
         ("sample_interval".into(), format!("{:?}", a.sample_interval)),
         ("warmup".into(), format!("{warmup:?}")),
-        ("leak_threshold_mb_per_hour".into(), a.leak_threshold_mb_per_hour.to_string()),
+        (
+            "leak_threshold_mb_per_hour".into(),
+            a.leak_threshold_mb_per_hour.to_string(),
+        ),
     ]);
     let mut r = load_report("soak", p, &a.common, &f);
     let mut leak = false;
@@ -50,14 +55,20 @@ pub async fn run(a: &SoakArgs) -> Result<RunReport, ScenarioError> {
         let analysis = analyse_rss(&s, warmup.as_secs_f64(), a.leak_threshold_mb_per_hour);
         leak |= analysis.verdict == LeakVerdict::Leak;
         if analysis.verdict == LeakVerdict::Inconclusive {
-            r.notes.push((format!("{} leak verdict", g.admin), "INCONCLUSIVE: too few samples after warm-up".into()));
+            r.notes.push((
+                format!("{} leak verdict", g.admin),
+                "INCONCLUSIVE: too few samples after warm-up".into(),
+            ));
         }
         g.rss_samples = s;
         g.leak = Some(analysis);
     }
     r.notes.push((
         "leak rule".into(),
-        format!("LEAK if slope > {} MB/h and the 95% CI lower bound > 0, after {warmup:?} warm-up", a.leak_threshold_mb_per_hour),
+        format!(
+            "LEAK if slope > {} MB/h and the 95% CI lower bound > 0, after {warmup:?} warm-up",
+            a.leak_threshold_mb_per_hour
+        ),
     ));
     if leak {
         r.failures.push("RSS grows: LEAK".into());

@@ -5,8 +5,9 @@
 //!   duplicates and reordering on the wire;
 //! - the publisher's **sequence number** embedded in the payload (per room,
 //!   consecutive from 1) must keep a constant distance to the offset, which
-//!   catches a gateway delivering the wrong payload for an offset, and at
-//!   the end tells how many messages the client should have seen.
+//!   catches a gateway delivering the wrong payload for an offset; at the
+//!   end the publisher's count per room tells how many messages the client
+//!   should have seen.
 //!
 //! Messages that arrive right after a non-recovered `subscribed` with an
 //! offset at or below the one it announced are the room's snapshot: they
@@ -97,8 +98,6 @@ pub struct RoomChecker {
     untracked_missing: u64,
     /// `offset - seq`, fixed by the first live message.
     seq_delta: Option<i128>,
-    first_seq: Option<u64>,
-    last_seq: Option<u64>,
     delivered: u64,
     duplicates: u64,
     out_of_order: u64,
@@ -115,7 +114,10 @@ impl RoomChecker {
 
     /// The position to resubscribe from, once anything live was delivered.
     pub fn position(&self) -> Option<(String, u64)> {
-        Some((self.epoch.clone()?, self.last_offset.or(self.snapshot_upto)?))
+        Some((
+            self.epoch.clone()?,
+            self.last_offset.or(self.snapshot_upto)?,
+        ))
     }
 
     /// Takes a `subscribed` frame (prompted or not).
@@ -166,7 +168,11 @@ impl RoomChecker {
                     }
                 }
                 self.last_offset = Some(offset);
-                if skipped == 0 { Verdict::InOrder } else { Verdict::Gap(skipped) }
+                if skipped == 0 {
+                    Verdict::InOrder
+                } else {
+                    Verdict::Gap(skipped)
+                }
             }
         };
         if let Some(seq) = seq {
@@ -182,25 +188,24 @@ impl RoomChecker {
             Some(d) if d != delta => self.seq_mismatches += 1,
             Some(_) => {}
         }
-        self.first_seq = Some(self.first_seq.map_or(seq, |f| f.min(seq)));
-        self.last_seq = Some(self.last_seq.map_or(seq, |l| l.max(seq)));
     }
 
     /// Closes the stream: `published` is how many messages (sequence numbers
     /// `1..=published`) the publisher sent to the room while this client was
     /// subscribed from the start.
+    ///
+    /// Offsets and sequence numbers map one to one (a mismatch is counted
+    /// apart), so what is missing is what was published and not delivered,
+    /// and at least the offsets seen to be skipped.
     pub fn finish(&self, published: u64) -> CheckSummary {
         let inner_missing = self.missing.len() as u64 + self.untracked_missing;
-        let (head, tail) = match (self.first_seq, self.last_seq) {
-            (Some(f), Some(l)) => (f.saturating_sub(1), published.saturating_sub(l)),
-            _ => (published, 0),
-        };
+        let missing = published.saturating_sub(self.delivered).max(inner_missing);
         CheckSummary {
             streams: 1,
             expected: published,
             delivered: self.delivered,
             duplicates: self.duplicates,
-            missing: inner_missing + head + tail,
+            missing,
             out_of_order: self.out_of_order,
             seq_mismatches: self.seq_mismatches,
             snapshots: self.snapshots,
@@ -304,6 +309,9 @@ mod tests {
         let mut t = CheckSummary::default();
         t.merge(&a);
         t.merge(&b);
-        assert_eq!((t.streams, t.expected, t.delivered, t.duplicates, t.missing), (2, 5, 4, 1, 1));
+        assert_eq!(
+            (t.streams, t.expected, t.delivered, t.duplicates, t.missing),
+            (2, 5, 4, 1, 1)
+        );
     }
 }

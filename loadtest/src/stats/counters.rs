@@ -89,9 +89,21 @@ mod tests {
         AtomicCounters::inc(&a.deliveries);
         AtomicCounters::dec(&a.connected);
         let mut total = a.snapshot();
-        let b = Counters { connect_ok: 5, connect_fail: 1, ..Counters::default() };
+        let b = Counters {
+            connect_ok: 5,
+            connect_fail: 1,
+            ..Counters::default()
+        };
         total.merge(&b);
-        assert_eq!((total.connect_ok, total.connect_fail, total.deliveries, total.connected), (7, 1, 1, 0));
+        assert_eq!(
+            (
+                total.connect_ok,
+                total.connect_fail,
+                total.deliveries,
+                total.connected
+            ),
+            (7, 1, 1, 0)
+        );
     }
 
     #[test]

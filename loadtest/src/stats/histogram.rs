@@ -45,7 +45,9 @@ pub fn record(h: &mut Histogram<u64>, micros: u64) {
 /// [`HistError::Encode`] if the serializer refuses the histogram.
 pub fn encode(h: &Histogram<u64>) -> Result<String, HistError> {
     let mut buf = Vec::new();
-    V2Serializer::new().serialize(h, &mut buf).map_err(HistError::Encode)?;
+    V2Serializer::new()
+        .serialize(h, &mut buf)
+        .map_err(HistError::Encode)?;
     Ok(STANDARD.encode(buf))
 }
 

@@ -132,20 +132,32 @@ pub struct LeakAnalysis {
 /// Analyses `samples` of `(seconds since start, rss bytes)`: drops those
 /// before `warmup_s`, fits MB over hours, and applies the verdict rule in
 /// the module docs.
-pub fn analyse_rss(samples: &[(f64, f64)], warmup_s: f64, threshold_mb_per_hour: f64) -> LeakAnalysis {
+pub fn analyse_rss(
+    samples: &[(f64, f64)],
+    warmup_s: f64,
+    threshold_mb_per_hour: f64,
+) -> LeakAnalysis {
     let kept: Vec<(f64, f64)> = samples
         .iter()
         .filter(|(t, _)| *t >= warmup_s)
         .map(|(t, rss)| (t / 3600.0, rss / 1_000_000.0))
         .collect();
     let discarded = samples.len() - kept.len();
-    let fit = if kept.len() >= MIN_SAMPLES { ols(&kept) } else { None };
+    let fit = if kept.len() >= MIN_SAMPLES {
+        ols(&kept)
+    } else {
+        None
+    };
     let verdict = match fit {
         None => LeakVerdict::Inconclusive,
         Some(f) if f.slope > threshold_mb_per_hour && f.ci_low > 0.0 => LeakVerdict::Leak,
         Some(_) => LeakVerdict::Pass,
     };
-    LeakAnalysis { fit, discarded, verdict }
+    LeakAnalysis {
+        fit,
+        discarded,
+        verdict,
+    }
 }
 
 #[cfg(test)]
@@ -175,7 +187,13 @@ mod tests {
     }
 
     /// One sample a minute for `hours`, RSS `base + slope * h` MB plus noise.
-    fn series(hours: f64, base_mb: f64, slope_mb_h: f64, noise_mb: f64, seed: u64) -> Vec<(f64, f64)> {
+    fn series(
+        hours: f64,
+        base_mb: f64,
+        slope_mb_h: f64,
+        noise_mb: f64,
+        seed: u64,
+    ) -> Vec<(f64, f64)> {
         let mut rng = StdRng::seed_from_u64(seed);
         let n = (hours * 60.0) as usize;
         (0..n)
@@ -213,7 +231,10 @@ mod tests {
             .map(|(t, rss)| (t, rss + (t.min(1800.0) / 1800.0) * 200e6))
             .collect();
         assert_eq!(analyse_rss(&pts, 0.0, 0.5).verdict, LeakVerdict::Leak);
-        assert_eq!(analyse_rss(&pts, 0.2 * 3.0 * 3600.0, 0.5).verdict, LeakVerdict::Pass);
+        assert_eq!(
+            analyse_rss(&pts, 0.2 * 3.0 * 3600.0, 0.5).verdict,
+            LeakVerdict::Pass
+        );
     }
 
     #[test]
@@ -221,6 +242,9 @@ mod tests {
         let a = analyse_rss(&series(4.0, 300.0, 0.2, 0.01, 1), 0.0, 0.5);
         assert_eq!(a.verdict, LeakVerdict::Pass, "{a:?}");
         assert!(a.fit.unwrap().ci_low > 0.0);
-        assert_eq!(analyse_rss(&series(0.05, 300.0, 50.0, 0.0, 1), 0.0, 0.5).verdict, LeakVerdict::Inconclusive);
+        assert_eq!(
+            analyse_rss(&series(0.05, 300.0, 50.0, 0.01, 1), 0.0, 0.5).verdict,
+            LeakVerdict::Inconclusive
+        );
     }
 }

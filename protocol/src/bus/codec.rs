@@ -57,16 +57,18 @@ mod tests {
             prop::option::of("[0-9A-F]{8,40}"),
             prop::option::of(any::<u64>()),
         )
-            .prop_map(|(room, event, n, ts_ms, src_ts_ms, src_pos, fence)| Publication {
-                room,
-                event,
-                data: json!({"n": n, "tags": ["a", n.to_string()]}),
-                ts_ms,
-                src_ts_ms,
-                src: src_pos.as_ref().map(|_| "orders".to_owned()),
-                src_pos,
-                fence,
-            })
+            .prop_map(
+                |(room, event, n, ts_ms, src_ts_ms, src_pos, fence)| Publication {
+                    room,
+                    event,
+                    data: json!({"n": n, "tags": ["a", n.to_string()]}),
+                    ts_ms,
+                    src_ts_ms,
+                    src: src_pos.as_ref().map(|_| "orders".to_owned()),
+                    src_pos,
+                    fence,
+                },
+            )
     }
 
     fn frame() -> impl Strategy<Value = BusFrame> {
@@ -77,24 +79,46 @@ mod tests {
         ];
         prop_oneof![
             publication().prop_map(BusFrame::Publish),
-            (target.clone(), "[a-z ]{0,10}")
-                .prop_map(|(target, reason)| BusFrame::Control(Control::Disconnect { target, reason })),
-            (target.clone(), "[a-z]{1,8}").prop_map(|(target, room)| BusFrame::Control(Control::Join { target, room })),
-            (target, "[a-z]{1,8}").prop_map(|(target, room)| BusFrame::Control(Control::Leave { target, room })),
-            ("[a-z0-9]{1,8}", any::<u64>(), any::<u64>(), any::<u64>()).prop_map(|(node, ts_ms, connections, rooms)| {
-                BusFrame::Heartbeat(NodeHeartbeat { node, ts_ms, connections, rooms })
-            }),
-            ("[a-z0-9]{1,8}", prop::collection::vec("[a-z]{1,5}", 0..4), any::<bool>()).prop_map(
-                |(request, rooms, sessions)| BusFrame::PresenceQuery(PresenceQuery {
-                    request,
-                    rooms,
-                    sessions,
-                    reply_to: "n1".into()
-                })
+            (target.clone(), "[a-z ]{0,10}").prop_map(|(target, reason)| BusFrame::Control(
+                Control::Disconnect { target, reason }
+            )),
+            (target.clone(), "[a-z]{1,8}")
+                .prop_map(|(target, room)| BusFrame::Control(Control::Join { target, room })),
+            (target, "[a-z]{1,8}")
+                .prop_map(|(target, room)| BusFrame::Control(Control::Leave { target, room })),
+            ("[a-z0-9]{1,8}", any::<u64>(), any::<u64>(), any::<u64>()).prop_map(
+                |(node, ts_ms, connections, rooms)| {
+                    BusFrame::Heartbeat(NodeHeartbeat {
+                        node,
+                        ts_ms,
+                        connections,
+                        rooms,
+                    })
+                }
             ),
-            ("[a-z0-9]{1,8}", prop::collection::vec(any::<u64>(), 0..4)).prop_map(|(request, counts)| {
-                BusFrame::PresenceReply(PresenceReply { request, node: "n2".into(), counts, sessions: vec![] })
-            }),
+            (
+                "[a-z0-9]{1,8}",
+                prop::collection::vec("[a-z]{1,5}", 0..4),
+                any::<bool>()
+            )
+                .prop_map(|(request, rooms, sessions)| BusFrame::PresenceQuery(
+                    PresenceQuery {
+                        request,
+                        rooms,
+                        sessions,
+                        reply_to: "n1".into()
+                    }
+                )),
+            ("[a-z0-9]{1,8}", prop::collection::vec(any::<u64>(), 0..4)).prop_map(
+                |(request, counts)| {
+                    BusFrame::PresenceReply(PresenceReply {
+                        request,
+                        node: "n2".into(),
+                        counts,
+                        sessions: vec![],
+                    })
+                }
+            ),
         ]
     }
 
@@ -119,9 +143,15 @@ mod tests {
             rooms: 3,
         }));
         bytes[0] = 2;
-        assert_eq!(decode_bus(&bytes), Err(BusDecodeError::UnsupportedVersion(2)));
+        assert_eq!(
+            decode_bus(&bytes),
+            Err(BusDecodeError::UnsupportedVersion(2))
+        );
         assert_eq!(decode_bus(&[]), Err(BusDecodeError::Empty));
-        assert!(matches!(decode_bus(&[1, 0xc1]), Err(BusDecodeError::Malformed(_))));
+        assert!(matches!(
+            decode_bus(&[1, 0xc1]),
+            Err(BusDecodeError::Malformed(_))
+        ));
     }
 
     #[test]
@@ -137,8 +167,15 @@ mod tests {
         }
         let mut bytes = vec![BUS_VERSION];
         bytes.extend(
-            rmp_serde::to_vec_named(&Future { t: "heartbeat", node: "n", ts_ms: 1, connections: 0, rooms: 0, zone: "eu" })
-                .unwrap(),
+            rmp_serde::to_vec_named(&Future {
+                t: "heartbeat",
+                node: "n",
+                ts_ms: 1,
+                connections: 0,
+                rooms: 0,
+                zone: "eu",
+            })
+            .unwrap(),
         );
         assert!(matches!(decode_bus(&bytes), Ok(BusFrame::Heartbeat(_))));
     }

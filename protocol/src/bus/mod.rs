@@ -9,5 +9,7 @@
 pub mod codec;
 pub mod frame;
 
-pub use codec::{BusDecodeError, BUS_VERSION, decode_bus, encode_bus};
-pub use frame::{BusFrame, Control, ControlTarget, NodeHeartbeat, PresenceReply, PresenceQuery, Publication};
+pub use codec::{BUS_VERSION, BusDecodeError, decode_bus, encode_bus};
+pub use frame::{
+    BusFrame, Control, ControlTarget, NodeHeartbeat, PresenceQuery, PresenceReply, Publication,
+};

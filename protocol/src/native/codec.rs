@@ -51,10 +51,16 @@ impl DecodeError {
 ///
 /// # Errors
 /// [`DecodeError`] says which rule the bytes broke.
-pub fn decode_client(bytes: &[u8], format: Format) -> Result<ClientFrame, (DecodeError, Option<u64>)> {
+pub fn decode_client(
+    bytes: &[u8],
+    format: Format,
+) -> Result<ClientFrame, (DecodeError, Option<u64>)> {
     let value = to_value(bytes, format).map_err(|e| (e, None))?;
     let Value::Object(map) = &value else {
-        return Err((DecodeError::BadFrame("a frame must be an object".into()), None));
+        return Err((
+            DecodeError::BadFrame("a frame must be an object".into()),
+            None,
+        ));
     };
     let id = map.get("id").and_then(Value::as_u64);
     let op = match map.get("op") {
@@ -95,8 +101,12 @@ fn to_value(bytes: &[u8], format: Format) -> Result<Value, DecodeError> {
 
 fn decode<T: DeserializeOwned>(bytes: &[u8], format: Format) -> Result<T, DecodeError> {
     match format {
-        Format::Json => serde_json::from_slice(bytes).map_err(|e| DecodeError::BadFrame(e.to_string())),
-        Format::MsgPack => rmp_serde::from_slice(bytes).map_err(|e| DecodeError::BadFrame(e.to_string())),
+        Format::Json => {
+            serde_json::from_slice(bytes).map_err(|e| DecodeError::BadFrame(e.to_string()))
+        }
+        Format::MsgPack => {
+            rmp_serde::from_slice(bytes).map_err(|e| DecodeError::BadFrame(e.to_string()))
+        }
     }
 }
 
@@ -105,7 +115,9 @@ fn encode<T: Serialize>(value: &T, format: Format) -> Vec<u8> {
         // Serializing these types cannot fail: every map key is a string and
         // `serde_json::Value` holds no non-finite floats.
         Format::Json => serde_json::to_vec(value).expect("protocol types always serialize to JSON"),
-        Format::MsgPack => rmp_serde::to_vec_named(value).expect("protocol types always serialize to MessagePack"),
+        Format::MsgPack => {
+            rmp_serde::to_vec_named(value).expect("protocol types always serialize to MessagePack")
+        }
     }
 }
 
@@ -134,7 +146,10 @@ mod tests {
             f,
             ClientFrame::Subscribe {
                 room: RoomName::new("dashboard:sales").unwrap(),
-                since: Some(Position { epoch: "e1".into(), offset: 4 }),
+                since: Some(Position {
+                    epoch: "e1".into(),
+                    offset: 4
+                }),
                 leave_others: false,
                 id: Some(7)
             }
@@ -145,7 +160,10 @@ mod tests {
     fn each_kind_of_bad_input_gets_its_own_error() {
         assert_eq!(json("{not json").unwrap_err().0.code(), ErrorCode::BadFrame);
         assert_eq!(json("[1,2]").unwrap_err().0.code(), ErrorCode::BadFrame);
-        assert_eq!(json(r#"{"room":"a"}"#).unwrap_err().0.code(), ErrorCode::BadFrame);
+        assert_eq!(
+            json(r#"{"room":"a"}"#).unwrap_err().0.code(),
+            ErrorCode::BadFrame
+        );
         let (e, id) = json(r#"{"op":"explode","id":3}"#).unwrap_err();
         assert_eq!((e.code(), id), (ErrorCode::UnknownOp, Some(3)));
         let (e, id) = json(r#"{"op":"subscribe","room":"bad room","id":4}"#).unwrap_err();
@@ -153,7 +171,10 @@ mod tests {
         let (e, _) = json(r#"{"op":"subscribe"}"#).unwrap_err();
         assert!(e.to_string().contains("room"), "{e}");
         assert_eq!(
-            decode_client(&[0xc1, 0xff, 0x00], Format::MsgPack).unwrap_err().0.code(),
+            decode_client(&[0xc1, 0xff, 0x00], Format::MsgPack)
+                .unwrap_err()
+                .0
+                .code(),
             ErrorCode::BadFrame
         );
     }
@@ -186,38 +207,64 @@ mod tests {
     fn client_frame() -> impl Strategy<Value = ClientFrame> {
         let id = prop::option::of(any::<u64>());
         prop_oneof![
-            (room(), prop::option::of(("[a-f0-9]{1,16}", any::<u64>())), any::<bool>(), id.clone()).prop_map(
-                |(room, since, leave_others, id)| ClientFrame::Subscribe {
+            (
+                room(),
+                prop::option::of(("[a-f0-9]{1,16}", any::<u64>())),
+                any::<bool>(),
+                id.clone()
+            )
+                .prop_map(|(room, since, leave_others, id)| ClientFrame::Subscribe {
                     room,
                     since: since.map(|(epoch, offset)| Position { epoch, offset }),
                     leave_others,
                     id
-                }
-            ),
+                }),
             (room(), id.clone()).prop_map(|(room, id)| ClientFrame::Unsubscribe { room, id }),
             id.clone().prop_map(|id| ClientFrame::LeaveAll { id }),
-            (room(), "[a-z:]{1,20}", data(), id.clone())
-                .prop_map(|(room, event, data, id)| ClientFrame::Publish { room, event, data, id }),
+            (room(), "[a-z:]{1,20}", data(), id.clone()).prop_map(|(room, event, data, id)| {
+                ClientFrame::Publish {
+                    room,
+                    event,
+                    data,
+                    id,
+                }
+            }),
             id.prop_map(|id| ClientFrame::Ping { id }),
         ]
     }
 
     fn server_frame() -> impl Strategy<Value = ServerFrame> {
         prop_oneof![
-            (room(), "[a-z:]{1,20}", data(), any::<u64>(), prop::option::of(any::<u64>())).prop_map(
-                |(room, event, data, offset, ts)| ServerFrame::Message {
+            (
+                room(),
+                "[a-z:]{1,20}",
+                data(),
+                any::<u64>(),
+                prop::option::of(any::<u64>())
+            )
+                .prop_map(|(room, event, data, offset, ts)| ServerFrame::Message {
                     room: room.to_string(),
                     event,
                     data,
                     offset,
                     ts
+                }),
+            (room(), "[a-f0-9]{8}", any::<u64>(), any::<bool>()).prop_map(
+                |(room, epoch, offset, recovered)| {
+                    ServerFrame::Subscribed {
+                        room: room.to_string(),
+                        epoch,
+                        offset,
+                        recovered,
+                        id: None,
+                    }
                 }
             ),
-            (room(), "[a-f0-9]{8}", any::<u64>(), any::<bool>()).prop_map(|(room, epoch, offset, recovered)| {
-                ServerFrame::Subscribed { room: room.to_string(), epoch, offset, recovered, id: None }
-            }),
-            prop::sample::select(ErrorCode::ALL.to_vec())
-                .prop_map(|code| ServerFrame::error(code, code.name(), Some(1))),
+            prop::sample::select(ErrorCode::ALL.to_vec()).prop_map(|code| ServerFrame::error(
+                code,
+                code.name(),
+                Some(1)
+            )),
             prop::sample::select(CloseCode::ALL.to_vec()).prop_map(ServerFrame::disconnect),
         ]
     }

@@ -443,17 +443,14 @@ pub fn decode_text_with(text: &str, max_attachments: usize) -> Result<SioDecoded
         rest = after;
     }
 
-    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-    let id =
-        if digits > 0 {
-            let (id, after) = rest.split_at(digits);
-            rest = after;
-            Some(id.parse::<u64>().map_err(|_| {
-                SioError::BadAckId(format!("{} does not fit in 64 bits", truncate(id)))
-            })?)
-        } else {
-            None
-        };
+    let (id_digits, after) = rest.split_at(rest.bytes().take_while(u8::is_ascii_digit).count());
+    rest = after;
+    let id = match id_digits {
+        "" => None,
+        digits => Some(digits.parse::<u64>().map_err(|_| {
+            SioError::BadAckId(format!("{} does not fit in 64 bits", truncate(digits)))
+        })?),
+    };
 
     let data = if rest.is_empty() {
         None

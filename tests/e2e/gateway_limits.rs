@@ -1,0 +1,386 @@
+//! Bad input, limits, slow consumers, heartbeats and draining, against a
+//! real `herald-gateway` process. Each bad input gets its documented code,
+//! and the gateway keeps serving everyone else.
+
+use std::time::Duration;
+
+use herald_protocol::RoomName;
+use herald_protocol::native::{ClientFrame, CloseCode, ErrorCode, ServerFrame};
+use herald_tests::gateway::GatewayProc;
+use herald_tests::ws::Client;
+use serde_json::json;
+
+fn subscribe(name: &str, id: u64) -> ClientFrame {
+    ClientFrame::Subscribe {
+        room: RoomName::new(name).unwrap(),
+        since: None,
+        leave_others: false,
+        id: Some(id),
+    }
+}
+
+async fn expect_error(c: &mut Client, code: ErrorCode) -> String {
+    match c.next_frame().await {
+        ServerFrame::Error {
+            code: got, reason, ..
+        } => {
+            assert_eq!(got, code, "{reason}");
+            reason
+        }
+        other => panic!("expected error {code:?}, got {other:?}"),
+    }
+}
+
+/// A second client in `room` that must keep receiving while others misbehave.
+async fn witness(gw: &GatewayProc, room: &str) -> Client {
+    let (mut w, _) = Client::connect(&gw.ws_url()).await;
+    w.send(&subscribe(room, 1)).await;
+    assert!(matches!(
+        w.next_frame().await,
+        ServerFrame::Subscribed { .. }
+    ));
+    w
+}
+
+async fn witness_still_served(gw: &GatewayProc, w: &mut Client, room: &str) {
+    let reply = gw.publish(room, "e", json!("still here")).await;
+    let offset = reply["offset"].as_u64().unwrap();
+    let got = w.messages(1).await;
+    assert_eq!((got[0].0.as_str(), got[0].1), (room, offset));
+}
+
+#[tokio::test]
+async fn each_bad_frame_gets_its_error_code_and_the_connection_stays_usable() {
+    let gw = GatewayProc::start(&[
+        "--standalone",
+        "--demo-rate",
+        "0",
+        "--max-rooms-per-connection",
+        "2",
+    ]);
+    let mut w = witness(&gw, "w").await;
+    let (mut c, _) = Client::connect(&gw.ws_url()).await;
+
+    c.send_text("{not json").await;
+    expect_error(&mut c, ErrorCode::BadFrame).await;
+    c.send_binary(vec![0xc1, 0xff, 0x00, 0x13]).await;
+    expect_error(&mut c, ErrorCode::BadFrame).await;
+    c.send_text(r#"{"op":"subscribe"}"#).await;
+    assert!(
+        expect_error(&mut c, ErrorCode::BadFrame)
+            .await
+            .contains("room")
+    );
+    c.send_text(r#"{"op":"teleport","id":7}"#).await;
+    expect_error(&mut c, ErrorCode::UnknownOp).await;
+    c.send_text(r#"{"op":"subscribe","room":"has space"}"#)
+        .await;
+    expect_error(&mut c, ErrorCode::InvalidRoom).await;
+    c.send_text(&format!(
+        r#"{{"op":"subscribe","room":"{}"}}"#,
+        "x".repeat(201)
+    ))
+    .await;
+    expect_error(&mut c, ErrorCode::InvalidRoom).await;
+    c.send(&ClientFrame::Unsubscribe {
+        room: RoomName::new("never").unwrap(),
+        id: None,
+    })
+    .await;
+    expect_error(&mut c, ErrorCode::NotSubscribed).await;
+
+    for (i, r) in ["r1", "r2"].iter().enumerate() {
+        c.send(&subscribe(r, i as u64)).await;
+        assert!(matches!(
+            c.next_frame().await,
+            ServerFrame::Subscribed { .. }
+        ));
+    }
+    c.send(&subscribe("r3", 3)).await;
+    expect_error(&mut c, ErrorCode::TooManyRooms).await;
+
+    c.send(&ClientFrame::Ping { id: Some(99) }).await;
+    assert!(matches!(
+        c.next_frame().await,
+        ServerFrame::Pong { id: Some(99) }
+    ));
+    witness_still_served(&gw, &mut w, "w").await;
+    let errors = gw
+        .metric("herald_gateway_client_errors_total", "code=\"bad_frame\"")
+        .await;
+    assert_eq!(errors, Some(3.0));
+}
+
+#[tokio::test]
+async fn an_oversized_frame_closes_with_1009_and_others_are_unaffected() {
+    let gw = GatewayProc::start(&[
+        "--standalone",
+        "--demo-rate",
+        "0",
+        "--max-frame-bytes",
+        "1024",
+    ]);
+    let mut w = witness(&gw, "w").await;
+    let (mut c, _) = Client::connect(&gw.ws_url()).await;
+    c.send_text(&format!(r#"{{"op":"ping","pad":"{}"}}"#, "x".repeat(4000)))
+        .await;
+    let (_, code) = c.until_closed().await;
+    assert_eq!(code, Some(1009));
+    witness_still_served(&gw, &mut w, "w").await;
+}
+
+#[tokio::test]
+async fn past_the_connection_limit_the_gateway_refuses_with_4004() {
+    let gw = GatewayProc::start(&["--standalone", "--demo-rate", "0", "--max-connections", "2"]);
+    let (_a, _) = Client::connect(&gw.ws_url()).await;
+    let (_b, _) = Client::connect(&gw.ws_url()).await;
+    let (mut third, _) = tokio_tungstenite::connect_async(gw.ws_url())
+        .await
+        .map(|(ws, r)| (Client { ws }, r))
+        .unwrap();
+    let (frames, code) = third.until_closed().await;
+    assert_eq!(code, Some(4004));
+    assert!(matches!(
+        frames.last(),
+        Some(ServerFrame::Disconnect {
+            code: CloseCode::ConnectionLimit,
+            reconnect: true,
+            ..
+        })
+    ));
+}
+
+#[tokio::test]
+async fn a_silent_peer_is_closed_after_the_heartbeat_timeout() {
+    let gw = GatewayProc::start(&[
+        "--standalone",
+        "--demo-rate",
+        "0",
+        "--heartbeat-interval-ms",
+        "200",
+        "--heartbeat-timeout-ms",
+        "300",
+    ]);
+    let (mut c, _) = Client::connect(&gw.ws_url()).await;
+    // Not reading means tungstenite never answers the server's pings.
+    let mut closed_by_server = None;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        closed_by_server = gw
+            .metric(
+                "herald_gateway_disconnects_total",
+                "reason=\"heartbeat_timeout\"",
+            )
+            .await;
+        if closed_by_server.is_some() {
+            break;
+        }
+    }
+    assert_eq!(
+        closed_by_server,
+        Some(1.0),
+        "the server closed the silent peer for its heartbeat"
+    );
+    // Reading now answers the buffered pings into a closed socket, so the
+    // client may see either the 4003 close or a reset.
+    let (_, code) = c.until_closed().await;
+    assert!(matches!(code, Some(4003) | None), "{code:?}");
+    // An active client on the same settings stays connected: reading answers pings.
+    let (mut live, _) = Client::connect(&gw.ws_url()).await;
+    for i in 0..8 {
+        live.send(&ClientFrame::Ping { id: Some(i) }).await;
+        assert!(matches!(live.next_frame().await, ServerFrame::Pong { .. }));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        gw.metric(
+            "herald_gateway_disconnects_total",
+            "reason=\"heartbeat_timeout\""
+        )
+        .await,
+        Some(1.0),
+        "only the silent one"
+    );
+}
+
+#[tokio::test]
+async fn a_client_that_never_reads_is_dropped_as_slow_while_memory_stays_bounded() {
+    let gw = GatewayProc::start(&[
+        "--standalone",
+        "--demo-rate",
+        "0",
+        "--outbox-max-bytes",
+        "2097152",
+        "--history-size",
+        "10",
+    ]);
+    let mut reader = witness(&gw, "firehose").await;
+    let (mut stalled, _) = Client::connect(&gw.ws_url()).await;
+    stalled.send(&subscribe("firehose", 1)).await;
+    let rss_before = gw
+        .metric("process_resident_memory_bytes", "")
+        .await
+        .unwrap();
+
+    // 1,500 × 32 KB = 48 MB: far more than socket buffers plus the outbox hold.
+    let blob = "z".repeat(32 * 1024);
+    let http = reqwest::Client::new();
+    let url = format!("{}/api/publish/batch", gw.admin_url());
+    let reading = tokio::spawn(async move {
+        let mut last = 0;
+        for m in reader.messages(1500).await {
+            assert_eq!(
+                m.1,
+                last + 1,
+                "the reading client gets every message in order"
+            );
+            last = m.1;
+        }
+        last
+    });
+    for batch in 0..60 {
+        let messages: Vec<_> = (0..25).map(|i| json!({"room": "firehose", "event": "e", "data": {"i": batch * 25 + i, "blob": blob}})).collect();
+        let resp = http
+            .post(&url)
+            .json(&json!({ "messages": messages }))
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success());
+    }
+    assert_eq!(reading.await.unwrap(), 1500);
+
+    let slow = gw
+        .metric("herald_gateway_slow_consumer_disconnects_total", "")
+        .await
+        .unwrap();
+    assert_eq!(slow, 1.0, "exactly the stalled client was dropped");
+    assert_eq!(
+        gw.metric(
+            "herald_gateway_disconnects_total",
+            "reason=\"slow_consumer\""
+        )
+        .await,
+        Some(1.0)
+    );
+    let rss_after = gw
+        .metric("process_resident_memory_bytes", "")
+        .await
+        .unwrap();
+    let growth_mb = (rss_after - rss_before) / 1e6;
+    assert!(
+        growth_mb < 40.0,
+        "gateway RSS grew {growth_mb:.1} MB while 48 MB went to a stalled client"
+    );
+
+    // The stalled client, when it finally reads, finds the slow-consumer close after what was buffered.
+    let (frames, code) = stalled.until_closed().await;
+    let told = frames.iter().any(|f| {
+        matches!(
+            f,
+            ServerFrame::Disconnect {
+                code: CloseCode::SlowConsumer,
+                ..
+            }
+        )
+    });
+    assert!(
+        told || code == Some(4002) || code.is_none(),
+        "close code {code:?}"
+    );
+}
+
+#[tokio::test]
+async fn sigterm_tells_clients_to_reconnect_and_exits_within_the_grace_period() {
+    let mut gw = GatewayProc::start(&[
+        "--standalone",
+        "--demo-rate",
+        "0",
+        "--shutdown-grace-ms",
+        "3000",
+    ]);
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        clients.push(Client::connect(&gw.ws_url()).await.0);
+    }
+    gw.proc.signal("TERM");
+    for c in &mut clients {
+        let (frames, code) = c.until_closed().await;
+        assert_eq!(code, Some(4001));
+        assert!(
+            matches!(
+                frames.last(),
+                Some(ServerFrame::Disconnect {
+                    code: CloseCode::Shutdown,
+                    reconnect: true,
+                    ..
+                })
+            ),
+            "{frames:?}"
+        );
+    }
+    let exit = gw.proc.wait_exit(Duration::from_secs(6));
+    assert_eq!(exit, Some(0), "exit status; log:\n{}", gw.proc.log_text());
+    // New connections are refused once draining started.
+    assert!(tokio_tungstenite::connect_async(gw.ws_url()).await.is_err());
+}
+
+#[tokio::test]
+async fn the_api_checks_its_key_and_names_what_is_wrong_with_a_body() {
+    let gw = GatewayProc::start(&["--standalone", "--demo-rate", "0", "--api-key", "s3cret"]);
+    let http = reqwest::Client::new();
+    let url = format!("{}/api/publish", gw.admin_url());
+    let body = json!({"room": "r", "event": "e", "data": 1});
+
+    let no_key = http.post(&url).json(&body).send().await.unwrap();
+    assert_eq!(no_key.status(), 401);
+    assert!(no_key.text().await.unwrap().contains("API key"));
+    let wrong = http
+        .post(&url)
+        .bearer_auth("nope")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let ok = http
+        .post(&url)
+        .bearer_auth("s3cret")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    assert_eq!(ok.json::<serde_json::Value>().await.unwrap()["offset"], 1);
+
+    for (raw, needle) in [
+        ("this is not json", "not valid JSON"),
+        (r#"{"room":"r"}"#, "event"),
+        (r#"{"room":"bad room","event":"e"}"#, "invalid room"),
+        (r#"{"room":"r","event":"e","extra":1}"#, "extra"),
+        ("", "empty"),
+    ] {
+        let resp = http
+            .post(&url)
+            .bearer_auth("s3cret")
+            .body(raw)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400, "{raw}");
+        let err: serde_json::Value = resp.json().await.unwrap();
+        let msg = err["error"].as_str().unwrap();
+        assert!(msg.contains(needle), "{raw:?} -> {msg}");
+    }
+    let batch = http
+        .post(format!("{}/api/publish/batch", gw.admin_url()))
+        .bearer_auth("s3cret")
+        .json(
+            &json!({"messages": [{"room": "r", "event": "e"}, {"room": "no good", "event": "e"}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(batch.status(), 400);
+    assert!(batch.text().await.unwrap().contains("messages[1]"));
+}

@@ -1,0 +1,105 @@
+//! A `herald-gateway` process on ephemeral ports.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::process::{Proc, bin};
+
+/// A running gateway.
+pub struct GatewayProc {
+    /// The process.
+    pub proc: Proc,
+    /// Client listener.
+    pub client: SocketAddr,
+    /// Admin listener.
+    pub admin: SocketAddr,
+}
+
+impl GatewayProc {
+    /// Starts a gateway with `args` plus ephemeral listeners, and waits
+    /// until it prints its addresses.
+    pub fn start(args: &[&str]) -> Self {
+        let mut all: Vec<String> = vec![
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+            "--admin-listen".into(),
+            "127.0.0.1:0".into(),
+        ];
+        all.extend(args.iter().map(|s| s.to_string()));
+        let proc = Proc::spawn(&bin("herald-gateway"), &all);
+        let line = proc.wait_line("herald-gateway: dashboard", Duration::from_secs(20));
+        let addr_after = |prefix: &str| -> SocketAddr {
+            let rest = &line[line.find(prefix).expect("address in banner") + prefix.len()..];
+            let end = rest.find('/').expect("address end");
+            rest[..end].parse().expect("socket address")
+        };
+        let client = addr_after("dashboard http://");
+        let admin = addr_after("admin http://");
+        Self {
+            proc,
+            client,
+            admin,
+        }
+    }
+
+    /// `ws://.../ws`.
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/ws", self.client)
+    }
+
+    /// `http://<admin>`.
+    pub fn admin_url(&self) -> String {
+        format!("http://{}", self.admin)
+    }
+
+    /// Fetches `/metrics`.
+    pub async fn metrics(&self) -> String {
+        reqwest::get(format!("{}/metrics", self.admin_url()))
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("metrics body")
+    }
+
+    /// The value of an unlabelled metric, or of the series whose labels contain `labels`.
+    pub async fn metric(&self, name: &str, labels: &str) -> Option<f64> {
+        metric_value(&self.metrics().await, name, labels)
+    }
+
+    /// Publishes through the HTTP API; returns the JSON reply.
+    pub async fn publish(
+        &self,
+        room: &str,
+        event: &str,
+        data: serde_json::Value,
+    ) -> serde_json::Value {
+        let resp = reqwest::Client::new()
+            .post(format!("{}/api/publish", self.admin_url()))
+            .json(&serde_json::json!({ "room": room, "event": event, "data": data }))
+            .send()
+            .await
+            .expect("POST /api/publish");
+        assert!(
+            resp.status().is_success(),
+            "publish failed: {}",
+            resp.status()
+        );
+        resp.json().await.expect("publish reply")
+    }
+}
+
+/// Finds a sample in Prometheus text: `name` with labels containing `labels`
+/// (pass "" for an unlabelled metric).
+pub fn metric_value(text: &str, name: &str, labels: &str) -> Option<f64> {
+    text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+        let (series, value) = l.rsplit_once(' ')?;
+        let (metric, rest) = match series.find('{') {
+            Some(i) => (&series[..i], &series[i..]),
+            None => (series, ""),
+        };
+        (metric == name && rest.contains(labels))
+            .then(|| value.parse().ok())
+            .flatten()
+    })
+}

@@ -1,4 +1,5 @@
 //! Encoding cost of the broadcast frame, per format.
+#![allow(missing_docs)]
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use herald_protocol::native::{Format, ServerFrame, encode_server};

@@ -2,6 +2,8 @@
 //! gateway: it loads, shows a snapshot, then live updates, and focusing a
 //! section switches rooms. The browser side is `tests/js/dashboard.mjs`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::PathBuf;
 use std::process::Command;
 

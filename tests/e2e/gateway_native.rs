@@ -1,6 +1,8 @@
 //! The native protocol against a real `herald-gateway` process: snapshots,
 //! ordered updates, leave-others, recovery after a reconnect, both encodings.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use herald_protocol::native::{
     ClientFrame, ErrorCode, Format, ServerFrame, decode_server, encode_client,
 };

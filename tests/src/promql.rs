@@ -459,6 +459,11 @@ mod tests {
         assert_eq!(names(r#"{__name__="foo", job="x"}"#), ["foo"]);
         assert_eq!(names(r#"rate({__name__="bar_total"}[1m])"#), ["bar_total"]);
         assert_eq!(names(r#"quantile(scalar(q), baz)"#), ["baz", "q"]);
+        assert_eq!(
+            names(r#"{__name__="a" or __name__="b", job="x"}"#),
+            ["a", "b"]
+        );
+        assert!(metric_names_in_expr(r#"{__name__="a" or job="x"}"#).is_err());
     }
 
     #[test]
@@ -608,6 +613,7 @@ mod tests {
         let err = metric_names_in_grafana_dir(tmp.path()).expect_err("bad groups");
         assert!(err.contains("`groups` is not a list"), "{err}");
     }
+
     #[test]
     fn dashboard_shows_every_contract_metric() {
         let used = metric_names_in_grafana_dir(&grafana_dir()).expect("grafana dir parses");

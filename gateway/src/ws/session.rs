@@ -80,10 +80,9 @@ async fn run_inner(
         max_frame_bytes: limits.max_frame_bytes as u64,
         max_rooms: limits.max_rooms_per_connection as u64,
     };
-    let mut end = match send_frames(&mut ws, &outbox, vec![frame(&welcome, format)]).await {
-        Ok(()) => None,
-        Err(e) => Some(e),
-    };
+    let mut end = send_frames(&mut ws, &outbox, vec![frame(&welcome, format)])
+        .await
+        .err();
 
     let interval = state.config.heartbeat_interval;
     let dead_after = interval + state.config.heartbeat_timeout;

@@ -32,8 +32,8 @@ pub fn ws_config(state: &AppState) -> WebSocketConfig {
 ///
 /// # Errors
 /// A 4xx response naming what is wrong with the request.
-pub fn check_upgrade(method: &Method, headers: &HeaderMap) -> Result<String, Response> {
-    let bad = |msg: &str| (StatusCode::BAD_REQUEST, msg.to_owned()).into_response();
+pub fn check_upgrade(method: &Method, headers: &HeaderMap) -> Result<String, Box<Response>> {
+    let bad = |msg: &str| Box::new((StatusCode::BAD_REQUEST, msg.to_owned()).into_response());
     if method != Method::GET {
         return Err(bad("WebSocket upgrade needs GET"));
     }
@@ -46,12 +46,14 @@ pub fn check_upgrade(method: &Method, headers: &HeaderMap) -> Result<String, Res
             .any(|t| t.trim().eq_ignore_ascii_case(token))
     };
     if !has_token(header::UPGRADE, "websocket") || !has_token(header::CONNECTION, "upgrade") {
-        return Err((
-            StatusCode::UPGRADE_REQUIRED,
-            [(header::UPGRADE, "websocket")],
-            "this endpoint speaks WebSocket only",
-        )
-            .into_response());
+        return Err(Box::new(
+            (
+                StatusCode::UPGRADE_REQUIRED,
+                [(header::UPGRADE, "websocket")],
+                "this endpoint speaks WebSocket only",
+            )
+                .into_response(),
+        ));
     }
     if headers
         .get(header::SEC_WEBSOCKET_VERSION)
@@ -108,7 +110,7 @@ pub async fn into_websocket(
 pub async fn handler(State(state): State<Arc<AppState>>, mut req: Request) -> Response {
     let accept = match check_upgrade(req.method(), req.headers()) {
         Ok(a) => a,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     let format = match req
         .uri()

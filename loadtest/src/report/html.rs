@@ -44,7 +44,7 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, lines: &[Line]) -> 
         .iter()
         .flat_map(|l| l.points.iter())
         .filter(|p| p.0.is_finite() && p.1.is_finite());
-    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, 0.0f64, f64::MIN);
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
     for &(x, y) in pts {
         x0 = x0.min(x);
         x1 = x1.max(x);
@@ -60,6 +60,10 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, lines: &[Line]) -> 
     if x0 > x1 {
         svg.push_str(r#"<text x="100" y="150">no data</text></svg>"#);
         return svg;
+    }
+    // Start the y axis at zero unless the data sit far above it (RSS).
+    if y0 >= 0.0 && y0 < 0.3 * y1 {
+        y0 = 0.0;
     }
     if x1 - x0 < 1e-9 {
         x1 = x0 + 1.0;

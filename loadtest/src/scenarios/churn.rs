@@ -20,7 +20,7 @@ pub async fn run(a: &ChurnArgs) -> Result<RunReport, ScenarioError> {
     let reconnects = c.client_closes as f64;
     r.notes.push((
         "reconnects/s".into(),
-        format!("{:.1}", reconnects / f.publish_s.max(1e-9)),
+        format!("{:.1}", reconnects / r.duration_s.max(1e-9)),
     ));
     if c.recovered == 0 && c.client_closes > 0 {
         r.failures.push("no resubscribe was recovered".into());

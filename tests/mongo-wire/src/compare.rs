@@ -54,11 +54,17 @@ pub fn cmp(a: &Bson, b: &Bson) -> Ordering {
             }
             x.len().cmp(&y.len())
         }
-        (Bson::Binary(x), Bson::Binary(y)) => x.bytes.len().cmp(&y.bytes.len()).then_with(|| x.bytes.cmp(&y.bytes)),
+        (Bson::Binary(x), Bson::Binary(y)) => x
+            .bytes
+            .len()
+            .cmp(&y.bytes.len())
+            .then_with(|| x.bytes.cmp(&y.bytes)),
         (Bson::ObjectId(x), Bson::ObjectId(y)) => x.bytes().cmp(&y.bytes()),
         (Bson::Boolean(x), Bson::Boolean(y)) => x.cmp(y),
         (Bson::DateTime(x), Bson::DateTime(y)) => x.cmp(y),
-        (Bson::Timestamp(x), Bson::Timestamp(y)) => (x.time, x.increment).cmp(&(y.time, y.increment)),
+        (Bson::Timestamp(x), Bson::Timestamp(y)) => {
+            (x.time, x.increment).cmp(&(y.time, y.increment))
+        }
         _ => format!("{a:?}").cmp(&format!("{b:?}")),
     }
 }
@@ -88,7 +94,13 @@ mod tests {
         assert!(eq(&Bson::Int64(1), &Bson::Int32(1)));
         assert_eq!(cmp(&Bson::Int32(2), &Bson::Double(2.5)), Ordering::Less);
         assert_eq!(cmp(&Bson::Null, &Bson::Int32(0)), Ordering::Less);
-        assert_eq!(cmp(&Bson::String("a".into()), &Bson::Int32(9)), Ordering::Greater);
-        assert!(!eq(&Bson::Document(doc! {"a": 1}), &Bson::Document(doc! {"b": 1})));
+        assert_eq!(
+            cmp(&Bson::String("a".into()), &Bson::Int32(9)),
+            Ordering::Greater
+        );
+        assert!(!eq(
+            &Bson::Document(doc! {"a": 1}),
+            &Bson::Document(doc! {"b": 1})
+        ));
     }
 }

@@ -29,7 +29,11 @@ pub struct CommandError {
 impl CommandError {
     /// An error with no labels.
     pub fn new(code: i32, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), labels: Vec::new() }
+        Self {
+            code,
+            message: message.into(),
+            labels: Vec::new(),
+        }
     }
 
     /// `BadValue` (2), for unsupported or invalid arguments.
@@ -41,7 +45,13 @@ impl CommandError {
     pub fn to_doc(&self) -> Document {
         let mut d = doc! {"ok": 0.0, "errmsg": &self.message, "code": self.code, "codeName": code_name(self.code)};
         if !self.labels.is_empty() {
-            d.insert("errorLabels", self.labels.iter().map(|l| Bson::String(l.clone())).collect::<Vec<_>>());
+            d.insert(
+                "errorLabels",
+                self.labels
+                    .iter()
+                    .map(|l| Bson::String(l.clone()))
+                    .collect::<Vec<_>>(),
+            );
         }
         d
     }

@@ -134,7 +134,11 @@ mod tests {
     #[test]
     fn fail_point_counts_down() {
         let f = Faults::default();
-        f.set_fail(Some(FailCommand::get_more(2, 91, &["ResumableChangeStreamError"])));
+        f.set_fail(Some(FailCommand::get_more(
+            2,
+            91,
+            &["ResumableChangeStreamError"],
+        )));
         assert!(f.trigger("find").is_none());
         let t = f.trigger("getMore").expect("first");
         assert_eq!(t.error.map(|e| e.code), Some(91));

@@ -12,7 +12,10 @@ use std::net::{IpAddr, SocketAddr};
 
 /// Command-line flags.
 #[derive(Debug, Parser)]
-#[command(name = "herald-mongo-wire", about = "MongoDB wire-protocol test server with change streams")]
+#[command(
+    name = "herald-mongo-wire",
+    about = "MongoDB wire-protocol test server with change streams"
+)]
 struct Args {
     /// Port to listen on (0 picks a free one).
     #[arg(long, default_value_t = 0)]
@@ -44,13 +47,17 @@ async fn main() -> anyhow::Result<()> {
         oplog_capacity: args.oplog_capacity,
         max_connections: args.max_connections,
     };
-    let handle = MongoWireServer::start(config).await.context("starting server")?;
+    let handle = MongoWireServer::start(config)
+        .await
+        .context("starting server")?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "MONGO_WIRE_ADDR={}", handle.addr())?;
     writeln!(out, "MONGO_WIRE_URI={}", handle.uri())?;
     out.flush()?;
     drop(out);
-    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
     handle.shutdown().await;
     Ok(())
 }

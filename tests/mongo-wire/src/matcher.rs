@@ -13,11 +13,21 @@ use std::cmp::Ordering;
 pub fn matches(doc: &Document, filter: &Document) -> Result<bool, CommandError> {
     for (key, cond) in filter {
         let ok = match key.as_str() {
-            "$and" => clauses(cond)?.iter().try_fold(true, |acc, c| Ok::<_, CommandError>(acc && matches(doc, c)?))?,
-            "$or" => clauses(cond)?.iter().try_fold(false, |acc, c| Ok::<_, CommandError>(acc || matches(doc, c)?))?,
-            "$nor" => !clauses(cond)?.iter().try_fold(false, |acc, c| Ok::<_, CommandError>(acc || matches(doc, c)?))?,
+            "$and" => clauses(cond)?.iter().try_fold(true, |acc, c| {
+                Ok::<_, CommandError>(acc && matches(doc, c)?)
+            })?,
+            "$or" => clauses(cond)?.iter().try_fold(false, |acc, c| {
+                Ok::<_, CommandError>(acc || matches(doc, c)?)
+            })?,
+            "$nor" => !clauses(cond)?.iter().try_fold(false, |acc, c| {
+                Ok::<_, CommandError>(acc || matches(doc, c)?)
+            })?,
             "$comment" => true,
-            k if k.starts_with('$') => return Err(CommandError::bad_value(format!("unknown top level operator: {k}"))),
+            k if k.starts_with('$') => {
+                return Err(CommandError::bad_value(format!(
+                    "unknown top level operator: {k}"
+                )));
+            }
             path => field_matches(&resolve(doc, path), cond)?,
         };
         if !ok {
@@ -35,7 +45,9 @@ fn clauses(v: &Bson) -> Result<Vec<&Document>, CommandError> {
         .iter()
         .map(|i| match i {
             Bson::Document(d) => Ok(d),
-            _ => Err(CommandError::bad_value("$and/$or/$nor entries must be objects")),
+            _ => Err(CommandError::bad_value(
+                "$and/$or/$nor entries must be objects",
+            )),
         })
         .collect()
 }
@@ -86,7 +98,9 @@ fn walk_value<'a>(v: &'a Bson, rest: &[&str], out: &mut Vec<&'a Bson>) {
 
 /// The first value at a dotted path (for sorting), `Null` when missing.
 pub fn first_value(doc: &Document, path: &str) -> Bson {
-    resolve(doc, path).first().map_or(Bson::Null, |v| (*v).clone())
+    resolve(doc, path)
+        .first()
+        .map_or(Bson::Null, |v| (*v).clone())
 }
 
 fn is_operator_doc(cond: &Bson) -> Option<&Document> {
@@ -112,7 +126,11 @@ fn field_matches(values: &[&Bson], cond: &Bson) -> Result<bool, CommandError> {
             "$nin" => !in_list(values, arg)?,
             "$exists" => values.is_empty() != truthy(arg),
             "$not" => !field_matches(values, arg)?,
-            other => return Err(CommandError::bad_value(format!("unknown operator: {other}"))),
+            other => {
+                return Err(CommandError::bad_value(format!(
+                    "unknown operator: {other}"
+                )));
+            }
         };
         if !ok {
             return Ok(false);
@@ -129,7 +147,9 @@ fn equals(values: &[&Bson], target: &Bson) -> bool {
 }
 
 fn ordered(values: &[&Bson], target: &Bson, pred: impl Fn(Ordering) -> bool) -> bool {
-    values.iter().any(|v| type_rank(v) == type_rank(target) && pred(cmp(v, target)))
+    values
+        .iter()
+        .any(|v| type_rank(v) == type_rank(target) && pred(cmp(v, target)))
 }
 
 fn in_list(values: &[&Bson], arg: &Bson) -> Result<bool, CommandError> {
@@ -171,7 +191,10 @@ mod tests {
         assert!(!m(d.clone(), doc! {"a": {"$lt": 5}}));
         assert!(!m(d.clone(), doc! {"a": {"$gt": "4"}}));
         assert!(m(d.clone(), doc! {"tags": "q"}));
-        assert!(m(d.clone(), doc! {"zz": {"$exists": false}, "a": {"$exists": true}}));
+        assert!(m(
+            d.clone(),
+            doc! {"zz": {"$exists": false}, "a": {"$exists": true}}
+        ));
         assert!(m(d.clone(), doc! {"zz": null}));
         assert!(m(d.clone(), doc! {"$or": [{"a": 1}, {"a": 5}]}));
         assert!(!m(d.clone(), doc! {"$and": [{"a": 5}, {"op": "delete"}]}));

@@ -18,7 +18,10 @@ pub struct Namespace {
 impl Namespace {
     /// A collection namespace.
     pub fn coll(db: &str, coll: &str) -> Self {
-        Self { db: db.to_owned(), coll: Some(coll.to_owned()) }
+        Self {
+            db: db.to_owned(),
+            coll: Some(coll.to_owned()),
+        }
     }
 }
 
@@ -78,7 +81,15 @@ pub struct Change {
 impl Change {
     /// A change with only the kind and namespace set.
     pub fn new(op: OpKind, ns: Namespace) -> Self {
-        Self { op, ns, document_key: None, post_image: None, pre_image: None, update_description: None, to: None }
+        Self {
+            op,
+            ns,
+            document_key: None,
+            post_image: None,
+            pre_image: None,
+            update_description: None,
+            to: None,
+        }
     }
 }
 
@@ -98,7 +109,11 @@ pub struct Entry {
 impl Entry {
     /// The token of this entry's event.
     pub fn token(&self) -> ResumeToken {
-        ResumeToken { ts: self.ts, seq: self.seq, kind: TokenKind::Event }
+        ResumeToken {
+            ts: self.ts,
+            seq: self.seq,
+            kind: TokenKind::Event,
+        }
     }
 }
 
@@ -137,7 +152,10 @@ impl Oplog {
             entries: VecDeque::new(),
             capacity: capacity.max(1),
             last_seq: 0,
-            clock: Timestamp { time: 0, increment: 0 },
+            clock: Timestamp {
+                time: 0,
+                increment: 0,
+            },
             forgotten_seq: 0,
             forgotten_ts: None,
         }
@@ -147,12 +165,23 @@ impl Oplog {
     pub fn append(&mut self, change: Change) -> Arc<Entry> {
         let now = now_secs();
         self.clock = if now > self.clock.time {
-            Timestamp { time: now, increment: 1 }
+            Timestamp {
+                time: now,
+                increment: 1,
+            }
         } else {
-            Timestamp { time: self.clock.time, increment: self.clock.increment.saturating_add(1) }
+            Timestamp {
+                time: self.clock.time,
+                increment: self.clock.increment.saturating_add(1),
+            }
         };
         self.last_seq += 1;
-        let entry = Arc::new(Entry { seq: self.last_seq, ts: self.clock, wall: DateTime::now(), change });
+        let entry = Arc::new(Entry {
+            seq: self.last_seq,
+            ts: self.clock,
+            wall: DateTime::now(),
+            change,
+        });
         self.entries.push_back(entry.clone());
         while self.entries.len() > self.capacity {
             if let Some(old) = self.entries.pop_front() {
@@ -177,14 +206,21 @@ impl Oplog {
     pub fn now(&mut self) -> Timestamp {
         let now = now_secs();
         if now > self.clock.time {
-            self.clock = Timestamp { time: now, increment: 0 };
+            self.clock = Timestamp {
+                time: now,
+                increment: 0,
+            };
         }
         self.clock
     }
 
     /// A high-water mark token after everything up to `seq`.
     pub fn high_water(&mut self, seq: u64) -> ResumeToken {
-        ResumeToken { ts: self.now(), seq, kind: TokenKind::HighWater }
+        ResumeToken {
+            ts: self.now(),
+            seq,
+            kind: TokenKind::HighWater,
+        }
     }
 
     /// Checks that events after `seq` are all still retained.
@@ -192,7 +228,11 @@ impl Oplog {
     /// # Errors
     /// `HistoryLost` when entries after `seq` were forgotten.
     pub fn check_after(&self, seq: u64) -> Result<(), HistoryLost> {
-        if seq < self.forgotten_seq { Err(HistoryLost) } else { Ok(()) }
+        if seq < self.forgotten_seq {
+            Err(HistoryLost)
+        } else {
+            Ok(())
+        }
     }
 
     /// Position (last seq before) for `startAtOperationTime: ts`.
@@ -200,7 +240,10 @@ impl Oplog {
     /// # Errors
     /// `HistoryLost` if entries at or after `ts` were forgotten.
     pub fn position_at(&self, ts: Timestamp) -> Result<u64, HistoryLost> {
-        if self.forgotten_ts.is_some_and(|f| (f.time, f.increment) >= (ts.time, ts.increment)) {
+        if self
+            .forgotten_ts
+            .is_some_and(|f| (f.time, f.increment) >= (ts.time, ts.increment))
+        {
             return Err(HistoryLost);
         }
         Ok(self
@@ -213,13 +256,16 @@ impl Oplog {
     /// Retained entries with a sequence number above `seq`.
     pub fn after(&self, seq: u64) -> impl Iterator<Item = &Arc<Entry>> {
         let first = self.entries.front().map_or(self.last_seq + 1, |e| e.seq);
-        let skip = usize::try_from(seq.saturating_add(1).saturating_sub(first)).unwrap_or(usize::MAX);
+        let skip =
+            usize::try_from(seq.saturating_add(1).saturating_sub(first)).unwrap_or(usize::MAX);
         self.entries.iter().skip(skip)
     }
 
     /// The retained entry with this sequence number.
     pub fn get(&self, seq: u64) -> Option<&Arc<Entry>> {
-        self.after(seq.saturating_sub(1)).next().filter(|e| e.seq == seq)
+        self.after(seq.saturating_sub(1))
+            .next()
+            .filter(|e| e.seq == seq)
     }
 
     /// Forgets all history: every token issued so far stops being resumable

@@ -25,8 +25,13 @@ impl Projection {
         let mut include: Option<bool> = None;
         let mut keep_id = true;
         for (k, v) in spec {
-            if !matches!(v, Bson::Boolean(_) | Bson::Int32(_) | Bson::Int64(_) | Bson::Double(_)) {
-                return Err(CommandError::bad_value(format!("unsupported projection expression for {k}")));
+            if !matches!(
+                v,
+                Bson::Boolean(_) | Bson::Int32(_) | Bson::Int64(_) | Bson::Double(_)
+            ) {
+                return Err(CommandError::bad_value(format!(
+                    "unsupported projection expression for {k}"
+                )));
             }
             if k == "_id" {
                 keep_id = truthy(v);
@@ -34,12 +39,19 @@ impl Projection {
             }
             let inc = truthy(v);
             if include.is_some_and(|i| i != inc) {
-                return Err(CommandError::new(31254, "cannot mix inclusion and exclusion in a projection"));
+                return Err(CommandError::new(
+                    31254,
+                    "cannot mix inclusion and exclusion in a projection",
+                ));
             }
             include = Some(inc);
             paths.push(k.clone());
         }
-        Ok(Self { paths, include: include.unwrap_or(false), keep_id })
+        Ok(Self {
+            paths,
+            include: include.unwrap_or(false),
+            keep_id,
+        })
     }
 
     /// Applies the projection.
@@ -78,7 +90,9 @@ fn copy_path(src: &Document, dst: &mut Document, path: &str) {
         }
         Some((head, rest)) => {
             if let Some(Bson::Document(sub)) = src.get(head) {
-                let entry = dst.entry(head.to_owned()).or_insert_with(|| Bson::Document(Document::new()));
+                let entry = dst
+                    .entry(head.to_owned())
+                    .or_insert_with(|| Bson::Document(Document::new()));
                 if let Bson::Document(d) = entry {
                     copy_path(sub, d, rest);
                 }

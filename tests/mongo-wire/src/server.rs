@@ -28,12 +28,23 @@ impl MongoWireServer {
     pub async fn start(config: Config) -> Result<Handle, StartError> {
         let listener = TcpListener::bind(config.bind)
             .await
-            .map_err(|source| StartError::Bind { addr: config.bind, source })?;
-        let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.bind, source })?;
+            .map_err(|source| StartError::Bind {
+                addr: config.bind,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: config.bind,
+            source,
+        })?;
         let shared = Arc::new(Shared::new(config, addr));
         let (shutdown, shutdown_rx) = watch::channel(false);
         let task = tokio::spawn(accept_loop(listener, shared.clone(), shutdown_rx));
-        Ok(Handle { shared, addr, shutdown, task: Some(task) })
+        Ok(Handle {
+            shared,
+            addr,
+            shutdown,
+            task: Some(task),
+        })
     }
 }
 
@@ -59,7 +70,10 @@ impl Handle {
 
     /// A `replicaSet=<setName>` URI (the driver discovers this one primary).
     pub fn replica_set_uri(&self) -> String {
-        format!("mongodb://{}/?replicaSet={}", self.shared.host, self.shared.config.set_name)
+        format!(
+            "mongodb://{}/?replicaSet={}",
+            self.shared.host, self.shared.config.set_name
+        )
     }
 
     /// Closes every client connection now (in-flight commands are abandoned).
@@ -125,7 +139,11 @@ impl Drop for Handle {
     }
 }
 
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let permits = Arc::new(Semaphore::new(shared.config.max_connections.max(1)));
     let mut tasks = JoinSet::new();
     loop {
@@ -167,7 +185,12 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut shutdown: w
     tasks.shutdown().await;
 }
 
-async fn serve(stream: TcpStream, shared: &Arc<Shared>, conn_id: i32, mut shutdown: watch::Receiver<bool>) -> Result<(), WireError> {
+async fn serve(
+    stream: TcpStream,
+    shared: &Arc<Shared>,
+    conn_id: i32,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), WireError> {
     let _ = stream.set_nodelay(true);
     let mut kill = shared.faults.kill_signal();
     kill.borrow_and_update();
@@ -180,10 +203,16 @@ async fn serve(stream: TcpStream, shared: &Arc<Shared>, conn_id: i32, mut shutdo
             _ = shutdown.changed() => return Ok(()),
             m = wire::read_message(&mut rd) => m?,
         };
-        let Some((header, payload)) = msg else { return Ok(()) };
+        let Some((header, payload)) = msg else {
+            return Ok(());
+        };
         let request = wire::decode_op_msg(&header, &payload)?;
         drop(payload);
-        let handshake = request.body.keys().next().is_some_and(|k| commands::is_handshake(k));
+        let handshake = request
+            .body
+            .keys()
+            .next()
+            .is_some_and(|k| commands::is_handshake(k));
         let outcome = tokio::select! {
             biased;
             o = commands::dispatch(shared, conn_id, request.body) => o,

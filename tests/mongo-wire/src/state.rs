@@ -41,9 +41,16 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub(crate) fn new(config: Config, addr: SocketAddr) -> Self {
-        let host = if addr.ip().is_unspecified() { format!("127.0.0.1:{}", addr.port()) } else { addr.to_string() };
+        let host = if addr.ip().is_unspecified() {
+            format!("127.0.0.1:{}", addr.port())
+        } else {
+            addr.to_string()
+        };
         Self {
-            db: Mutex::new(Db { store: Store::default(), oplog: Oplog::new(config.oplog_capacity) }),
+            db: Mutex::new(Db {
+                store: Store::default(),
+                oplog: Oplog::new(config.oplog_capacity),
+            }),
             config,
             host,
             cursors: Mutex::new(HashMap::new()),

@@ -55,12 +55,16 @@ impl Collection {
 
     /// The document with this `_id`.
     pub fn get(&self, id: &Bson) -> Option<&Document> {
-        self.index.get(&IdKey::of(id)).and_then(|slot| self.docs.get(slot))
+        self.index
+            .get(&IdKey::of(id))
+            .and_then(|slot| self.docs.get(slot))
     }
 
     /// Inserts a document that has an `_id`; false on a duplicate key.
     pub fn insert(&mut self, doc: Document) -> bool {
-        let Some(id) = doc.get("_id") else { return false };
+        let Some(id) = doc.get("_id") else {
+            return false;
+        };
         let key = IdKey::of(id);
         if self.index.contains_key(&key) {
             return false;
@@ -100,7 +104,11 @@ impl Store {
 
     /// A collection, created if missing.
     pub fn get_or_create(&mut self, db: &str, coll: &str) -> &mut Collection {
-        self.dbs.entry(db.to_owned()).or_default().entry(coll.to_owned()).or_default()
+        self.dbs
+            .entry(db.to_owned())
+            .or_default()
+            .entry(coll.to_owned())
+            .or_default()
     }
 
     /// A collection for mutation, if it exists.
@@ -120,7 +128,10 @@ impl Store {
 
     /// Collection names in a database.
     pub fn collection_names(&self, db: &str) -> Vec<String> {
-        self.dbs.get(db).map(|d| d.keys().cloned().collect()).unwrap_or_default()
+        self.dbs
+            .get(db)
+            .map(|d| d.keys().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Database names.

@@ -45,7 +45,9 @@ impl ResumeToken {
     pub fn to_hex(&self) -> String {
         let mut b = Vec::with_capacity(LEN);
         b.push(0x82);
-        b.extend_from_slice(&((u64::from(self.ts.time) << 32) | u64::from(self.ts.increment)).to_be_bytes());
+        b.extend_from_slice(
+            &((u64::from(self.ts.time) << 32) | u64::from(self.ts.increment)).to_be_bytes(),
+        );
         b.extend_from_slice(&self.seq.to_be_bytes());
         b.push(self.kind as u8);
         b.iter().map(|x| format!("{x:02X}")).collect()
@@ -66,7 +68,8 @@ impl ResumeToken {
         }
         let mut b = [0u8; LEN];
         for (i, slot) in b.iter_mut().enumerate() {
-            *slot = u8::from_str_radix(&s[i * 2..i * 2 + 2], 16).map_err(|_| TokenError("not hex"))?;
+            *slot =
+                u8::from_str_radix(&s[i * 2..i * 2 + 2], 16).map_err(|_| TokenError("not hex"))?;
         }
         if b[0] != 0x82 {
             return Err(TokenError("unknown format"));
@@ -83,7 +86,14 @@ impl ResumeToken {
             2 => TokenKind::HighWater,
             _ => return Err(TokenError("unknown kind")),
         };
-        Ok(Self { ts: Timestamp { time: (ts >> 32) as u32, increment: ts as u32 }, seq: u(9..17), kind })
+        Ok(Self {
+            ts: Timestamp {
+                time: (ts >> 32) as u32,
+                increment: ts as u32,
+            },
+            seq: u(9..17),
+            kind,
+        })
     }
 
     /// Decodes a token document `{_data: "<hex>"}`.
@@ -103,7 +113,11 @@ mod tests {
     use super::*;
 
     fn t(time: u32, increment: u32, seq: u64, kind: TokenKind) -> ResumeToken {
-        ResumeToken { ts: Timestamp { time, increment }, seq, kind }
+        ResumeToken {
+            ts: Timestamp { time, increment },
+            seq,
+            kind,
+        }
     }
 
     #[test]
@@ -128,7 +142,13 @@ mod tests {
 
     #[test]
     fn rejects_malformed() {
-        for bad in ["", "82", "zz", &"0".repeat(36), &format!("82{}", "0".repeat(32) + "07")] {
+        for bad in [
+            "",
+            "82",
+            "zz",
+            &"0".repeat(36),
+            &format!("82{}", "0".repeat(32) + "07"),
+        ] {
             assert!(ResumeToken::from_hex(bad).is_err(), "{bad}");
         }
         assert!(ResumeToken::from_doc(&doc! {"_data": 1}).is_err());

@@ -21,13 +21,17 @@ impl UpdateKind {
     /// Pipelines and mixed documents are rejected with `BadValue`.
     pub fn parse(u: &Bson) -> Result<Self, CommandError> {
         let Bson::Document(d) = u else {
-            return Err(CommandError::bad_value("update pipelines are not supported"));
+            return Err(CommandError::bad_value(
+                "update pipelines are not supported",
+            ));
         };
         let ops = d.keys().filter(|k| k.starts_with('$')).count();
         match ops {
             0 => Ok(Self::Replacement(d.clone())),
             n if n == d.len() => Ok(Self::Operators(d.clone())),
-            _ => Err(CommandError::bad_value("cannot mix update operators and fields")),
+            _ => Err(CommandError::bad_value(
+                "cannot mix update operators and fields",
+            )),
         }
     }
 }
@@ -69,9 +73,14 @@ pub fn apply_operators(doc: &Document, ops: &Document) -> Result<Applied, Comman
         };
         for (path, value) in fields {
             if path == "_id" || path.starts_with("_id.") {
-                let same = resolve(doc, path).first().is_some_and(|v| crate::compare::eq(v, value));
+                let same = resolve(doc, path)
+                    .first()
+                    .is_some_and(|v| crate::compare::eq(v, value));
                 if op != "$set" || !same {
-                    return Err(CommandError::new(66, "Performing an update on the path '_id' would modify the immutable field '_id'"));
+                    return Err(CommandError::new(
+                        66,
+                        "Performing an update on the path '_id' would modify the immutable field '_id'",
+                    ));
                 }
                 continue;
             }
@@ -91,11 +100,19 @@ pub fn apply_operators(doc: &Document, ops: &Document) -> Result<Applied, Comman
                     set_path(&mut out, path, new.clone())?;
                     updated.insert(path.clone(), new);
                 }
-                other => return Err(CommandError::bad_value(format!("unsupported update operator: {other}"))),
+                other => {
+                    return Err(CommandError::bad_value(format!(
+                        "unsupported update operator: {other}"
+                    )));
+                }
             }
         }
     }
-    Ok(Applied { doc: out, updated, removed })
+    Ok(Applied {
+        doc: out,
+        updated,
+        removed,
+    })
 }
 
 /// Builds the replacement document, keeping the existing `_id`.
@@ -105,7 +122,10 @@ pub fn apply_operators(doc: &Document, ops: &Document) -> Result<Applied, Comman
 pub fn replace(existing_id: &Bson, replacement: &Document) -> Result<Document, CommandError> {
     if let Some(id) = replacement.get("_id") {
         if !crate::compare::eq(id, existing_id) {
-            return Err(CommandError::new(66, "the (immutable) field '_id' was found to have been altered"));
+            return Err(CommandError::new(
+                66,
+                "the (immutable) field '_id' was found to have been altered",
+            ));
         }
     }
     let mut out = doc! {"_id": existing_id.clone()};
@@ -120,7 +140,9 @@ pub fn replace(existing_id: &Bson, replacement: &Document) -> Result<Document, C
 fn add(cur: Option<&Bson>, by: &Bson) -> Result<Bson, CommandError> {
     let mismatch = || CommandError::new(14, "Cannot apply $inc to a value of non-numeric type");
     Ok(match (cur.unwrap_or(&Bson::Int32(0)), by) {
-        (Bson::Int32(a), Bson::Int32(b)) => a.checked_add(*b).map_or(Bson::Int64(i64::from(*a) + i64::from(*b)), Bson::Int32),
+        (Bson::Int32(a), Bson::Int32(b)) => a
+            .checked_add(*b)
+            .map_or(Bson::Int64(i64::from(*a) + i64::from(*b)), Bson::Int32),
         (Bson::Int32(a), Bson::Int64(b)) => Bson::Int64(i64::from(*a).wrapping_add(*b)),
         (Bson::Int64(a), Bson::Int32(b)) => Bson::Int64(a.wrapping_add(i64::from(*b))),
         (Bson::Int64(a), Bson::Int64(b)) => Bson::Int64(a.wrapping_add(*b)),
@@ -144,10 +166,15 @@ pub fn set_path(doc: &mut Document, path: &str, value: Bson) -> Result<(), Comma
             Ok(())
         }
         Some((head, rest)) => {
-            let entry = doc.entry(head.to_owned()).or_insert_with(|| Bson::Document(Document::new()));
+            let entry = doc
+                .entry(head.to_owned())
+                .or_insert_with(|| Bson::Document(Document::new()));
             match entry {
                 Bson::Document(sub) => set_path(sub, rest, value),
-                _ => Err(CommandError::new(28, format!("Cannot create field '{rest}' in element {{{head}: ...}}"))),
+                _ => Err(CommandError::new(
+                    28,
+                    format!("Cannot create field '{rest}' in element {{{head}: ...}}"),
+                )),
             }
         }
     }
@@ -172,7 +199,10 @@ mod tests {
         let d = doc! {"_id": 1, "a": 1, "b": {"c": 2}, "gone": true};
         let ops = doc! {"$set": {"b.c": 3, "x.y": "z"}, "$unset": {"gone": "", "missing": ""}, "$inc": {"a": 2, "n": 1.5}};
         let r = apply_operators(&d, &ops).expect("applies");
-        assert_eq!(r.doc, doc! {"_id": 1, "a": 3, "b": {"c": 3}, "x": {"y": "z"}, "n": 1.5});
+        assert_eq!(
+            r.doc,
+            doc! {"_id": 1, "a": 3, "b": {"c": 3}, "x": {"y": "z"}, "n": 1.5}
+        );
         assert_eq!(r.removed, vec!["gone".to_owned()]);
         assert_eq!(r.updated.get("a"), Some(&Bson::Int32(3)));
         assert!(apply_operators(&d, &doc! {"$inc": {"b": 1}}).is_err());
@@ -183,7 +213,10 @@ mod tests {
 
     #[test]
     fn replacement_keeps_id() {
-        assert_eq!(replace(&Bson::Int32(1), &doc! {"v": 2}).expect("ok"), doc! {"_id": 1, "v": 2});
+        assert_eq!(
+            replace(&Bson::Int32(1), &doc! {"v": 2}).expect("ok"),
+            doc! {"_id": 1, "v": 2}
+        );
         assert!(replace(&Bson::Int32(1), &doc! {"_id": 2}).is_err());
         assert!(UpdateKind::parse(&Bson::Array(vec![])).is_err());
         assert!(UpdateKind::parse(&Bson::Document(doc! {"$set": {"a": 1}, "b": 1})).is_err());

@@ -57,7 +57,12 @@ impl Header {
     /// Decodes a header from its 16 bytes.
     pub fn parse(b: &[u8; HEADER_LEN]) -> Self {
         let i = |o: usize| i32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
-        Self { length: i(0), request_id: i(4), response_to: i(8), op_code: i(12) }
+        Self {
+            length: i(0),
+            request_id: i(4),
+            response_to: i(8),
+            op_code: i(12),
+        }
     }
 }
 
@@ -76,7 +81,9 @@ pub struct Request {
 ///
 /// # Errors
 /// Out-of-bounds lengths and socket errors.
-pub async fn read_message<R: AsyncRead + Unpin>(r: &mut R) -> Result<Option<(Header, Vec<u8>)>, WireError> {
+pub async fn read_message<R: AsyncRead + Unpin>(
+    r: &mut R,
+) -> Result<Option<(Header, Vec<u8>)>, WireError> {
     let mut hdr = [0u8; HEADER_LEN];
     match r.read_exact(&mut hdr).await {
         Ok(_) => {}
@@ -109,7 +116,9 @@ pub fn decode_op_msg(header: &Header, payload: &[u8]) -> Result<Request, WireErr
     let _ = FLAG_EXHAUST_ALLOWED;
     let mut end = payload.len();
     if flags & FLAG_CHECKSUM != 0 {
-        end = end.checked_sub(4).ok_or(WireError::Malformed("missing checksum"))?;
+        end = end
+            .checked_sub(4)
+            .ok_or(WireError::Malformed("missing checksum"))?;
     }
     let mut pos = 4;
     let mut body: Option<Document> = None;
@@ -127,13 +136,17 @@ pub fn decode_op_msg(header: &Header, payload: &[u8]) -> Result<Request, WireErr
             }
             1 => {
                 let size = i32::from_le_bytes(take4(&payload[..end], pos)?);
-                let size = usize::try_from(size).map_err(|_| WireError::Malformed("negative sequence size"))?;
+                let size = usize::try_from(size)
+                    .map_err(|_| WireError::Malformed("negative sequence size"))?;
                 if size < 4 || pos + size > end {
                     return Err(WireError::Malformed("sequence size out of bounds"));
                 }
                 let section = &payload[pos + 4..pos + size];
                 pos += size;
-                let nul = section.iter().position(|&b| b == 0).ok_or(WireError::Malformed("unterminated identifier"))?;
+                let nul = section
+                    .iter()
+                    .position(|&b| b == 0)
+                    .ok_or(WireError::Malformed("unterminated identifier"))?;
                 let ident = std::str::from_utf8(&section[..nul])
                     .map_err(|_| WireError::Malformed("identifier is not UTF-8"))?
                     .to_owned();
@@ -152,18 +165,28 @@ pub fn decode_op_msg(header: &Header, payload: &[u8]) -> Result<Request, WireErr
     let mut body = body.ok_or(WireError::Malformed("no body section"))?;
     for (ident, docs) in sequences {
         if body.contains_key(&ident) {
-            return Err(WireError::Malformed("sequence identifier duplicates a body field"));
+            return Err(WireError::Malformed(
+                "sequence identifier duplicates a body field",
+            ));
         }
         body.insert(ident, Bson::Array(docs));
     }
-    Ok(Request { request_id: header.request_id, more_to_come: flags & FLAG_MORE_TO_COME != 0, body })
+    Ok(Request {
+        request_id: header.request_id,
+        more_to_come: flags & FLAG_MORE_TO_COME != 0,
+        body,
+    })
 }
 
 /// Encodes an OP_MSG reply with a single kind 0 section.
 ///
 /// # Errors
 /// If the document cannot be serialized.
-pub fn encode_reply(request_id: i32, response_to: i32, body: &Document) -> Result<Vec<u8>, WireError> {
+pub fn encode_reply(
+    request_id: i32,
+    response_to: i32,
+    body: &Document,
+) -> Result<Vec<u8>, WireError> {
     let mut doc = Vec::new();
     body.to_writer(&mut doc)?;
     let total = HEADER_LEN + 4 + 1 + doc.len();
@@ -237,18 +260,36 @@ mod tests {
         p.extend_from_slice(&((seq.len() + 4) as i32).to_le_bytes());
         p.extend_from_slice(&seq);
         p.extend_from_slice(&[0xAA; 4]);
-        let h = Header { length: (16 + p.len()) as i32, request_id: 1, response_to: 0, op_code: OP_MSG };
+        let h = Header {
+            length: (16 + p.len()) as i32,
+            request_id: 1,
+            response_to: 0,
+            op_code: OP_MSG,
+        };
         let req = decode_op_msg(&h, &p).expect("decode");
         assert_eq!(req.body.get_array("documents").expect("docs").len(), 2);
     }
 
     #[test]
     fn rejects_garbage_without_panicking() {
-        let h = Header { length: 40, request_id: 1, response_to: 0, op_code: OP_MSG };
-        for bad in [&[][..], &[0, 0, 0, 0][..], &[0, 0, 0, 0, 0, 9, 0, 0, 0][..], &[0, 0, 0, 0, 1, 255, 255, 255, 255][..]] {
+        let h = Header {
+            length: 40,
+            request_id: 1,
+            response_to: 0,
+            op_code: OP_MSG,
+        };
+        for bad in [
+            &[][..],
+            &[0, 0, 0, 0][..],
+            &[0, 0, 0, 0, 0, 9, 0, 0, 0][..],
+            &[0, 0, 0, 0, 1, 255, 255, 255, 255][..],
+        ] {
             assert!(decode_op_msg(&h, bad).is_err());
         }
         let h = Header { op_code: 2004, ..h };
-        assert!(matches!(decode_op_msg(&h, &[0; 8]), Err(WireError::Opcode(2004))));
+        assert!(matches!(
+            decode_op_msg(&h, &[0; 8]),
+            Err(WireError::Opcode(2004))
+        ));
     }
 }

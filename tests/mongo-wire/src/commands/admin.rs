@@ -6,7 +6,7 @@
 //! - `{heraldFault: "dropConnections"}`, `{heraldFault: "truncateOplog"}`,
 //!   `{heraldFault: "delayReplies", ms: n}`, `{heraldFault: "refuseConnections", ms: n}`,
 //!   `{heraldFault: "failGetMore", times: n, code: c, errorLabels: [...]}`,
-//!   `{heraldFault: "clear"}` (clears fail point, delay and refusal; also resets stats).
+//!   `{heraldFault: "clear"}` (clears fail point, delay and refusal), `{heraldFault: "resetStats"}`.
 //! - `{heraldStats: 1}` returns `{commands: {name: count}, connectionsAccepted, connectionsRefused}`.
 //!
 //! All run against any database; `admin` is conventional.
@@ -20,20 +20,26 @@ use std::time::Duration;
 
 fn strings(v: Option<&Bson>) -> Vec<String> {
     match v {
-        Some(Bson::Array(a)) => a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect(),
+        Some(Bson::Array(a)) => a
+            .iter()
+            .filter_map(|s| s.as_str().map(str::to_owned))
+            .collect(),
         _ => Vec::new(),
     }
 }
 
 fn millis(body: &Document, key: &str) -> Result<Duration, CommandError> {
-    let ms = opt_i64(body, key)?.ok_or_else(|| CommandError::bad_value(format!("'{key}' is required")))?;
+    let ms = opt_i64(body, key)?
+        .ok_or_else(|| CommandError::bad_value(format!("'{key}' is required")))?;
     Ok(Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
 }
 
 pub(crate) fn configure_fail_point(shared: &Shared, body: &Document) -> CmdResult {
     let name = req_str(body, "configureFailPoint")?;
     if name != "failCommand" {
-        return Err(CommandError::bad_value(format!("unsupported fail point {name}")));
+        return Err(CommandError::bad_value(format!(
+            "unsupported fail point {name}"
+        )));
     }
     let times = match body.get("mode") {
         Some(Bson::String(m)) if m == "off" => {
@@ -42,13 +48,24 @@ pub(crate) fn configure_fail_point(shared: &Shared, body: &Document) -> CmdResul
         }
         Some(Bson::String(m)) if m == "alwaysOn" => None,
         Some(Bson::Document(d)) => {
-            let n = d.get("times").and_then(as_i64).ok_or_else(|| CommandError::bad_value("mode.times is required"))?;
+            let n = d
+                .get("times")
+                .and_then(as_i64)
+                .ok_or_else(|| CommandError::bad_value("mode.times is required"))?;
             Some(u32::try_from(n.max(0)).unwrap_or(u32::MAX))
         }
-        _ => return Err(CommandError::bad_value("mode must be off, alwaysOn or {times: n}")),
+        _ => {
+            return Err(CommandError::bad_value(
+                "mode must be off, alwaysOn or {times: n}",
+            ));
+        }
     };
     let data = opt_doc(body, "data")?.cloned().unwrap_or_default();
-    let block = if opt_bool(&data, "blockConnection").unwrap_or(false) { Some(millis(&data, "blockTimeMS")?) } else { None };
+    let block = if opt_bool(&data, "blockConnection").unwrap_or(false) {
+        Some(millis(&data, "blockTimeMS")?)
+    } else {
+        None
+    };
     let fail = FailCommand {
         commands: strings(data.get("failCommands")),
         times,
@@ -58,7 +75,9 @@ pub(crate) fn configure_fail_point(shared: &Shared, body: &Document) -> CmdResul
         block,
     };
     if fail.commands.is_empty() {
-        return Err(CommandError::bad_value("data.failCommands must list commands"));
+        return Err(CommandError::bad_value(
+            "data.failCommands must list commands",
+        ));
     }
     shared.faults.set_fail(Some(fail));
     Ok(Document::new())
@@ -81,11 +100,13 @@ pub(crate) fn herald_fault(shared: &Shared, body: &Document) -> CmdResult {
                 &labels,
             )));
         }
-        "clear" => {
-            shared.faults.clear();
-            shared.stats.reset();
+        "clear" => shared.faults.clear(),
+        "resetStats" => shared.stats.reset(),
+        other => {
+            return Err(CommandError::bad_value(format!(
+                "unknown heraldFault action {other}"
+            )));
         }
-        other => return Err(CommandError::bad_value(format!("unknown heraldFault action {other}"))),
     }
     Ok(Document::new())
 }

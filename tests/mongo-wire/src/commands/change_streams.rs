@@ -43,7 +43,9 @@ impl Scope {
 
     fn invalidated_by(&self, e: &Entry) -> bool {
         match self {
-            Self::Collection(..) => matches!(e.change.op, OpKind::Drop | OpKind::Rename) && self.sees(&e.change.ns),
+            Self::Collection(..) => {
+                matches!(e.change.op, OpKind::Drop | OpKind::Rename) && self.sees(&e.change.ns)
+            }
             Self::Database(db) => e.change.op == OpKind::DropDatabase && &e.change.ns.db == db,
             Self::Cluster => false,
         }
@@ -106,7 +108,11 @@ impl From<HistoryLost> for CommandError {
     }
 }
 
-fn image_mode(opts: &Document, key: &str, allowed: &[(&str, ImageMode)]) -> Result<ImageMode, CommandError> {
+fn image_mode(
+    opts: &Document,
+    key: &str,
+    allowed: &[(&str, ImageMode)],
+) -> Result<ImageMode, CommandError> {
     match opts.get(key) {
         None | Some(Bson::Null) => Ok(ImageMode::Off),
         Some(Bson::String(s)) => allowed
@@ -126,20 +132,32 @@ pub(crate) fn aggregate(shared: &Shared, db: &str, body: &Document) -> CmdResult
     if stages.len() != pipeline.len() {
         return Err(CommandError::new(14, "pipeline stages must be objects"));
     }
-    let Some(opts) = stages.first().and_then(|s| s.get_document("$changeStream").ok()) else {
-        return Err(CommandError::bad_value("herald-mongo-wire only supports $changeStream aggregations"));
+    let Some(opts) = stages
+        .first()
+        .and_then(|s| s.get_document("$changeStream").ok())
+    else {
+        return Err(CommandError::bad_value(
+            "herald-mongo-wire only supports $changeStream aggregations",
+        ));
     };
     let cluster = opt_bool(opts, "allChangesForCluster").unwrap_or(false);
     let scope = match (body.get("aggregate"), cluster) {
         (Some(Bson::String(c)), false) => Scope::Collection(db.to_owned(), c.clone()),
         (Some(v), true) if as_i64(v) == Some(1) && db == "admin" => Scope::Cluster,
         (Some(v), false) if as_i64(v) == Some(1) && db != "admin" => Scope::Database(db.to_owned()),
-        _ => return Err(CommandError::bad_value("$changeStream needs aggregate: \"coll\", aggregate: 1, or admin with allChangesForCluster")),
+        _ => {
+            return Err(CommandError::bad_value(
+                "$changeStream needs aggregate: \"coll\", aggregate: 1, or admin with allChangesForCluster",
+            ));
+        }
     };
     let mut filters = Vec::new();
     let mut projection = None;
     for stage in &stages[1..] {
-        let (name, arg) = stage.iter().next().ok_or_else(|| CommandError::bad_value("empty stage"))?;
+        let (name, arg) = stage
+            .iter()
+            .next()
+            .ok_or_else(|| CommandError::bad_value("empty stage"))?;
         match (name.as_str(), arg) {
             ("$match", Bson::Document(f)) => {
                 matches(&Document::new(), f)?;
@@ -147,18 +165,31 @@ pub(crate) fn aggregate(shared: &Shared, db: &str, body: &Document) -> CmdResult
             }
             ("$project", Bson::Document(p)) => projection = Some(Projection::parse(p)?),
             ("$unset", Bson::String(f)) => projection = Some(Projection::parse(&doc! {f: 0})?),
-            _ => return Err(CommandError::bad_value(format!("unsupported change stream stage {name}"))),
+            _ => {
+                return Err(CommandError::bad_value(format!(
+                    "unsupported change stream stage {name}"
+                )));
+            }
         }
     }
     let full_document = image_mode(
         opts,
         "fullDocument",
-        &[("default", ImageMode::Off), ("updateLookup", ImageMode::Lookup), ("whenAvailable", ImageMode::Recorded), ("required", ImageMode::Recorded)],
+        &[
+            ("default", ImageMode::Off),
+            ("updateLookup", ImageMode::Lookup),
+            ("whenAvailable", ImageMode::Recorded),
+            ("required", ImageMode::Recorded),
+        ],
     )?;
     let before_change = image_mode(
         opts,
         "fullDocumentBeforeChange",
-        &[("off", ImageMode::Off), ("whenAvailable", ImageMode::Recorded), ("required", ImageMode::Recorded)],
+        &[
+            ("off", ImageMode::Off),
+            ("whenAvailable", ImageMode::Recorded),
+            ("required", ImageMode::Recorded),
+        ],
     )?;
     let ns = match &scope {
         Scope::Collection(d, c) => format!("{d}.{c}"),
@@ -171,7 +202,16 @@ pub(crate) fn aggregate(shared: &Shared, db: &str, body: &Document) -> CmdResult
         .map(|b| usize::try_from(b.max(0)).unwrap_or(0));
     let mut guard = shared.db.lock();
     let db_state: &mut Db = &mut guard;
-    let mut cursor = StreamCursor { ns, scope, full_document, before_change, filters, projection, after_seq: 0, pending_invalidate: None };
+    let mut cursor = StreamCursor {
+        ns,
+        scope,
+        full_document,
+        before_change,
+        filters,
+        projection,
+        after_seq: 0,
+        pending_invalidate: None,
+    };
     cursor.after_seq = start_position(&mut cursor, opts, db_state)?;
     let op_time = db_state.oplog.now();
     let batch = cursor.poll(db_state, first_limit.unwrap_or(MAX_EVENTS_PER_BATCH))?;
@@ -187,7 +227,13 @@ pub(crate) fn aggregate(shared: &Shared, db: &str, body: &Document) -> CmdResult
         Some(Bson::String(c)) => format!("{db}.{c}"),
         _ => format!("{db}.$cmd.aggregate"),
     };
-    let mut reply = cursor_reply(id, &ns, "firstBatch", batch.events, Some(batch.post_batch_token));
+    let mut reply = cursor_reply(
+        id,
+        &ns,
+        "firstBatch",
+        batch.events,
+        Some(batch.post_batch_token),
+    );
     reply.insert("operationTime", Bson::Timestamp(op_time));
     Ok(reply)
 }
@@ -195,8 +241,12 @@ pub(crate) fn aggregate(shared: &Shared, db: &str, body: &Document) -> CmdResult
 fn token_arg(opts: &Document, key: &str) -> Result<Option<ResumeToken>, CommandError> {
     match opts.get(key) {
         None | Some(Bson::Null) => Ok(None),
-        Some(Bson::Document(d)) => ResumeToken::from_doc(d).map(Some).map_err(|e| invalid_token(e.to_string())),
-        Some(_) => Err(invalid_token(format!("{key} must be a resume token document"))),
+        Some(Bson::Document(d)) => ResumeToken::from_doc(d)
+            .map(Some)
+            .map_err(|e| invalid_token(e.to_string())),
+        Some(_) => Err(invalid_token(format!(
+            "{key} must be a resume token document"
+        ))),
     }
 }
 
@@ -205,13 +255,21 @@ fn start_position(c: &mut StreamCursor, opts: &Document, db: &mut Db) -> Result<
     let resume_after = token_arg(opts, "resumeAfter")?;
     let start_after = token_arg(opts, "startAfter")?;
     let at_time = opts.get("startAtOperationTime");
-    let given = usize::from(resume_after.is_some()) + usize::from(start_after.is_some()) + usize::from(at_time.is_some());
+    let given = usize::from(resume_after.is_some())
+        + usize::from(start_after.is_some())
+        + usize::from(at_time.is_some());
     if given > 1 {
-        return Err(CommandError::new(40674, "only one of resumeAfter, startAfter and startAtOperationTime may be given"));
+        return Err(CommandError::new(
+            40674,
+            "only one of resumeAfter, startAfter and startAtOperationTime may be given",
+        ));
     }
     if let Some(t) = at_time {
         let Bson::Timestamp(ts) = t else {
-            return Err(CommandError::new(14, "startAtOperationTime must be a timestamp"));
+            return Err(CommandError::new(
+                14,
+                "startAtOperationTime must be a timestamp",
+            ));
         };
         return Ok(db.oplog.position_at(*ts)?);
     }
@@ -219,7 +277,9 @@ fn start_position(c: &mut StreamCursor, opts: &Document, db: &mut Db) -> Result<
         return Ok(db.oplog.last_seq());
     };
     if tok.kind == TokenKind::Invalidate && resume_after.is_some() {
-        return Err(invalid_token("cannot resume a change stream after an invalidate event with resumeAfter; use startAfter"));
+        return Err(invalid_token(
+            "cannot resume a change stream after an invalidate event with resumeAfter; use startAfter",
+        ));
     }
     if tok.seq > db.oplog.last_seq() {
         return Err(lost());
@@ -245,8 +305,15 @@ fn ns_doc(ns: &Namespace) -> Document {
 }
 
 fn invalidate_doc(e: &Entry) -> (Document, ResumeToken) {
-    let tok = ResumeToken { ts: e.ts, seq: e.seq, kind: TokenKind::Invalidate };
-    (doc! {"_id": tok.to_doc(), "operationType": "invalidate", "clusterTime": e.ts, "wallTime": e.wall}, tok)
+    let tok = ResumeToken {
+        ts: e.ts,
+        seq: e.seq,
+        kind: TokenKind::Invalidate,
+    };
+    (
+        doc! {"_id": tok.to_doc(), "operationType": "invalidate", "clusterTime": e.ts, "wallTime": e.wall},
+        tok,
+    )
 }
 
 impl StreamCursor {
@@ -254,12 +321,20 @@ impl StreamCursor {
         let ch = &e.change;
         let mut d = doc! {"_id": e.token().to_doc(), "operationType": ch.op.name(), "clusterTime": e.ts, "wallTime": e.wall};
         let full = match (ch.op, self.full_document) {
-            (OpKind::Insert | OpKind::Replace, _) => Some(ch.post_image.clone().map_or(Bson::Null, Bson::Document)),
-            (OpKind::Update, ImageMode::Recorded) => Some(ch.post_image.clone().map_or(Bson::Null, Bson::Document)),
+            (OpKind::Insert | OpKind::Replace, _) => {
+                Some(ch.post_image.clone().map_or(Bson::Null, Bson::Document))
+            }
+            (OpKind::Update, ImageMode::Recorded) => {
+                Some(ch.post_image.clone().map_or(Bson::Null, Bson::Document))
+            }
             (OpKind::Update, ImageMode::Lookup) => {
                 let id = ch.document_key.as_ref().and_then(|k| k.get("_id"));
                 let current = match (&ch.ns.coll, id) {
-                    (Some(coll), Some(id)) => db.store.get(&ch.ns.db, coll).and_then(|c| c.get(id)).cloned(),
+                    (Some(coll), Some(id)) => db
+                        .store
+                        .get(&ch.ns.db, coll)
+                        .and_then(|c| c.get(id))
+                        .cloned(),
                     _ => None,
                 };
                 Some(current.map_or(Bson::Null, Bson::Document))
@@ -279,8 +354,13 @@ impl StreamCursor {
         if let Some(u) = &ch.update_description {
             d.insert("updateDescription", u.clone());
         }
-        if self.before_change != ImageMode::Off && matches!(ch.op, OpKind::Update | OpKind::Replace | OpKind::Delete) {
-            d.insert("fullDocumentBeforeChange", ch.pre_image.clone().map_or(Bson::Null, Bson::Document));
+        if self.before_change != ImageMode::Off
+            && matches!(ch.op, OpKind::Update | OpKind::Replace | OpKind::Delete)
+        {
+            d.insert(
+                "fullDocumentBeforeChange",
+                ch.pre_image.clone().map_or(Bson::Null, Bson::Document),
+            );
         }
         d
     }
@@ -298,7 +378,11 @@ impl StreamCursor {
     fn poll(&mut self, db: &mut Db, limit: usize) -> Result<Batch, CommandError> {
         if let Some(e) = self.pending_invalidate.take() {
             let (d, tok) = invalidate_doc(&e);
-            return Ok(Batch { events: vec![Bson::Document(d)], post_batch_token: tok.to_doc(), closed: true });
+            return Ok(Batch {
+                events: vec![Bson::Document(d)],
+                post_batch_token: tok.to_doc(),
+                closed: true,
+            });
         }
         db.oplog.check_after(self.after_seq)?;
         let mut events = Vec::new();
@@ -320,11 +404,17 @@ impl StreamCursor {
                     None => d,
                 };
                 if !d.contains_key("_id") {
-                    return Err(CommandError::new(280, "the change stream's resume token (_id) was projected out"));
+                    return Err(CommandError::new(
+                        280,
+                        "the change stream's resume token (_id) was projected out",
+                    ));
                 }
                 let size = bson_len(&d);
                 if size > MAX_BSON_OBJECT_SIZE {
-                    return Err(CommandError::new(10334, "change event exceeds the maximum BSON size"));
+                    return Err(CommandError::new(
+                        10334,
+                        "change event exceeds the maximum BSON size",
+                    ));
                 }
                 if bytes + size > BATCH_BYTES && !events.is_empty() {
                     break;
@@ -337,7 +427,11 @@ impl StreamCursor {
             if self.scope.invalidated_by(&e) {
                 let (d, tok) = invalidate_doc(&e);
                 events.push(Bson::Document(d));
-                return Ok(Batch { events, post_batch_token: tok.to_doc(), closed: true });
+                return Ok(Batch {
+                    events,
+                    post_batch_token: tok.to_doc(),
+                    closed: true,
+                });
             }
         }
         let token = if self.after_seq == db.oplog.last_seq() {
@@ -345,7 +439,11 @@ impl StreamCursor {
         } else {
             last_token.unwrap_or_else(|| db.oplog.high_water(self.after_seq))
         };
-        Ok(Batch { events, post_batch_token: token.to_doc(), closed: false })
+        Ok(Batch {
+            events,
+            post_batch_token: token.to_doc(),
+            closed: false,
+        })
     }
 }
 
@@ -356,8 +454,15 @@ fn bson_len(d: &Document) -> usize {
 
 /// A `getMore` on a change stream: returns as soon as events are available, or
 /// after `maxTimeMS` (default 1 s) with an empty batch and a fresh high-water mark.
-pub(crate) async fn get_more(shared: &Shared, c: &mut StreamCursor, batch_size: Option<usize>, max_time_ms: Option<i64>) -> Result<Batch, CommandError> {
-    let wait = max_time_ms.map_or(DEFAULT_AWAIT, |ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0)));
+pub(crate) async fn get_more(
+    shared: &Shared,
+    c: &mut StreamCursor,
+    batch_size: Option<usize>,
+    max_time_ms: Option<i64>,
+) -> Result<Batch, CommandError> {
+    let wait = max_time_ms.map_or(DEFAULT_AWAIT, |ms| {
+        Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+    });
     let deadline = Instant::now() + wait;
     let limit = batch_size.unwrap_or(MAX_EVENTS_PER_BATCH);
     let mut changed = shared.oplog_changed.subscribe();

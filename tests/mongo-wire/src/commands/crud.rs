@@ -24,7 +24,10 @@ fn docs_arg<'a>(body: &'a Document, key: &str) -> Result<Vec<&'a Document>, Comm
         .iter()
         .map(|i| match i {
             Bson::Document(d) => Ok(d),
-            _ => Err(CommandError::new(14, format!("'{key}' entries must be objects"))),
+            _ => Err(CommandError::new(
+                14,
+                format!("'{key}' entries must be objects"),
+            )),
         })
         .collect()
 }
@@ -43,7 +46,9 @@ fn finish(mut reply: Document, errors: Vec<Bson>) -> Document {
 pub(crate) fn find(shared: &Shared, db: &str, body: &Document) -> CmdResult {
     let coll = req_str(body, "find")?;
     let filter = opt_doc(body, "filter")?.cloned().unwrap_or_default();
-    let projection = opt_doc(body, "projection")?.map(Projection::parse).transpose()?;
+    let projection = opt_doc(body, "projection")?
+        .map(Projection::parse)
+        .transpose()?;
     let skip = usize::try_from(opt_i64(body, "skip")?.unwrap_or(0).max(0)).unwrap_or(0);
     let limit = opt_i64(body, "limit")?.unwrap_or(0);
     let batch = opt_i64(body, "batchSize")?;
@@ -70,13 +75,19 @@ pub(crate) fn find(shared: &Shared, db: &str, body: &Document) -> CmdResult {
         .map(|d| projection.as_ref().map_or(d.clone(), |p| p.apply(&d)))
         .collect();
     let first_n = batch.map_or(DEFAULT_BATCH, |b| usize::try_from(b.max(0)).unwrap_or(0));
-    let first: Vec<Bson> = docs.drain(..first_n.min(docs.len())).map(Bson::Document).collect();
+    let first: Vec<Bson> = docs
+        .drain(..first_n.min(docs.len()))
+        .map(Bson::Document)
+        .collect();
     let ns = format!("{db}.{coll}");
     let id = if docs.is_empty() || single {
         0
     } else {
         shared
-            .add_cursor(Cursor::Find(FindCursor { ns: ns.clone(), docs }))
+            .add_cursor(Cursor::Find(FindCursor {
+                ns: ns.clone(),
+                docs,
+            }))
             .ok_or_else(|| CommandError::new(2, "too many open cursors"))?
     };
     Ok(cursor_reply(id, &ns, "firstBatch", first, None))
@@ -129,13 +140,19 @@ fn insert_one(st: &mut Db, db: &str, coll: &str, mut d: Document) -> Result<(), 
         d = with_id;
     }
     let mut size = Vec::new();
-    d.to_writer(&mut size).map_err(|e| CommandError::bad_value(e.to_string()))?;
+    d.to_writer(&mut size)
+        .map_err(|e| CommandError::bad_value(e.to_string()))?;
     if size.len() > MAX_BSON_OBJECT_SIZE {
         return Err(CommandError::new(10334, "object to insert too large"));
     }
     let key = doc! {"_id": d.get("_id").cloned().unwrap_or(Bson::Null)};
     if !st.store.get_or_create(db, coll).insert(d.clone()) {
-        return Err(CommandError::new(11000, format!("E11000 duplicate key error collection: {db}.{coll} index: _id_ dup key: {key}")));
+        return Err(CommandError::new(
+            11000,
+            format!(
+                "E11000 duplicate key error collection: {db}.{coll} index: _id_ dup key: {key}"
+            ),
+        ));
     }
     let mut c = Change::new(OpKind::Insert, Namespace::coll(db, coll));
     c.document_key = Some(key);
@@ -175,13 +192,22 @@ pub(crate) fn update(shared: &Shared, db: &str, body: &Document) -> CmdResult {
     Ok(finish(reply, errors))
 }
 
-fn update_one(st: &mut Db, db: &str, coll: &str, index: usize, spec: &Document, t: &mut UpdateTotals) -> Result<(), CommandError> {
+fn update_one(
+    st: &mut Db,
+    db: &str,
+    coll: &str,
+    index: usize,
+    spec: &Document,
+    t: &mut UpdateTotals,
+) -> Result<(), CommandError> {
     let q = opt_doc(spec, "q")?.cloned().unwrap_or_default();
     let kind = UpdateKind::parse(spec.get("u").unwrap_or(&Bson::Null))?;
     let multi = opt_bool(spec, "multi").unwrap_or(false);
     let upsert = opt_bool(spec, "upsert").unwrap_or(false);
     if multi && matches!(kind, UpdateKind::Replacement(_)) {
-        return Err(CommandError::bad_value("multi update is not supported for replacement-style update"));
+        return Err(CommandError::bad_value(
+            "multi update is not supported for replacement-style update",
+        ));
     }
     let mut slots = Vec::new();
     if let Some(c) = st.store.get(db, coll) {
@@ -200,7 +226,8 @@ fn update_one(st: &mut Db, db: &str, coll: &str, index: usize, spec: &Document, 
             let id = d.get("_id").cloned().unwrap_or(Bson::Null);
             insert_one(st, db, coll, d)?;
             t.n += 1;
-            t.upserted.push(Bson::Document(doc! {"index": index as i32, "_id": id}));
+            t.upserted
+                .push(Bson::Document(doc! {"index": index as i32, "_id": id}));
         }
         return Ok(());
     }
@@ -313,7 +340,9 @@ fn delete_one(st: &mut Db, db: &str, coll: &str, spec: &Document) -> Result<i64,
     }
     let mut n = 0;
     for slot in slots {
-        let Some(old) = st.store.get_mut(db, coll).and_then(|c| c.remove(slot)) else { continue };
+        let Some(old) = st.store.get_mut(db, coll).and_then(|c| c.remove(slot)) else {
+            continue;
+        };
         n += 1;
         let mut c = Change::new(OpKind::Delete, Namespace::coll(db, coll));
         c.document_key = Some(doc! {"_id": old.get("_id").cloned().unwrap_or(Bson::Null)});

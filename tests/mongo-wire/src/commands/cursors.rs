@@ -27,7 +27,13 @@ pub struct FindCursor {
 }
 
 /// Builds `{cursor: {id: Int64, ns, <batch_key>: [...], postBatchResumeToken?}}`.
-pub(crate) fn cursor_reply(id: i64, ns: &str, batch_key: &str, batch: Vec<Bson>, pbrt: Option<Document>) -> Document {
+pub(crate) fn cursor_reply(
+    id: i64,
+    ns: &str,
+    batch_key: &str,
+    batch: Vec<Bson>,
+    pbrt: Option<Document>,
+) -> Document {
     let mut c = doc! {"id": Bson::Int64(id), "ns": ns};
     c.insert(batch_key, batch);
     if let Some(t) = pbrt {
@@ -41,10 +47,20 @@ fn not_found(id: i64) -> CommandError {
 }
 
 pub(crate) async fn get_more(shared: &Arc<Shared>, _db: &str, body: &Document) -> CmdResult {
-    let id = body.get("getMore").and_then(as_i64).ok_or_else(|| CommandError::new(14, "getMore id must be a number"))?;
-    let batch_size = opt_i64(body, "batchSize")?.and_then(|b| usize::try_from(b).ok()).filter(|b| *b > 0);
+    let id = body
+        .get("getMore")
+        .and_then(as_i64)
+        .ok_or_else(|| CommandError::new(14, "getMore id must be a number"))?;
+    let batch_size = opt_i64(body, "batchSize")?
+        .and_then(|b| usize::try_from(b).ok())
+        .filter(|b| *b > 0);
     let max_time = opt_i64(body, "maxTimeMS")?;
-    let entry = shared.cursors.lock().get(&id).cloned().ok_or_else(|| not_found(id))?;
+    let entry = shared
+        .cursors
+        .lock()
+        .get(&id)
+        .cloned()
+        .ok_or_else(|| not_found(id))?;
     let mut cursor = entry.lock().await;
     let (ns, batch, pbrt, done) = match &mut *cursor {
         Cursor::Find(f) => {
@@ -52,13 +68,15 @@ pub(crate) async fn get_more(shared: &Arc<Shared>, _db: &str, body: &Document) -
             let batch: Vec<Bson> = f.docs.drain(..n).map(Bson::Document).collect();
             (f.ns.clone(), batch, None, f.docs.is_empty())
         }
-        Cursor::Stream(s) => match change_streams::get_more(shared, s, batch_size, max_time).await {
-            Ok(b) => (s.ns.clone(), b.events, Some(b.post_batch_token), b.closed),
-            Err(e) => {
-                shared.cursors.lock().remove(&id);
-                return Err(e);
+        Cursor::Stream(s) => {
+            match change_streams::get_more(shared, s, batch_size, max_time).await {
+                Ok(b) => (s.ns.clone(), b.events, Some(b.post_batch_token), b.closed),
+                Err(e) => {
+                    shared.cursors.lock().remove(&id);
+                    return Err(e);
+                }
             }
-        },
+        }
     };
     drop(cursor);
     if done {
@@ -66,7 +84,13 @@ pub(crate) async fn get_more(shared: &Arc<Shared>, _db: &str, body: &Document) -
     }
     // A cursor killed while this getMore ran reports id 0.
     let live = !done && shared.cursors.lock().contains_key(&id);
-    Ok(cursor_reply(if live { id } else { 0 }, &ns, "nextBatch", batch, pbrt))
+    Ok(cursor_reply(
+        if live { id } else { 0 },
+        &ns,
+        "nextBatch",
+        batch,
+        pbrt,
+    ))
 }
 
 pub(crate) fn kill_cursors(shared: &Shared, body: &Document) -> CmdResult {
@@ -83,5 +107,7 @@ pub(crate) fn kill_cursors(shared: &Shared, body: &Document) -> CmdResult {
             missing.push(Bson::Int64(id));
         }
     }
-    Ok(doc! {"cursorsKilled": killed, "cursorsNotFound": missing, "cursorsAlive": [], "cursorsUnknown": []})
+    Ok(
+        doc! {"cursorsKilled": killed, "cursorsNotFound": missing, "cursorsAlive": [], "cursorsUnknown": []},
+    )
 }

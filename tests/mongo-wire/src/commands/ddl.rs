@@ -16,7 +16,8 @@ fn drop_one(st: &mut Db, db: &str, coll: &str) -> bool {
     if st.store.drop_collection(db, coll).is_none() {
         return false;
     }
-    st.oplog.append(Change::new(OpKind::Drop, Namespace::coll(db, coll)));
+    st.oplog
+        .append(Change::new(OpKind::Drop, Namespace::coll(db, coll)));
     true
 }
 
@@ -36,7 +37,13 @@ pub(crate) fn drop_database(shared: &Shared, db: &str) -> CmdResult {
             drop_one(st, db, c);
         }
         if !names.is_empty() {
-            st.oplog.append(Change::new(OpKind::DropDatabase, Namespace { db: db.to_owned(), coll: None }));
+            st.oplog.append(Change::new(
+                OpKind::DropDatabase,
+                Namespace {
+                    db: db.to_owned(),
+                    coll: None,
+                },
+            ));
         }
     });
     Ok(doc! {"dropped": db})
@@ -46,7 +53,10 @@ pub(crate) fn create(shared: &Shared, db: &str, body: &Document) -> CmdResult {
     let coll = req_str(body, "create")?;
     shared.write(|st| {
         if st.store.get(db, coll).is_some() {
-            return Err(CommandError::new(48, format!("Collection {db}.{coll} already exists.")));
+            return Err(CommandError::new(
+                48,
+                format!("Collection {db}.{coll} already exists."),
+            ));
         }
         st.store.get_or_create(db, coll);
         Ok(Document::new())
@@ -61,7 +71,10 @@ fn split_ns(ns: &str) -> Result<(&str, &str), CommandError> {
 
 pub(crate) fn rename(shared: &Shared, db: &str, body: &Document) -> CmdResult {
     if db != "admin" {
-        return Err(CommandError::new(13, "renameCollection may only be run against the admin database"));
+        return Err(CommandError::new(
+            13,
+            "renameCollection may only be run against the admin database",
+        ));
     }
     let (from_db, from) = split_ns(req_str(body, "renameCollection")?)?;
     let (to_db, to) = split_ns(req_str(body, "to")?)?;
@@ -104,7 +117,13 @@ pub(crate) fn list_collections(shared: &Shared, db: &str, body: &Document) -> Cm
             batch.push(Bson::Document(info));
         }
     }
-    Ok(cursor_reply(0, &format!("{db}.$cmd.listCollections"), "firstBatch", batch, None))
+    Ok(cursor_reply(
+        0,
+        &format!("{db}.$cmd.listCollections"),
+        "firstBatch",
+        batch,
+        None,
+    ))
 }
 
 pub(crate) fn list_databases(shared: &Shared) -> CmdResult {

@@ -51,7 +51,11 @@ pub(crate) async fn dispatch(shared: &Arc<Shared>, conn_id: i32, body: Document)
     }
     let db = match body.get("$db") {
         Some(Bson::String(s)) => s.clone(),
-        _ => return Outcome::Reply(CommandError::new(40571, "OP_MSG requests require a $db argument").to_doc()),
+        _ => {
+            return Outcome::Reply(
+                CommandError::new(40571, "OP_MSG requests require a $db argument").to_doc(),
+            );
+        }
     };
     let result = run(shared, conn_id, &name, &db, &body).await;
     Outcome::Reply(match result {
@@ -63,7 +67,13 @@ pub(crate) async fn dispatch(shared: &Arc<Shared>, conn_id: i32, body: Document)
     })
 }
 
-async fn run(shared: &Arc<Shared>, conn_id: i32, name: &str, db: &str, body: &Document) -> CmdResult {
+async fn run(
+    shared: &Arc<Shared>,
+    conn_id: i32,
+    name: &str,
+    db: &str,
+    body: &Document,
+) -> CmdResult {
     match name {
         "hello" | "isMaster" | "ismaster" => Ok(handshake::hello(shared, conn_id, body)),
         "ping" | "endSessions" => Ok(Document::new()),
@@ -102,12 +112,17 @@ pub(crate) fn as_i64(v: &Bson) -> Option<i64> {
 pub(crate) fn opt_i64(body: &Document, key: &str) -> Result<Option<i64>, CommandError> {
     match body.get(key) {
         None | Some(Bson::Null) => Ok(None),
-        Some(v) => as_i64(v).map(Some).ok_or_else(|| CommandError::new(14, format!("'{key}' must be a number"))),
+        Some(v) => as_i64(v)
+            .map(Some)
+            .ok_or_else(|| CommandError::new(14, format!("'{key}' must be a number"))),
     }
 }
 
 /// Optional document field; `TypeMismatch` if present with another type.
-pub(crate) fn opt_doc<'a>(body: &'a Document, key: &str) -> Result<Option<&'a Document>, CommandError> {
+pub(crate) fn opt_doc<'a>(
+    body: &'a Document,
+    key: &str,
+) -> Result<Option<&'a Document>, CommandError> {
     match body.get(key) {
         None | Some(Bson::Null) => Ok(None),
         Some(Bson::Document(d)) => Ok(Some(d)),
@@ -119,7 +134,10 @@ pub(crate) fn opt_doc<'a>(body: &'a Document, key: &str) -> Result<Option<&'a Do
 pub(crate) fn req_str<'a>(body: &'a Document, key: &str) -> Result<&'a str, CommandError> {
     match body.get(key) {
         Some(Bson::String(s)) if !s.is_empty() => Ok(s),
-        _ => Err(CommandError::new(73, format!("'{key}' must be a non-empty string"))),
+        _ => Err(CommandError::new(
+            73,
+            format!("'{key}' must be a non-empty string"),
+        )),
     }
 }
 

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Herald's full test run: installs what a fresh machine lacks, then checks
+# formatting, lints, builds every binary and the fuzz targets, validates the
+# Grafana/Prometheus files, and runs every test (unit, end-to-end, browser).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+need_apt=()
+command -v redis-server >/dev/null || need_apt+=(redis-server)
+command -v redis-cli >/dev/null || need_apt+=(redis-tools)
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
+command -v promtool >/dev/null || need_apt+=(prometheus)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  step "apt-get install ${need_apt[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  # Debian's prometheus package may start a server on :9090; tests pick their own ports.
+  pkill -x prometheus 2>/dev/null || true
+fi
+command -v cargo-nextest >/dev/null || { step "cargo install cargo-nextest"; cargo install --locked cargo-nextest; }
+
+step "npm ci (tests/js)"
+(cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "build binaries"
+cargo build --workspace --bins --locked
+
+step "build fuzz targets"
+cargo build --manifest-path protocol/fuzz/Cargo.toml --locked
+
+if [ -x scripts/check-grafana.sh ]; then
+  step "promtool checks"
+  scripts/check-grafana.sh
+fi
+
+step "browser client unit tests (node --test)"
+(cd tests/js && node --test herald-client.test.mjs)
+
+step "cargo nextest run"
+cargo nextest run --workspace --locked --no-fail-fast

@@ -96,10 +96,12 @@ where
         .get_arguments()
         .map(|a| a.get_id().to_string())
         .collect();
-    let mut merged = toml::Table::try_from(&args).map_err(|e| ConfigError::Parse {
+    let base = toml::Table::try_from(&args).map_err(|e| ConfigError::Parse {
         path: shown.clone(),
         message: e.to_string(),
     })?;
+    let mut merged = base.clone();
+    let mut applied = Vec::new();
     for (key, value) in file {
         let id = key.replace('-', "_");
         if id == "config" || !known.contains(&id) {
@@ -110,13 +112,23 @@ where
             None | Some(ValueSource::DefaultValue)
         );
         if from_default {
-            merged.insert(id, value);
+            merged.insert(id.clone(), value.clone());
+            applied.push((key, id, value));
         }
     }
-    merged
-        .try_into()
-        .map_err(|e: toml::de::Error| ConfigError::Parse {
+    merged.try_into().map_err(|e: toml::de::Error| {
+        // Name the key whose value does not fit, by trying each alone.
+        let culprit = applied.iter().find(|(_, id, value)| {
+            let mut one = base.clone();
+            one.insert(id.clone(), value.clone());
+            one.try_into::<A>().is_err()
+        });
+        ConfigError::Parse {
             path: shown,
-            message: e.message().to_owned(),
-        })
+            message: match culprit {
+                Some((key, _, _)) => format!("`{key}`: {}", e.message()),
+                None => e.message().to_owned(),
+            },
+        }
+    })
 }

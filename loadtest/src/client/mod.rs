@@ -53,9 +53,6 @@ pub enum ClientError {
     /// The gateway sent something the protocol does not allow here.
     #[error("protocol: {0}")]
     Protocol(String),
-    /// The transport is not available in this build.
-    #[error("transport {0:?} is not implemented yet")]
-    Unsupported(Transport),
 }
 
 /// A gateway URL resolved once, up front.
@@ -141,11 +138,14 @@ pub enum ClientEvent {
 
 /// Knobs every transport shares.
 #[derive(Debug, Clone, Copy)]
-pub struct ConnectOptions {
+pub struct ConnectOptions<'a> {
     /// Native frame encoding.
     pub format: WireFormat,
     /// Give up after this long.
     pub timeout: Duration,
+    /// Socket.IO: how a room name maps to the `subscribe` argument
+    /// (`dashboard:{arg}`), see [`socketio::room_arg`].
+    pub sio_room_template: &'a str,
 }
 
 /// An open connection to a gateway.
@@ -153,6 +153,8 @@ pub struct ConnectOptions {
 pub enum Connection {
     /// The native protocol.
     Native(native::NativeConnection),
+    /// Socket.IO over a WebSocket-only Engine.IO session.
+    SocketIo(socketio::SioConnection),
 }
 
 impl Connection {
@@ -165,7 +167,7 @@ impl Connection {
         transport: Transport,
         target: &Target,
         src: IpAddr,
-        opts: ConnectOptions,
+        opts: ConnectOptions<'_>,
     ) -> Result<Self, ClientError> {
         match transport {
             Transport::Native => {
@@ -175,11 +177,14 @@ impl Connection {
                     .map_err(|_| ClientError::Timeout)??;
                 Ok(Self::Native(conn))
             }
-            Transport::SocketIo => socketio::connect(target, src, opts).await,
+            Transport::SocketIo => Ok(Self::SocketIo(
+                socketio::connect(target, src, &opts).await?,
+            )),
         }
     }
 
-    /// Asks to join `room`, recovering from `since` when given.
+    /// Asks to join `room`, recovering from `since` when given (native
+    /// only: Socket.IO joins afresh, see [`socketio`]).
     ///
     /// # Errors
     /// [`ClientError`] when the frame cannot be sent.
@@ -191,6 +196,7 @@ impl Connection {
     ) -> Result<(), ClientError> {
         match self {
             Self::Native(c) => c.subscribe(room, since, id).await,
+            Self::SocketIo(c) => c.subscribe(room).await,
         }
     }
 
@@ -201,6 +207,7 @@ impl Connection {
     pub async fn next_event(&mut self) -> Result<Option<ClientEvent>, ClientError> {
         match self {
             Self::Native(c) => c.next_event().await,
+            Self::SocketIo(c) => c.next_event().await,
         }
     }
 
@@ -208,6 +215,7 @@ impl Connection {
     pub async fn close(self) {
         match self {
             Self::Native(c) => c.close().await,
+            Self::SocketIo(c) => c.close().await,
         }
     }
 }

@@ -67,6 +67,11 @@ pub struct CommonArgs {
     /// Frame encoding for the native protocol.
     #[arg(long, value_enum, default_value_t = WireFormat::Json)]
     pub format: WireFormat,
+    /// Socket.IO: the room a `subscribe` argument joins; room names must fit it
+    /// (with the default, room `dashboard:sales` is joined by `42["subscribe","sales"]`).
+    /// A URL path of `/ws` or `/` becomes `/socket.io/` in Socket.IO mode.
+    #[arg(long, default_value = "dashboard:{arg}")]
+    pub sio_room_template: String,
     /// Give up one connect attempt after this long.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub connect_timeout: Duration,
@@ -214,10 +219,10 @@ pub struct SoakArgs {
     /// How often to sample each gateway's RSS.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub sample_interval: Duration,
-    /// Samples before this are ignored by the regression (default: 20% of --duration).
+    /// Samples before this are ignored by the regression (default: 30% of --duration).
     #[arg(long, value_parser = parse_duration)]
     pub warmup: Option<Duration>,
-    /// LEAK when the RSS slope exceeds this (MB/hour) and its 95% CI excludes zero.
+    /// LEAK when the RSS slope's 95% CI lower bound exceeds this (MB/hour).
     #[arg(long, default_value_t = 0.5)]
     pub leak_threshold_mb_per_hour: f64,
 }

@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 
 /// The RSS metric every process exporter publishes.
 pub const RSS_METRIC: &str = "process_resident_memory_bytes";
+/// The CPU counter every process exporter publishes.
+pub const CPU_METRIC: &str = "process_cpu_seconds_total";
 /// The gateway's open-connections gauge.
 pub const CONNECTIONS_METRIC: &str = "herald_gateway_connections";
 
@@ -24,6 +26,9 @@ pub struct GatewaySample {
     pub rss_bytes: Option<f64>,
     /// Open connections, if exported.
     pub connections: Option<f64>,
+    /// CPU seconds (user + system) the process used so far, if exported.
+    #[serde(default)]
+    pub cpu_seconds: Option<f64>,
 }
 
 /// The sum of every sample of metric `name` (all label sets), or `None`
@@ -95,6 +100,7 @@ pub async fn scrape(http: &reqwest::Client, admin: &str) -> Result<GatewaySample
     Ok(GatewaySample {
         rss_bytes: parse_metric(&text, RSS_METRIC),
         connections: parse_metric(&text, CONNECTIONS_METRIC),
+        cpu_seconds: parse_metric(&text, CPU_METRIC),
     })
 }
 

@@ -37,6 +37,13 @@ pub struct WorkerPlan {
     pub retry: bool,
     /// Give up a connect attempt after this long, in milliseconds.
     pub connect_timeout_ms: u64,
+    /// Socket.IO: the room template mapping room names to `subscribe` arguments.
+    #[serde(default = "default_sio_room_template")]
+    pub sio_room_template: String,
+}
+
+fn default_sio_room_template() -> String {
+    "dashboard:{arg}".to_owned()
 }
 
 /// Which rooms the clients join.

@@ -280,6 +280,7 @@ async fn client_task(sh: Arc<Shared>, local: u64, mut phase: watch::Receiver<Pha
     let opts = ConnectOptions {
         format: plan.format,
         timeout: Duration::from_millis(plan.connect_timeout_ms),
+        sio_room_template: &plan.sio_room_template,
     };
     let shard = &sh.latency[(local as usize) % SHARDS];
     let mut settled = false;

@@ -56,6 +56,13 @@ pub struct RunReport {
     pub recovery: Option<Percentiles>,
     /// Mean live deliveries per second over the publishing phase.
     pub deliveries_per_s: Option<f64>,
+    /// CPU seconds all gateways used from the first publish to the end of
+    /// the drain (from their `process_cpu_seconds_total`).
+    #[serde(default)]
+    pub server_cpu_seconds: Option<f64>,
+    /// Live deliveries per gateway CPU-second over that window.
+    #[serde(default)]
+    pub deliveries_per_cpu_second: Option<f64>,
     /// The delivery check.
     pub check: Option<CheckSummary>,
     /// The publisher's totals.

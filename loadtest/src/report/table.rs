@@ -51,6 +51,12 @@ pub fn render(r: &RunReport) -> String {
     if let Some(d) = r.deliveries_per_s {
         row("deliveries/s", format!("{d:.0}"));
     }
+    if let Some(c) = r.server_cpu_seconds {
+        row("server CPU", format!("{c:.2}s while publishing"));
+    }
+    if let Some(d) = r.deliveries_per_cpu_second {
+        row("deliveries/CPU-s", format!("{d:.0}"));
+    }
     if let Some(p) = &r.publisher {
         row(
             "published",

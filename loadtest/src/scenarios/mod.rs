@@ -13,7 +13,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use crate::cli::{CommonArgs, LoadArgs, PublishVia};
-use crate::client::Transport;
+use crate::client::{Transport, socketio};
 use crate::coordinator::{Aggregate, Coordinator, CoordinatorError, split};
 use crate::metrics_scrape::{GatewaySample, scrape_all};
 use crate::plan::{Control, RoomPlan, WorkerPlan};
@@ -45,14 +45,32 @@ pub fn source_addrs(n: u8) -> Vec<IpAddr> {
 
 fn check_common(c: &CommonArgs) -> Result<(), ScenarioError> {
     if c.transport == Transport::SocketIo {
-        return Err(ScenarioError::Config(
-            "--transport socketio is not implemented yet (the Socket.IO codec in herald-protocol has not landed)".into(),
-        ));
+        socketio::check_template(&c.sio_room_template).map_err(ScenarioError::Config)?;
     }
     if c.urls.is_empty() || c.workers == 0 {
         return Err(ScenarioError::Config(
             "need at least one --url and one worker".into(),
         ));
+    }
+    Ok(())
+}
+
+/// Socket.IO events name no room and `subscribe` leaves the other rooms, so
+/// a Socket.IO client is in one room, and every room must fit the template.
+fn check_sio_rooms(common: &CommonArgs, load: &LoadArgs) -> Result<(), ScenarioError> {
+    if load.rooms_per_client != 1 {
+        return Err(ScenarioError::Config(format!(
+            "--transport socketio needs --rooms-per-client 1 (got {}): Socket.IO events name no room",
+            load.rooms_per_client
+        )));
+    }
+    for i in [0, load.rooms.saturating_sub(1)] {
+        let room = rooms::room_name(&load.room_prefix, i as u32);
+        socketio::room_arg(&common.sio_room_template, &room).map_err(|e| {
+            ScenarioError::Config(format!(
+                "{e}: pick --room-prefix to fit --sio-room-template (e.g. --room-prefix dashboard:bench)"
+            ))
+        })?;
     }
     Ok(())
 }
@@ -86,6 +104,7 @@ pub fn plans(
                 churn_rate: churn_rate / n,
                 retry,
                 connect_timeout_ms: c.connect_timeout.as_millis() as u64,
+                sio_room_template: c.sio_room_template.clone(),
             };
             first += share;
             p
@@ -129,6 +148,19 @@ pub fn gateway_reports(
     (reports, (conn_sum > 0.0).then(|| rss_sum / conn_sum))
 }
 
+/// CPU seconds summed over the gateways between two scrapes; `None` when a
+/// gateway did not export its CPU counter in either.
+pub fn cpu_delta(before: &[GatewaySample], after: &[GatewaySample]) -> Option<f64> {
+    if before.is_empty() || before.len() != after.len() {
+        return None;
+    }
+    before
+        .iter()
+        .zip(after)
+        .map(|(b, a)| Some((a.cpu_seconds? - b.cpu_seconds?).max(0.0)))
+        .sum()
+}
+
 /// Fills the parts of a report that come from the workers.
 pub fn fill_from(report: &mut RunReport, agg: &Aggregate) {
     report.counters = agg.totals();
@@ -148,6 +180,8 @@ pub struct Load {
     http: reqwest::Client,
     /// Gateway scrapes before the clients connected.
     pub before: Vec<GatewaySample>,
+    /// Gateway scrapes right before the first publish (for CPU time).
+    pub publish_before: Vec<GatewaySample>,
     /// When publishing started, in run seconds.
     pub publish_started_s: f64,
 }
@@ -162,6 +196,8 @@ pub struct Finished {
     pub publish_s: f64,
     /// Gateway scrapes before the run.
     pub before: Vec<GatewaySample>,
+    /// Gateway scrapes right before the first publish.
+    pub publish_before: Vec<GatewaySample>,
     /// Gateway scrapes at the end, clients still connected.
     pub after: Vec<GatewaySample>,
 }
@@ -185,6 +221,9 @@ impl Load {
         RoomSampler::new(load.rooms, load.zipf)
             .and_then(|s| s.rooms_for(0, load.rooms_per_client, load.seed).map(|_| ()))
             .map_err(|e| ScenarioError::Config(e.to_string()))?;
+        if common.transport == Transport::SocketIo {
+            check_sio_rooms(common, load)?;
+        }
         let http = reqwest::Client::new();
         let before = scrape_all(&http, &common.admins).await;
         let room_plan = RoomPlan {
@@ -211,6 +250,7 @@ impl Load {
             )));
         }
         coord.run_for(load.settle).await?;
+        let publish_before = scrape_all(&http, &common.admins).await;
         let publisher = Publisher::start(PublisherConfig {
             admins: common.admins.clone(),
             api_key: common.api_key.clone(),
@@ -230,6 +270,7 @@ impl Load {
             common: common.clone(),
             http,
             before,
+            publish_before,
             publish_started_s,
         })
     }
@@ -268,6 +309,7 @@ impl Load {
             publisher,
             publish_s,
             before: self.before,
+            publish_before: self.publish_before,
             after,
         })
     }
@@ -298,6 +340,11 @@ pub fn load_report(
     );
     r.gateways = g;
     r.rss_per_connection_bytes = overall;
+    r.server_cpu_seconds = cpu_delta(&f.publish_before, &f.after);
+    r.deliveries_per_cpu_second = r
+        .server_cpu_seconds
+        .filter(|c| *c > 0.0)
+        .map(|c| f.agg.check.delivered as f64 / c);
     let k = &f.agg.check;
     if !k.is_clean() {
         r.failures.push(format!(
@@ -372,6 +419,7 @@ mod tests {
         let s = |rss: f64, c: f64| GatewaySample {
             rss_bytes: Some(rss),
             connections: Some(c),
+            cpu_seconds: None,
         };
         let (g, overall) = gateway_reports(
             &admins,
@@ -384,6 +432,36 @@ mod tests {
         assert_eq!(overall, Some(150.0));
         let (g, overall) = gateway_reports(&admins, &[], &[], 5.0);
         assert!(g[0].rss_per_connection_bytes.is_none() && overall.is_none());
+    }
+
+    #[test]
+    fn cpu_time_sums_over_gateways_and_needs_every_counter() {
+        let s = |cpu: Option<f64>| GatewaySample {
+            cpu_seconds: cpu,
+            ..GatewaySample::default()
+        };
+        let d = cpu_delta(&[s(Some(1.0)), s(Some(2.0))], &[s(Some(3.5)), s(Some(2.5))]);
+        assert_eq!(d, Some(3.0));
+        assert_eq!(cpu_delta(&[s(Some(1.0)), s(None)], &[s(Some(3.5)), s(Some(2.5))]), None);
+        assert_eq!(cpu_delta(&[], &[]), None);
+    }
+
+    #[test]
+    fn socketio_runs_need_one_room_per_client_and_fitting_room_names() {
+        use clap::Parser as _;
+        let parse = |extra: &[&str]| {
+            let mut args = vec!["x", "fanout", "--transport", "socketio"];
+            args.extend_from_slice(extra);
+            let cli = crate::cli::Cli::try_parse_from(args).unwrap();
+            let crate::cli::Command::Fanout(f) = cli.command else {
+                panic!()
+            };
+            check_sio_rooms(&f.common, &f.load)
+        };
+        assert!(parse(&["--room-prefix", "dashboard:b"]).is_ok());
+        assert!(parse(&[]).is_err(), "loadtest:r0 does not fit dashboard:{{arg}}");
+        assert!(parse(&["--room-prefix", "dashboard:b", "--rooms", "5", "--rooms-per-client", "2"]).is_err());
+        assert!(parse(&["--sio-room-template", "{arg}"]).is_ok());
     }
 
     #[test]

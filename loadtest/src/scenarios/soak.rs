@@ -19,7 +19,7 @@ pub async fn run(a: &SoakArgs) -> Result<RunReport, ScenarioError> {
             "--sample-interval must be positive".into(),
         ));
     }
-    let warmup = a.warmup.unwrap_or(a.common.duration / 5);
+    let warmup = a.warmup.unwrap_or(a.common.duration.mul_f64(0.3));
     let mut load = Load::start(&a.common, &a.load, a.churn_rate).await?;
     let n = a.common.admins.len();
     let mut samples: Vec<Vec<(f64, f64)>> = vec![Vec::new(); n];
@@ -66,7 +66,7 @@ pub async fn run(a: &SoakArgs) -> Result<RunReport, ScenarioError> {
     r.notes.push((
         "leak rule".into(),
         format!(
-            "LEAK if slope > {} MB/h and the 95% CI lower bound > 0, after {warmup:?} warm-up",
+            "LEAK if the slope's 95% CI lower bound > {} MB/h, after {warmup:?} warm-up",
             a.leak_threshold_mb_per_hour
         ),
     ));

@@ -1,0 +1,292 @@
+#!/usr/bin/env bash
+# Herald against a plain Node.js Socket.IO 4 server, on one machine, driven by
+# the same herald-loadtest commands. Prints a results table with ratios and
+# writes it to results/bench-<date>.md.
+#
+# Systems:
+#   (a) one Herald gateway, standalone (in-memory bus);
+#   (b) two Herald gateways over Redis (only when this build has the Redis bus);
+#   (c) bench/socketio-server.mjs (Socket.IO 4.8, Node).
+# Herald is driven over Socket.IO when its /socket.io/ transport answers, and
+# over its native protocol otherwise (the output says which).
+#
+# Measures:
+#   - idle RSS per connection: `connect` with N connections, held idle;
+#   - deliveries per server CPU-second: `fanout`, S subscribers in one room,
+#     payload padding P bytes, R messages/s for D; CPU from the server's
+#     process_cpu_seconds_total between the first publish and the end of the drain;
+#   - delivery latency p50/p99 at each rate (equal load on every system).
+#
+# Usage: scripts/bench.sh [--quick] [--connections N] [--subscribers S]
+#                         [--rates "R1 R2"] [--duration D] [--skip-build]
+# Environment (flags win): BENCH_QUICK=1, BENCH_CONNECTIONS, BENCH_SUBSCRIBERS,
+#   BENCH_RATES, BENCH_DURATION, BENCH_PAYLOAD (100), BENCH_CONNECT_RATE (2000),
+#   BENCH_HOLD, BENCH_NODE_RECOVERY (1: connection state recovery on),
+#   BENCH_SKIP_BUILD=1, CARGO_TARGET_DIR.
+# Full mode: 19,000 connections (a process may open 20,000 files here),
+# 10,000 subscribers, rates "1 5", 30 s each. Quick mode: seconds-long smoke test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+QUICK=${BENCH_QUICK:-0}
+SKIP_BUILD=${BENCH_SKIP_BUILD:-0}
+CONNECTIONS=${BENCH_CONNECTIONS:-}
+SUBSCRIBERS=${BENCH_SUBSCRIBERS:-}
+RATES=${BENCH_RATES:-}
+DURATION=${BENCH_DURATION:-}
+HOLD=${BENCH_HOLD:-}
+PAYLOAD=${BENCH_PAYLOAD:-100}
+CONNECT_RATE=${BENCH_CONNECT_RATE:-2000}
+NODE_RECOVERY=${BENCH_NODE_RECOVERY:-1}
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) QUICK=1 ;;
+    --connections) CONNECTIONS=$2; shift ;;
+    --subscribers) SUBSCRIBERS=$2; shift ;;
+    --rates) RATES=$2; shift ;;
+    --duration) DURATION=$2; shift ;;
+    --skip-build) SKIP_BUILD=1 ;;
+    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+    *) echo "unknown argument: $1" >&2; exit 64 ;;
+  esac
+  shift
+done
+
+if [ "$QUICK" = 1 ]; then
+  : "${CONNECTIONS:=500}" "${SUBSCRIBERS:=300}" "${RATES:=5 20}" "${DURATION:=4s}" "${HOLD:=2s}"
+else
+  : "${CONNECTIONS:=19000}" "${SUBSCRIBERS:=10000}" "${RATES:=1 5}" "${DURATION:=30s}" "${HOLD:=10s}"
+fi
+
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+BIN=$TARGET_DIR/release
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/herald-bench.XXXXXX")
+STAMP=$(date +%Y%m%d-%H%M%S)
+OUT=$ROOT/results/bench-$STAMP.md
+PIDS=()
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+cleanup() {
+  for pid in "${PIDS[@]}"; do
+    kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${PIDS[@]}"; do
+    wait "$pid" 2>/dev/null || true
+  done
+  PIDS=()
+}
+trap 'cleanup; rm -rf "$WORK"' EXIT
+
+stop_all() { cleanup; sleep 1; }
+
+# Open files: every process here may use the hard limit (20,000 on this machine).
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+# Each loadtest worker holds at most this many sockets (well under the cap).
+PER_WORKER=9000
+workers_for() { echo $(( ($1 + PER_WORKER - 1) / PER_WORKER )); }
+
+if [ "$SKIP_BUILD" != 1 ]; then
+  log "cargo build --release -p herald-gateway -p herald-loadtest"
+  cargo build --release -p herald-gateway -p herald-loadtest
+fi
+for b in herald-gateway herald-loadtest; do
+  [ -x "$BIN/$b" ] || { echo "missing $BIN/$b (build it, or set CARGO_TARGET_DIR)" >&2; exit 1; }
+done
+if [ ! -d bench/node_modules/socket.io ]; then
+  log "npm ci (bench)"
+  (cd bench && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+# wait_http URL: until it answers 200, for up to 20 s.
+wait_http() {
+  for _ in $(seq 1 200); do
+    curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "no answer from $1" >&2
+  return 1
+}
+
+# start_herald NAME CLIENT_PORT ADMIN_PORT [extra args...]
+start_herald() {
+  local name=$1 cport=$2 aport=$3
+  shift 3
+  "$BIN/herald-gateway" --listen "127.0.0.1:$cport" --admin-listen "127.0.0.1:$aport" \
+    --demo-rate 0 --max-connections 100000 --log warn "$@" \
+    >"$WORK/$name.out" 2>"$WORK/$name.err" &
+  PIDS+=($!)
+  wait_http "http://127.0.0.1:$aport/metrics"
+}
+
+start_node() {
+  local args=(--listen 127.0.0.1:13000 --admin-listen 127.0.0.1:13001)
+  [ "$NODE_RECOVERY" = 1 ] && args+=(--recovery)
+  node bench/socketio-server.mjs "${args[@]}" >"$WORK/node.out" 2>"$WORK/node.err" &
+  PIDS+=($!)
+  wait_http "http://127.0.0.1:13001/metrics"
+}
+
+# True when a Herald client listener answers an Engine.IO polling handshake.
+herald_has_socketio() {
+  curl -fsS "http://127.0.0.1:$1/socket.io/?EIO=4&transport=polling" 2>/dev/null | head -c 2 | grep -q '^0{'
+}
+
+# run_connect TAG TRANSPORT "URL ARGS" : N idle connections; prints "rss_per_conn ok fail".
+run_connect() {
+  local tag=$1 transport=$2 targets=$3 json=$WORK/$1-connect.json
+  local w; w=$(workers_for "$CONNECTIONS")
+  log "$tag: connect $CONNECTIONS ($transport, $w workers)"
+  # shellcheck disable=SC2086
+  "$BIN/herald-loadtest" connect --transport "$transport" $targets \
+    --connections "$CONNECTIONS" --rate "$CONNECT_RATE" --hold "$HOLD" \
+    --workers "$w" --source-addrs 16 --max-fail-ratio 0.01 --no-progress \
+    --json "$json" >"$WORK/$tag-connect.txt" 2>&1 || true
+  jq -r '[(.rss_per_connection_bytes // "nan"), .counters.connect_ok, .counters.connect_fail] | @tsv' "$json"
+}
+
+# run_fanout TAG TRANSPORT "URL ARGS" RATE : prints
+# "deliveries_per_cpu_s cpu_s delivered expected p50 p99 exit".
+run_fanout() {
+  local tag=$1 transport=$2 targets=$3 rate=$4 json=$WORK/$1-fanout-$4.json code=0
+  local w; w=$(workers_for "$SUBSCRIBERS")
+  log "$tag: fanout $SUBSCRIBERS subscribers, $rate msg/s, $DURATION ($transport)"
+  # shellcheck disable=SC2086
+  "$BIN/herald-loadtest" fanout --transport "$transport" $targets \
+    --clients "$SUBSCRIBERS" --rooms 1 --room-prefix "dashboard:bench-$tag-$rate-" \
+    --event dashboard:update --rate "$rate" --payload-bytes "$PAYLOAD" \
+    --duration "$DURATION" --connect-rate "$CONNECT_RATE" --workers "$w" \
+    --source-addrs 16 --no-progress --json "$json" >"$WORK/$tag-fanout-$rate.txt" 2>&1 || code=$?
+  if [ ! -s "$json" ]; then
+    echo "nan nan 0 0 nan nan $code"
+    tail -5 "$WORK/$tag-fanout-$rate.txt" >&2
+    return
+  fi
+  jq -r --arg code "$code" '[(.deliveries_per_cpu_second // "nan"), (.server_cpu_seconds // "nan"),
+      (.check.delivered // 0), (.check.expected // 0), (.latency.p50_ms // "nan"),
+      (.latency.p99_ms // "nan"), $code] | @tsv' "$json"
+}
+
+declare -A RSS OK FAIL TRANSPORT NOTE
+declare -A DPC CPU DELIV EXP P50 P99 CODE
+SYSTEMS=()
+
+# measure TAG TRANSPORT "TARGET ARGS" START_CMD... : connect on a fresh
+# server, then every fan-out rate on another fresh server.
+measure() {
+  local tag=$1 transport=$2 targets=$3
+  shift 3
+  SYSTEMS+=("$tag")
+  TRANSPORT[$tag]=$transport
+  "$@"
+  read -r RSS[$tag] OK[$tag] FAIL[$tag] < <(run_connect "$tag" "$transport" "$targets")
+  stop_all
+  "$@"
+  for r in $RATES; do
+    read -r DPC[$tag,$r] CPU[$tag,$r] DELIV[$tag,$r] EXP[$tag,$r] P50[$tag,$r] P99[$tag,$r] CODE[$tag,$r] \
+      < <(run_fanout "$tag" "$transport" "$targets" "$r")
+  done
+  stop_all
+}
+
+# (a) Herald standalone.
+herald_a() { start_herald herald 18080 19090 --standalone; }
+herald_a
+if herald_has_socketio 18080; then
+  HERALD_TRANSPORT=socketio
+  HERALD_URL=ws://127.0.0.1:18080/socket.io/
+else
+  HERALD_TRANSPORT=native
+  HERALD_URL=ws://127.0.0.1:18080/ws
+  log "Herald's Socket.IO transport is missing in this build: Herald is driven in native mode"
+fi
+stop_all
+measure herald "$HERALD_TRANSPORT" "--url $HERALD_URL --admin http://127.0.0.1:19090" herald_a
+[ "$HERALD_TRANSPORT" = native ] && NOTE[herald]="native protocol (no Socket.IO transport in this build)"
+
+# (b) Two Herald gateways over Redis.
+REDIS_NOTE=""
+if [ -d gateway/src/bus/redis ] && command -v redis-server >/dev/null; then
+  herald_pair() {
+    redis-server --port 16379 --save '' --appendonly no >"$WORK/redis.out" 2>&1 &
+    PIDS+=($!)
+    sleep 0.5
+    start_herald herald-b1 18081 19091 --redis-url redis://127.0.0.1:16379 --node-id bench-1
+    start_herald herald-b2 18082 19092 --redis-url redis://127.0.0.1:16379 --node-id bench-2
+  }
+  if [ "$HERALD_TRANSPORT" = socketio ]; then P=/socket.io/; else P=/ws; fi
+  measure herald-redis "$HERALD_TRANSPORT" \
+    "--url ws://127.0.0.1:18081$P --url ws://127.0.0.1:18082$P --admin http://127.0.0.1:19091 --admin http://127.0.0.1:19092" \
+    herald_pair
+  NOTE[herald-redis]="CPU = both gateways; Redis itself not included"
+else
+  REDIS_NOTE="skipped: no Redis bus in this build"
+  log "(b) two gateways over Redis: $REDIS_NOTE"
+fi
+
+# (c) Node Socket.IO.
+measure node socketio "--url ws://127.0.0.1:13000/socket.io/ --admin http://127.0.0.1:13001" start_node
+NODE_VERSION=$(node --version)
+SIO_VERSION=$(node -p "require('./bench/node_modules/socket.io/package.json').version")
+NOTE[node]="socket.io $SIO_VERSION on node $NODE_VERSION, connection state recovery $([ "$NODE_RECOVERY" = 1 ] && echo on || echo off)"
+
+# Rendering.
+fmt() { # fmt VALUE SCALE DECIMALS
+  awk -v v="$1" -v s="$2" -v d="$3" 'BEGIN { if (v == "nan" || v == "") print "n/a"; else printf "%.*f", d, v / s }'
+}
+ratio() { # ratio NUM DEN
+  awk -v a="$1" -v b="$2" 'BEGIN { if (a == "nan" || b == "nan" || a == "" || b == "" || b + 0 == 0) print "n/a"; else printf "%.2f×", a / b }'
+}
+
+{
+  echo "# Herald vs Node Socket.IO — $(date '+%Y-%m-%d %H:%M:%S')"
+  echo
+  echo "Machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo);" \
+    "$(ulimit -n) open files per process. Mode: $([ "$QUICK" = 1 ] && echo quick || echo full)."
+  echo "Idle: $CONNECTIONS connections. Fan-out: $SUBSCRIBERS subscribers in one room," \
+    "payload padding $PAYLOAD B, $DURATION per rate, rates: $RATES msg/s."
+  echo
+  echo "| system | client protocol | idle RSS/conn (KB) | connects ok/fail |"
+  echo "|---|---|---|---|"
+  for s in "${SYSTEMS[@]}"; do
+    echo "| $s | ${TRANSPORT[$s]} | $(fmt "${RSS[$s]}" 1000 1) | ${OK[$s]}/${FAIL[$s]} |"
+  done
+  [ -n "$REDIS_NOTE" ] && echo "| herald-redis | — | $REDIS_NOTE | — |"
+  echo
+  echo "| system | rate (msg/s) | deliveries/s offered | deliveries per CPU-s | server CPU (s) | delivered/expected | p50 (ms) | p99 (ms) | check |"
+  echo "|---|---|---|---|---|---|---|---|---|"
+  for s in "${SYSTEMS[@]}"; do
+    for r in $RATES; do
+      local_check=$([ "${CODE[$s,$r]}" = 0 ] && echo ok || echo "FAILED (exit ${CODE[$s,$r]})")
+      echo "| $s | $r | $((r * SUBSCRIBERS)) | $(fmt "${DPC[$s,$r]}" 1 0) | $(fmt "${CPU[$s,$r]}" 1 2) |" \
+        "${DELIV[$s,$r]}/${EXP[$s,$r]} | $(fmt "${P50[$s,$r]}" 1 1) | $(fmt "${P99[$s,$r]}" 1 1) | $local_check |"
+    done
+  done
+  echo
+  echo "Ratios (Herald standalone vs Node):"
+  echo
+  echo "- idle memory per connection, Node ÷ Herald: $(ratio "${RSS[node]}" "${RSS[herald]}")"
+  for r in $RATES; do
+    echo "- at $r msg/s: deliveries per CPU-second, Herald ÷ Node: $(ratio "${DPC[herald,$r]}" "${DPC[node,$r]}");" \
+      "p99 latency, Node ÷ Herald: $(ratio "${P99[node,$r]}" "${P99[herald,$r]}")"
+  done
+  echo
+  echo "Notes:"
+  echo
+  for s in "${SYSTEMS[@]}"; do
+    [ -n "${NOTE[$s]:-}" ] && echo "- $s: ${NOTE[$s]}"
+  done
+  [ -n "$REDIS_NOTE" ] && echo "- herald-redis: $REDIS_NOTE"
+  echo "- Client, servers and kernel share the machine; on loopback the receiver's kernel work is charged to the sender (the server)."
+  echo "- Latency is publish-time (payload timestamp) to client receipt; the client is herald-loadtest for every system."
+} >"$WORK/table.md"
+
+mkdir -p results
+cp "$WORK/table.md" "$OUT"
+echo
+cat "$OUT"
+echo
+echo "written to ${OUT#"$ROOT"/}"

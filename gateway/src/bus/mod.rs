@@ -10,6 +10,7 @@
 
 pub mod memory;
 pub mod message;
+pub mod redis;
 
 use std::sync::Arc;
 

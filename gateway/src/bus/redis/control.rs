@@ -1,0 +1,220 @@
+//! The control stream: cluster-wide commands, presence queries, node heartbeats.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use herald_protocol::bus::{
+    BusFrame, NodeHeartbeat, PresenceQuery, PresenceReply, decode_bus, encode_bus,
+};
+use redis::Value;
+use tokio::sync::mpsc;
+
+use super::scripts::bytes_of;
+use super::state::Shared;
+use crate::bus::BusError;
+
+/// Unix milliseconds now.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn unavailable(e: impl std::fmt::Display) -> BusError {
+    BusError::Unavailable(e.to_string())
+}
+
+/// Adds a frame to the control stream.
+///
+/// # Errors
+/// [`BusError::Unavailable`] when Redis did not take it.
+pub async fn append(shared: &Shared, frame: Vec<u8>) -> Result<(), BusError> {
+    let mut conn = shared.conn();
+    let mut cmd = redis::cmd("XADD");
+    cmd.arg(shared.keys.control())
+        .arg("MAXLEN")
+        .arg("~")
+        .arg(shared.config.control_maxlen)
+        .arg("*")
+        .arg("f")
+        .arg(frame);
+    let add = cmd.query_async::<String>(&mut conn);
+    match tokio::time::timeout(shared.config.command_timeout, add).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(unavailable(e)),
+        Err(_) => Err(BusError::Unavailable("control append timed out".into())),
+    }
+}
+
+/// Writes queued control frames (presence replies) one by one.
+pub async fn writer(shared: Arc<Shared>, mut rx: mpsc::Receiver<Vec<u8>>) {
+    loop {
+        let frame = tokio::select! {
+            f = rx.recv() => f,
+            () = shared.cancel.cancelled() => None,
+        };
+        let Some(frame) = frame else { return };
+        if let Err(e) = append(&shared, frame).await {
+            tracing::warn!(error = %e, "bus: could not write a control frame");
+        }
+    }
+}
+
+/// Answers a presence query from the local counts.
+pub fn answer(shared: &Shared, q: PresenceQuery) {
+    let p = shared.presence.as_deref();
+    let counts = q
+        .rooms
+        .iter()
+        .map(|r| p.map_or(0, |p| p.count(r)))
+        .collect();
+    let sessions = if q.sessions {
+        q.rooms
+            .iter()
+            .map(|r| p.map_or_else(Vec::new, |p| p.sessions(r)))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let reply = BusFrame::PresenceReply(PresenceReply {
+        request: q.request,
+        node: shared.config.node_id.clone(),
+        counts,
+        sessions,
+    });
+    if shared.control_out.try_send(encode_bus(&reply)).is_err() {
+        tracing::warn!("bus: control queue full; dropping a presence reply");
+    }
+}
+
+/// Routes a presence reply to the query waiting for it, if any.
+pub fn reply_arrived(shared: &Shared, r: PresenceReply) {
+    let waiter = shared.presence_waiters.lock().get(&r.request).cloned();
+    if let Some(tx) = waiter {
+        let _ = tx.try_send(r);
+    }
+}
+
+/// Writes this node's heartbeat (or, with `leave`, removes it) and returns
+/// the heartbeats of the live nodes.
+///
+/// # Errors
+/// [`BusError::Unavailable`] when Redis did not answer.
+pub async fn heartbeat(shared: &Shared, mode: Heartbeat) -> Result<Vec<NodeHeartbeat>, BusError> {
+    let frame: Vec<u8> = match mode {
+        Heartbeat::Beat => encode_bus(&BusFrame::Heartbeat(NodeHeartbeat {
+            node: shared.config.node_id.clone(),
+            ts_ms: now_ms(),
+            connections: shared.presence.as_ref().map_or(0, |p| p.connections()),
+            rooms: shared.watched_rooms(),
+        })),
+        Heartbeat::Leave => Vec::new(),
+        Heartbeat::List => b"?".to_vec(),
+    };
+    let mut conn = shared.conn();
+    let mut inv = shared.scripts.heartbeat.prepare_invoke();
+    inv.key(shared.keys.nodes())
+        .key(shared.keys.node_info())
+        .arg(&shared.config.node_id)
+        .arg(frame)
+        .arg(u64::try_from(shared.config.node_ttl.as_millis()).unwrap_or(u64::MAX));
+    let run = inv.invoke_async::<Vec<Value>>(&mut conn);
+    let values = match tokio::time::timeout(shared.config.command_timeout, run).await {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => return Err(unavailable(e)),
+        Err(_) => return Err(BusError::Unavailable("heartbeat timed out".into())),
+    };
+    Ok(values
+        .iter()
+        .filter_map(bytes_of)
+        .filter_map(|b| match decode_bus(b) {
+            Ok(BusFrame::Heartbeat(h)) => Some(h),
+            _ => None,
+        })
+        .collect())
+}
+
+/// What [`heartbeat`] does besides listing.
+#[derive(Debug, Clone, Copy)]
+pub enum Heartbeat {
+    /// Announce this node.
+    Beat,
+    /// Remove this node.
+    Leave,
+    /// Only list.
+    List,
+}
+
+/// Removes a presence waiter when the query ends, however it ends.
+struct Waiter<'a> {
+    /// The registry.
+    shared: &'a Shared,
+    /// The request id.
+    request: String,
+}
+
+impl Drop for Waiter<'_> {
+    fn drop(&mut self) {
+        self.shared.presence_waiters.lock().remove(&self.request);
+    }
+}
+
+/// Member counts of `rooms` summed over the live nodes.
+///
+/// # Errors
+/// [`BusError::Unavailable`] when the query could not be sent.
+pub async fn room_counts(
+    shared: &Shared,
+    rooms: &[String],
+) -> Result<HashMap<String, u64>, BusError> {
+    let live = heartbeat(shared, Heartbeat::List).await?;
+    let expected: HashSet<String> = live.into_iter().map(|h| h.node).collect();
+    let request = format!("{}-{:016x}", shared.config.node_id, rand::random::<u64>());
+    let (tx, mut rx) = mpsc::channel(64);
+    shared.presence_waiters.lock().insert(request.clone(), tx);
+    let _waiter = Waiter {
+        shared,
+        request: request.clone(),
+    };
+    let query = BusFrame::PresenceQuery(PresenceQuery {
+        request,
+        rooms: rooms.to_vec(),
+        sessions: false,
+        reply_to: shared.config.node_id.clone(),
+    });
+    append(shared, encode_bus(&query)).await?;
+    let mut totals: HashMap<String, u64> = rooms.iter().map(|r| (r.clone(), 0)).collect();
+    let mut answered: HashSet<String> = HashSet::new();
+    let deadline = tokio::time::Instant::now() + shared.config.presence_timeout;
+    while !expected.iter().all(|n| answered.contains(n)) {
+        let reply = match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(r)) => r,
+            Ok(None) | Err(_) => break,
+        };
+        if !answered.insert(reply.node.clone()) {
+            continue;
+        }
+        for (room, n) in rooms.iter().zip(reply.counts) {
+            if let Some(t) = totals.get_mut(room) {
+                *t += n;
+            }
+        }
+    }
+    if answered.len() < expected.len() {
+        tracing::debug!(
+            answered = answered.len(),
+            expected = expected.len(),
+            "presence query timed out"
+        );
+    }
+    Ok(totals)
+}
+
+/// Sleeps `d` unless the bus stops first; `false` when it stopped.
+pub async fn pause(shared: &Shared, d: Duration) -> bool {
+    tokio::select! {
+        () = tokio::time::sleep(d) => true,
+        () = shared.cancel.cancelled() => false,
+    }
+}

@@ -1,0 +1,76 @@
+//! Turning stream entries into messages, and counting the ones that are not.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use herald_protocol::RoomName;
+use herald_protocol::bus::{BusFrame, decode_bus};
+use redis::Value;
+
+use super::scripts::{bytes_of, str_of};
+use crate::bus::Message;
+
+/// Counts and logs an entry that cannot be used; the stream goes on.
+pub fn invalid(stream: &str, id: &str, why: &str) {
+    metrics::counter!("herald_bus_invalid_frames_total").increment(1);
+    tracing::warn!(stream, id, why, "skipping an invalid bus entry");
+}
+
+/// The fields of a shard stream entry, before the frame is decoded.
+pub struct ShardEntry<'a> {
+    /// Field `r`.
+    pub room: &'a str,
+    /// Field `e`.
+    pub epoch: &'a str,
+    /// Field `o`.
+    pub offset: u64,
+    /// Field `f`.
+    pub frame: &'a [u8],
+}
+
+/// Reads the fields of a shard stream entry.
+///
+/// # Errors
+/// Names the missing or malformed field.
+pub fn shard_entry(map: &HashMap<String, Value>) -> Result<ShardEntry<'_>, &'static str> {
+    let field = |k: &str| map.get(k).ok_or("missing field");
+    Ok(ShardEntry {
+        room: str_of(field("r")?).ok_or("bad field r")?,
+        epoch: str_of(field("e")?).ok_or("bad field e")?,
+        offset: str_of(field("o")?)
+            .and_then(|o| o.parse().ok())
+            .ok_or("bad field o")?,
+        frame: bytes_of(field("f")?).ok_or("bad field f")?,
+    })
+}
+
+/// Builds the message a publication frame describes at `(epoch, offset)`.
+///
+/// # Errors
+/// Says why the frame is not a publication to `room`.
+pub fn message(
+    room: &RoomName,
+    epoch: Arc<str>,
+    offset: u64,
+    frame: &[u8],
+) -> Result<Message, String> {
+    match decode_bus(frame) {
+        Ok(BusFrame::Publish(p)) if p.room == room.as_str() => Ok(Message::new(
+            room.clone(),
+            p.event,
+            p.data,
+            epoch,
+            offset,
+            p.ts_ms,
+            p.src_ts_ms,
+        )),
+        Ok(BusFrame::Publish(_)) => Err("frame room differs from field r".into()),
+        Ok(_) => Err("not a publication frame".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The frame bytes of a control stream entry (field `f`).
+pub fn control_frame(map: &HashMap<String, Value>) -> Option<&[u8]> {
+    map.get("f").and_then(bytes_of)
+}

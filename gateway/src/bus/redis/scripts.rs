@@ -1,0 +1,98 @@
+//! The Lua scripts of the protocol and the parsing of their replies.
+
+use redis::streams::StreamRangeReply;
+use redis::{Script, Value};
+
+/// The publish script (see `publish.lua` and `docs/adapter-protocol.md`).
+pub const PUBLISH_LUA: &str = include_str!("publish.lua");
+/// The history script.
+pub const HISTORY_LUA: &str = include_str!("history.lua");
+/// The data marker script.
+pub const MARKER_LUA: &str = include_str!("marker.lua");
+/// The heartbeat and node listing script.
+pub const HEARTBEAT_LUA: &str = include_str!("heartbeat.lua");
+
+/// The loaded scripts.
+pub struct Scripts {
+    /// Publishes one publication.
+    pub publish: Script,
+    /// Reads a room's position and history.
+    pub history: Script,
+    /// Checks or plants a shard's data marker.
+    pub marker: Script,
+    /// Writes a heartbeat and lists live nodes.
+    pub heartbeat: Script,
+}
+
+impl Scripts {
+    /// Hashes every script.
+    pub fn new() -> Self {
+        Self {
+            publish: Script::new(PUBLISH_LUA),
+            history: Script::new(HISTORY_LUA),
+            marker: Script::new(MARKER_LUA),
+            heartbeat: Script::new(HEARTBEAT_LUA),
+        }
+    }
+}
+
+/// A string-like reply element as bytes.
+pub fn bytes_of(v: &Value) -> Option<&[u8]> {
+    match v {
+        Value::BulkString(b) => Some(b),
+        Value::SimpleString(s) => Some(s.as_bytes()),
+        _ => None,
+    }
+}
+
+/// A string-like reply element as text.
+pub fn str_of(v: &Value) -> Option<&str> {
+    bytes_of(v).and_then(|b| std::str::from_utf8(b).ok())
+}
+
+/// What the publish script answered.
+#[derive(Debug, PartialEq, Eq)]
+pub struct PublishReply {
+    /// `false` when the publication replayed a stored source position.
+    pub stored: bool,
+    /// The room's epoch.
+    pub epoch: String,
+    /// The new offset, or the room's latest offset for a replay.
+    pub offset: u64,
+}
+
+/// Parses `{status, epoch, offset}`.
+pub fn parse_publish(v: &Value) -> Option<PublishReply> {
+    let Value::Array(items) = v else { return None };
+    let [status, epoch, offset] = items.as_slice() else {
+        return None;
+    };
+    let stored = match str_of(status)? {
+        "ok" => true,
+        "dup" => false,
+        _ => return None,
+    };
+    Some(PublishReply {
+        stored,
+        epoch: str_of(epoch)?.to_owned(),
+        offset: str_of(offset)?.parse().ok()?,
+    })
+}
+
+/// What the history script answered: epoch, latest offset, newest entries first.
+pub fn parse_history(v: Value) -> Option<(String, u64, StreamRangeReply)> {
+    let Value::Array(mut items) = v else {
+        return None;
+    };
+    if items.len() != 3 {
+        return None;
+    }
+    let entries = items.pop()?;
+    let latest = str_of(&items[1])?.parse().ok()?;
+    let epoch = str_of(&items[0])?.to_owned();
+    let range = match entries {
+        Value::Array(a) if a.is_empty() => StreamRangeReply::default(),
+        other => redis::from_redis_value(other).ok()?,
+    };
+    Some((epoch, latest, range))
+}

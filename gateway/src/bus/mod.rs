@@ -20,13 +20,6 @@ use herald_protocol::{Position, RoomName};
 
 pub use message::Message;
 
-/// Connects the Redis streams bus described by `config`.
-///
-/// # Errors
-/// [`BusError::Unavailable`] until the Redis adapter is built in.
-pub async fn connect_redis(_config: &crate::config::Config) -> Result<Arc<dyn Bus>, BusError> {
-    Err(BusError::Unavailable("this build has no Redis bus".into()))
-}
 
 /// Why the bus could not do what was asked.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::Parser;
 use serde::{Deserialize, Serialize};
 
-use super::{BusChoice, Config, ConfigError, Limits};
+use super::{BusChoice, Config, ConfigError, Limits, SocketIoConfig};
 
 /// Herald gateway: holds browser connections and fans out room messages.
 ///
@@ -135,6 +135,52 @@ pub struct GatewayArgs {
     #[serde(default)]
     pub log_json: bool,
 
+    /// Socket.IO: milliseconds between Engine.IO pings (pingInterval).
+    #[arg(long, env = "HERALD_SOCKETIO_PING_INTERVAL_MS", default_value_t = 25_000)]
+    pub socketio_ping_interval_ms: u64,
+
+    /// Socket.IO: milliseconds to wait for a pong before closing the session (pingTimeout).
+    #[arg(long, env = "HERALD_SOCKETIO_PING_TIMEOUT_MS", default_value_t = 20_000)]
+    pub socketio_ping_timeout_ms: u64,
+
+    /// Socket.IO: largest Engine.IO message or polling request body, in bytes (maxPayload).
+    #[arg(long, env = "HERALD_SOCKETIO_MAX_PAYLOAD", default_value_t = 1_000_000)]
+    pub socketio_max_payload: usize,
+
+    /// Socket.IO: namespaces clients may join, comma-separated (unset: all; "/" is always allowed).
+    #[arg(long, env = "HERALD_SOCKETIO_NAMESPACES", value_delimiter = ',')]
+    #[serde(default)]
+    pub socketio_namespaces: Vec<String>,
+
+    /// Socket.IO: the client event that subscribes to a room.
+    #[arg(long, env = "HERALD_SOCKETIO_SUBSCRIBE_EVENT", default_value = "subscribe")]
+    pub socketio_subscribe_event: String,
+
+    /// Socket.IO: the client event that leaves a room.
+    #[arg(long, env = "HERALD_SOCKETIO_UNSUBSCRIBE_EVENT", default_value = "unsubscribe")]
+    pub socketio_unsubscribe_event: String,
+
+    /// Socket.IO: the room a subscribe's first argument maps to ({arg} is replaced by it).
+    #[arg(long, env = "HERALD_SOCKETIO_ROOM_TEMPLATE", default_value = "dashboard:{arg}")]
+    pub socketio_room_template: String,
+
+    /// Socket.IO: whether a subscribe leaves the socket's other rooms first.
+    #[arg(long, env = "HERALD_SOCKETIO_LEAVE_OTHERS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub socketio_leave_others: bool,
+
+    /// Socket.IO: connection state recovery (pid on CONNECT, an offset as every event's last argument).
+    #[arg(long, env = "HERALD_SOCKETIO_RECOVERY")]
+    #[serde(default)]
+    pub socketio_recovery: bool,
+
+    /// Socket.IO: milliseconds a disconnected socket's rooms are kept for recovery.
+    #[arg(long, env = "HERALD_SOCKETIO_RECOVERY_WINDOW_MS", default_value_t = 120_000)]
+    pub socketio_recovery_window_ms: u64,
+
+    /// Socket.IO: most namespaces one connection may join.
+    #[arg(long, env = "HERALD_SOCKETIO_MAX_NAMESPACES", default_value_t = 8)]
+    pub socketio_max_namespaces: usize,
+
     /// DEBUG ONLY: leak this many bytes per accepted connection, to prove the soak test's leak detector.
     #[arg(
         long,
@@ -178,6 +224,15 @@ impl GatewayArgs {
                 self.heartbeat_interval_ms as usize,
             ),
             ("--heartbeat-timeout-ms", self.heartbeat_timeout_ms as usize),
+            (
+                "--socketio-ping-interval-ms",
+                self.socketio_ping_interval_ms as usize,
+            ),
+            (
+                "--socketio-ping-timeout-ms",
+                self.socketio_ping_timeout_ms as usize,
+            ),
+            ("--socketio-max-namespaces", self.socketio_max_namespaces),
         ] {
             if value == 0 {
                 return Err(invalid(name, "must be at least 1"));
@@ -209,6 +264,34 @@ impl GatewayArgs {
                 return Err(invalid(
                     "--redis-url",
                     &format!("{url:?} must start with redis:// or rediss://"),
+                ));
+            }
+        }
+        if self.socketio_max_payload < 256 {
+            return Err(invalid("--socketio-max-payload", "must be at least 256"));
+        }
+        if !self.socketio_room_template.contains("{arg}") {
+            return Err(invalid(
+                "--socketio-room-template",
+                "must contain {arg}, the subscribe event's first argument",
+            ));
+        }
+        for (option, event) in [
+            ("--socketio-subscribe-event", &self.socketio_subscribe_event),
+            (
+                "--socketio-unsubscribe-event",
+                &self.socketio_unsubscribe_event,
+            ),
+        ] {
+            if event.is_empty() || herald_protocol::sio::RESERVED_EVENTS.contains(&event.as_str()) {
+                return Err(invalid(option, "must be a non-empty, non-reserved event name"));
+            }
+        }
+        for nsp in &self.socketio_namespaces {
+            if !nsp.starts_with('/') || nsp.len() > herald_protocol::sio::MAX_NSP_BYTES {
+                return Err(invalid(
+                    "--socketio-namespaces",
+                    &format!("{nsp:?} must start with / and be at most 256 bytes"),
                 ));
             }
         }
@@ -268,6 +351,20 @@ impl GatewayArgs {
             shutdown_grace: Duration::from_millis(self.shutdown_grace_ms),
             metrics_enabled: !self.no_metrics,
             debug_leak_bytes_per_connection: self.debug_leak_bytes_per_connection,
+            socketio: SocketIoConfig {
+                ping_interval: Duration::from_millis(self.socketio_ping_interval_ms),
+                ping_timeout: Duration::from_millis(self.socketio_ping_timeout_ms),
+                max_payload: self.socketio_max_payload,
+                namespaces: (!self.socketio_namespaces.is_empty())
+                    .then_some(self.socketio_namespaces),
+                subscribe_event: self.socketio_subscribe_event,
+                unsubscribe_event: self.socketio_unsubscribe_event,
+                room_template: self.socketio_room_template,
+                leave_others: self.socketio_leave_others,
+                recovery: self.socketio_recovery,
+                recovery_window: Duration::from_millis(self.socketio_recovery_window_ms),
+                max_namespaces: self.socketio_max_namespaces,
+            },
         })
     }
 }

@@ -45,6 +45,35 @@ pub struct Config {
     pub metrics_enabled: bool,
     /// Debug only: bytes leaked on purpose per accepted connection (leak-detector proof).
     pub debug_leak_bytes_per_connection: usize,
+    /// The Socket.IO transport at `/socket.io/`.
+    pub socketio: SocketIoConfig,
+}
+
+/// The Socket.IO transport's settings (`--socketio-*`; see `docs/socketio.md`).
+#[derive(Debug, Clone)]
+pub struct SocketIoConfig {
+    /// Milliseconds between the server's Engine.IO pings (`pingInterval`).
+    pub ping_interval: Duration,
+    /// How long the server waits for a pong before closing (`pingTimeout`).
+    pub ping_timeout: Duration,
+    /// The largest Engine.IO message or polling body accepted (`maxPayload`).
+    pub max_payload: usize,
+    /// Namespaces clients may join; `None` allows every namespace.
+    pub namespaces: Option<Vec<String>>,
+    /// The client event that subscribes to a room.
+    pub subscribe_event: String,
+    /// The client event that leaves a room.
+    pub unsubscribe_event: String,
+    /// The room a subscribe's first argument maps to; `{arg}` is replaced.
+    pub room_template: String,
+    /// Whether a subscribe leaves the namespace's other rooms first.
+    pub leave_others: bool,
+    /// Connection state recovery: `pid` on CONNECT, offsets on events.
+    pub recovery: bool,
+    /// How long a disconnected socket's rooms are kept for recovery.
+    pub recovery_window: Duration,
+    /// Most namespaces one Engine.IO session may join.
+    pub max_namespaces: usize,
 }
 
 /// Which bus the gateway runs on.

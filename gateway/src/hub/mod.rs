@@ -156,6 +156,18 @@ impl Hub {
         self.rooms.count(room)
     }
 
+    /// Session ids of the local members of `room`.
+    pub fn room_sessions(&self, room: &str) -> Vec<String> {
+        let conns: Vec<ConnId> = self
+            .rooms
+            .with_members(room, |m| m.keys().copied().collect())
+            .unwrap_or_default();
+        conns
+            .iter()
+            .filter_map(|c| self.sessions.get(c).map(|s| s.session.clone()))
+            .collect()
+    }
+
     /// Closes every session with `code` (shutdown).
     pub fn close_all(&self, code: CloseCode) {
         for s in self.sessions.iter() {

@@ -8,8 +8,8 @@
 pub mod admission;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::bus::memory::{MemoryBus, MemoryBusConfig};
+use crate::bus::redis::{LocalPresence, RedisBus, RedisBusConfig};
 use crate::bus::{Bus, BusError, Sink};
 use crate::config::{BusChoice, Config};
 use crate::hub::Hub;
@@ -39,6 +40,8 @@ pub struct AppState {
     pub tracker: TaskTracker,
     /// Renders `/metrics`.
     pub metrics_render: MetricsRender,
+    /// The Redis bus, when the node runs on one (cluster-wide queries).
+    pub redis: Option<Arc<RedisBus>>,
     /// A random per-process prefix that keeps session ids unique across restarts.
     boot: u32,
     /// Session counter.
@@ -102,7 +105,36 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
         .map_err(|source| StartError::Bind { addr, source })
 }
 
-async fn build_bus(config: &Config) -> Result<Arc<dyn Bus>, StartError> {
+/// Answers other nodes' presence queries from this node's hub.
+#[derive(Default)]
+struct HubPresence {
+    /// Set once the hub exists (the hub needs the bus first).
+    hub: OnceLock<Weak<Hub>>,
+}
+
+impl HubPresence {
+    fn hub(&self) -> Option<Arc<Hub>> {
+        self.hub.get().and_then(Weak::upgrade)
+    }
+}
+
+impl LocalPresence for HubPresence {
+    fn count(&self, room: &str) -> u64 {
+        self.hub().map_or(0, |h| h.room_count(room) as u64)
+    }
+    fn sessions(&self, room: &str) -> Vec<String> {
+        self.hub().map(|h| h.room_sessions(room)).unwrap_or_default()
+    }
+    fn connections(&self) -> u64 {
+        self.hub().map_or(0, |h| h.session_count() as u64)
+    }
+}
+
+/// The bus the configuration asks for; the Redis handle too when it is Redis.
+async fn build_bus(
+    config: &Config,
+    presence: Arc<HubPresence>,
+) -> Result<(Arc<dyn Bus>, Option<Arc<RedisBus>>), StartError> {
     match &config.bus {
         BusChoice::Memory {
             history_size,
@@ -125,11 +157,27 @@ async fn build_bus(config: &Config) -> Result<Arc<dyn Bus>, StartError> {
                     }
                 }
             });
-            Ok(bus)
+            Ok((bus, None))
         }
-        BusChoice::Redis { .. } => crate::bus::connect_redis(config)
-            .await
-            .map_err(StartError::Bus),
+        BusChoice::Redis {
+            urls,
+            cluster,
+            shards,
+            history_size,
+            history_ttl,
+        } => {
+            let redis_config = RedisBusConfig {
+                urls: urls.clone(),
+                cluster: *cluster,
+                shards: *shards,
+                history_size: *history_size,
+                history_ttl: *history_ttl,
+                node_id: config.node_id.clone(),
+                ..RedisBusConfig::default()
+            };
+            let bus = RedisBus::connect(redis_config, Some(presence as Arc<dyn LocalPresence>)).await?;
+            Ok((bus.clone() as Arc<dyn Bus>, Some(bus)))
+        }
     }
 }
 
@@ -157,8 +205,10 @@ impl Gateway {
                 source,
             })?;
 
-        let bus = build_bus(&config).await?;
+        let presence = Arc::new(HubPresence::default());
+        let (bus, redis) = build_bus(&config, presence.clone()).await?;
         let hub = Hub::new(bus.clone(), metrics.clone());
+        let _ = presence.hub.set(Arc::downgrade(&hub));
         bus.start(hub.clone() as Arc<dyn Sink>).await?;
 
         let state = Arc::new(AppState {
@@ -171,6 +221,7 @@ impl Gateway {
             shutdown: CancellationToken::new(),
             tracker: TaskTracker::new(),
             metrics_render,
+            redis,
             boot: rand::random(),
             next_session: AtomicU64::new(1),
             config,
@@ -232,6 +283,9 @@ impl Gateway {
             self.state.admission.live()
         };
         self.stop_admin.cancel();
+        if let Some(redis) = &self.state.redis {
+            redis.shutdown().await;
+        }
         self.background.close();
         let _ = tokio::time::timeout(Duration::from_secs(2), self.background.wait()).await;
         tracing::info!(left, "drained");

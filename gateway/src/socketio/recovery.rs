@@ -1,0 +1,337 @@
+//! Connection state recovery (socket.io-client 4.6+).
+//!
+//! The client keeps one offset per socket: the last argument of the last
+//! event it received. Herald's offset names one message, `"<offset>
+//! <epoch> <room>"` (spaces cannot occur in rooms or epochs), so it is the
+//! same for every socket and the broadcast frame is encoded once.
+//!
+//! A socket in several rooms needs a position in each. The gateway logs
+//! what it sent each socket, in order ([`SentLog`], bounded); when the
+//! socket's transport closes, the socket's rooms and that log are kept under
+//! its `pid` for the recovery window ([`Store`]). On reconnect the client's
+//! offset marks how far down the log it got: each room's position is the
+//! last entry for that room up to there ([`positions`]). The missed
+//! messages then come from the bus's history, exactly once and in order.
+//!
+//! Only the gateway that held the socket has its record. Elsewhere the
+//! `pid` is unknown and the client gets a fresh session (`recovered`
+//! false), whose subscribe sends the rooms' current state.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use herald_protocol::{Position, RoomName};
+use parking_lot::Mutex;
+
+/// Most entries a socket's [`SentLog`] keeps.
+pub const SENT_LOG_LEN: usize = 1024;
+
+/// The offset argument of a message event: `"<offset> <epoch> <room>"`.
+pub fn offset_string(offset: u64, epoch: &str, room: &str) -> String {
+    format!("{offset} {epoch} {room}")
+}
+
+/// A parsed offset argument.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedOffset<'a> {
+    /// The message's offset in its room.
+    pub offset: u64,
+    /// The room's epoch.
+    pub epoch: &'a str,
+    /// The room.
+    pub room: &'a str,
+}
+
+/// Parses an offset argument; `None` when it is not one of Herald's.
+pub fn parse_offset(s: &str) -> Option<ParsedOffset<'_>> {
+    let mut parts = s.splitn(3, ' ');
+    let offset = parts.next()?.parse().ok()?;
+    let epoch = parts.next().filter(|e| !e.is_empty())?;
+    let room = parts.next().filter(|r| !r.is_empty())?;
+    Some(ParsedOffset {
+        offset,
+        epoch,
+        room,
+    })
+}
+
+/// The messages sent to one socket, oldest first, bounded.
+#[derive(Debug, Default, Clone)]
+pub struct SentLog {
+    /// `(room, offset)` per message event written, in write order.
+    entries: VecDeque<(RoomName, u64)>,
+    /// Whether old entries were dropped to stay within [`SENT_LOG_LEN`].
+    evicted: bool,
+}
+
+impl SentLog {
+    /// Records a message event written to the socket.
+    pub fn push(&mut self, room: RoomName, offset: u64) {
+        if self.entries.len() >= SENT_LOG_LEN {
+            self.entries.pop_front();
+            self.evicted = true;
+        }
+        self.entries.push_back((room, offset));
+    }
+
+    /// Entries held.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// One room of a disconnected socket.
+#[derive(Debug, Clone)]
+pub struct RoomState {
+    /// The room.
+    pub room: RoomName,
+    /// Its epoch when the socket left.
+    pub epoch: Arc<str>,
+    /// The last offset written to the socket.
+    pub last: u64,
+}
+
+/// A disconnected socket, kept for recovery.
+#[derive(Debug, Clone)]
+pub struct Record {
+    /// Its namespace.
+    pub nsp: String,
+    /// Its rooms.
+    pub rooms: Vec<RoomState>,
+    /// What was written to it.
+    pub sent: SentLog,
+}
+
+/// Each room's position as far as the client got, given the offset it
+/// echoes (`None` when it received no message event at all).
+///
+/// Returns `None` when the offset is not in the log (too old, or not one
+/// of this socket's): the socket cannot be recovered.
+pub fn positions(rec: &Record, last: Option<&str>) -> Option<Vec<(RoomName, Position)>> {
+    let entries = &rec.sent.entries;
+    // Index one past the last entry the client received.
+    let upto = match last {
+        None if rec.sent.evicted => return None,
+        None => 0,
+        Some(s) => {
+            let p = parse_offset(s)?;
+            let i = entries
+                .iter()
+                .rposition(|(r, o)| r.as_str() == p.room && *o == p.offset)?;
+            i + 1
+        }
+    };
+    let mut out = Vec::with_capacity(rec.rooms.len());
+    for rs in &rec.rooms {
+        let received = entries
+            .range(..upto)
+            .rev()
+            .find(|(r, _)| *r == rs.room)
+            .map(|(_, o)| *o);
+        let offset = match received {
+            Some(o) => o,
+            None => match entries.range(upto..).find(|(r, _)| *r == rs.room) {
+                // The first message of the room the client did not get.
+                Some((_, o)) => o.saturating_sub(1),
+                None => rs.last,
+            },
+        };
+        out.push((
+            rs.room.clone(),
+            Position {
+                epoch: rs.epoch.to_string(),
+                offset,
+            },
+        ));
+    }
+    Some(out)
+}
+
+struct Inner {
+    /// Records by `pid`, with their expiry.
+    map: HashMap<String, (Instant, Record)>,
+    /// `pid`s in expiry order, for sweeping.
+    order: VecDeque<(Instant, String)>,
+}
+
+/// Disconnected sockets by `pid`, for the recovery window; bounded.
+pub struct Store {
+    /// The records.
+    inner: Mutex<Inner>,
+    /// How long a record is kept.
+    window: Duration,
+    /// Most records kept.
+    max: usize,
+}
+
+impl Store {
+    /// An empty store keeping records for `window`, at most `max` of them.
+    pub fn new(window: Duration, max: usize) -> Self {
+        Self {
+            inner: Mutex::new(Inner {
+                map: HashMap::new(),
+                order: VecDeque::new(),
+            }),
+            window,
+            max,
+        }
+    }
+
+    /// Keeps `rec` under `pid`. Returns false when the store is full.
+    pub fn put(&self, pid: String, rec: Record) -> bool {
+        let now = Instant::now();
+        let mut inner = self.inner.lock();
+        Self::sweep(&mut inner, now);
+        if inner.map.len() >= self.max {
+            return false;
+        }
+        let expires = now + self.window;
+        inner.order.push_back((expires, pid.clone()));
+        inner.map.insert(pid, (expires, rec));
+        true
+    }
+
+    /// Removes and returns the record under `pid`, if it has not expired.
+    pub fn take(&self, pid: &str) -> Option<Record> {
+        let now = Instant::now();
+        let mut inner = self.inner.lock();
+        Self::sweep(&mut inner, now);
+        inner
+            .map
+            .remove(pid)
+            .filter(|(expires, _)| *expires > now)
+            .map(|(_, rec)| rec)
+    }
+
+    /// Records held.
+    pub fn len(&self) -> usize {
+        self.inner.lock().map.len()
+    }
+
+    /// Whether no record is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn sweep(inner: &mut Inner, now: Instant) {
+        while let Some((expires, _)) = inner.order.front() {
+            if *expires > now {
+                break;
+            }
+            if let Some((_, pid)) = inner.order.pop_front()
+                && inner.map.get(&pid).is_some_and(|(e, _)| *e <= now)
+            {
+                inner.map.remove(&pid);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn room(s: &str) -> RoomName {
+        RoomName::new(s).unwrap()
+    }
+
+    fn record(sent: &[(&str, u64)], rooms: &[(&str, u64)]) -> Record {
+        let mut log = SentLog::default();
+        for (r, o) in sent {
+            log.push(room(r), *o);
+        }
+        Record {
+            nsp: "/".into(),
+            rooms: rooms
+                .iter()
+                .map(|(r, last)| RoomState {
+                    room: room(r),
+                    epoch: Arc::from("e1"),
+                    last: *last,
+                })
+                .collect(),
+            sent: log,
+        }
+    }
+
+    #[test]
+    fn offsets_round_trip() {
+        let s = offset_string(42, "m00ff", "dashboard:sales");
+        assert_eq!(
+            parse_offset(&s),
+            Some(ParsedOffset {
+                offset: 42,
+                epoch: "m00ff",
+                room: "dashboard:sales"
+            })
+        );
+        assert_eq!(parse_offset("x e r"), None);
+        assert_eq!(parse_offset("1 e"), None);
+        assert_eq!(parse_offset(""), None);
+    }
+
+    #[test]
+    fn each_room_resumes_after_what_the_client_received() {
+        // Sent: a1 b7 a2 b8 a3; the client got up to a2 (b8, a3 were lost).
+        let rec = record(
+            &[("a", 1), ("b", 7), ("a", 2), ("b", 8), ("a", 3)],
+            &[("a", 3), ("b", 8), ("c", 5)],
+        );
+        let pos = positions(&rec, Some(&offset_string(2, "e1", "a"))).unwrap();
+        let got: Vec<(String, u64)> = pos.iter().map(|(r, p)| (r.to_string(), p.offset)).collect();
+        assert_eq!(
+            got,
+            vec![("a".into(), 2), ("b".into(), 7), ("c".into(), 5)]
+        );
+    }
+
+    #[test]
+    fn a_room_first_sent_after_the_offset_resumes_before_it() {
+        let rec = record(&[("a", 1), ("b", 9)], &[("a", 1), ("b", 9)]);
+        let pos = positions(&rec, Some(&offset_string(1, "e1", "a"))).unwrap();
+        assert_eq!(pos[1].1.offset, 8);
+        // Nothing received at all: everything resumes before the log.
+        let pos = positions(&rec, None).unwrap();
+        assert_eq!((pos[0].1.offset, pos[1].1.offset), (0, 8));
+    }
+
+    #[test]
+    fn unknown_offsets_are_not_recovered() {
+        let rec = record(&[("a", 1)], &[("a", 1)]);
+        assert!(positions(&rec, Some(&offset_string(5, "e1", "a"))).is_none());
+        assert!(positions(&rec, Some("garbage")).is_none());
+    }
+
+    #[test]
+    fn the_store_is_bounded_and_takes_once() {
+        let store = Store::new(Duration::from_secs(60), 1);
+        assert!(store.put("p1".into(), record(&[], &[])));
+        assert!(!store.put("p2".into(), record(&[], &[])));
+        assert!(store.take("p1").is_some());
+        assert!(store.take("p1").is_none());
+        let expired = Store::new(Duration::ZERO, 4);
+        expired.put("p".into(), record(&[], &[]));
+        assert!(expired.take("p").is_none());
+    }
+
+    #[test]
+    fn the_sent_log_is_bounded() {
+        let mut log = SentLog::default();
+        for i in 0..(SENT_LOG_LEN as u64 + 5) {
+            log.push(room("a"), i);
+        }
+        assert_eq!(log.len(), SENT_LOG_LEN);
+        let rec = Record {
+            nsp: "/".into(),
+            rooms: vec![],
+            sent: log,
+        };
+        assert!(positions(&rec, None).is_none(), "evicted log cannot recover from nothing");
+    }
+}

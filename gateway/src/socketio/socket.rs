@@ -1,0 +1,667 @@
+//! The Socket.IO layer of one Engine.IO session: its namespace sockets,
+//! the client's events and acks, and the room messages it is sent.
+//!
+//! All namespaces of a session share one [`Subscriptions`] (one hub
+//! connection, one outbox); each namespace socket keeps the set of rooms it
+//! joined, and a room message is written to every namespace socket in its
+//! room. Herald's rooms are global: the same room joined from two
+//! namespaces is one subscription.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use herald_protocol::bus::Publication;
+use herald_protocol::native::ErrorCode;
+use herald_protocol::sio::{
+    BinaryAssembler, DEFAULT_NSP, MAX_ATTACHMENTS, SioKind, SioPacket, encode_event_frame,
+    encode_frame,
+};
+use herald_protocol::{Position, RoomName};
+use serde_json::{Map, Value, json};
+
+use super::polling::Frame;
+use super::recovery::{self, Record, RoomState, SentLog};
+use super::{SioState, random_id};
+use crate::bus::Message;
+use crate::hub::outbox::{Out, Outbox};
+use crate::hub::rooms::ConnId;
+use crate::hub::subscriptions::{Emit, SubscribeError, Subscriptions, finish_live};
+
+/// The event that publishes to a room when client publishes are allowed:
+/// `socket.emit("publish", room, event, data, ack)`.
+pub const PUBLISH_EVENT: &str = "publish";
+
+/// The client broke the protocol: the Engine.IO session must close.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// The `herald_gateway_client_errors_total` code.
+    pub code: &'static str,
+    /// What was wrong, for the log.
+    pub reason: String,
+}
+
+impl Violation {
+    fn new(reason: impl Into<String>) -> Self {
+        Self {
+            code: ErrorCode::BadFrame.name(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// One namespace socket.
+struct NspSocket {
+    /// The namespace, `/` for the main one.
+    nsp: String,
+    /// Rooms this socket joined.
+    rooms: HashSet<RoomName>,
+    /// The private id for connection state recovery (recovery on only).
+    pid: Option<String>,
+    /// Message events written, for recovery (recovery on only).
+    sent: SentLog,
+}
+
+/// The hub side of a session, created at its first CONNECT (which carries
+/// the `auth` the hub registers the user from).
+struct Core {
+    /// The session's hub connection.
+    conn: ConnId,
+    /// Its rooms and positions.
+    subs: Subscriptions,
+}
+
+/// A session's Socket.IO state.
+pub struct Sockets {
+    /// Shared Socket.IO state (config via `sio.app`).
+    sio: Arc<SioState>,
+    /// The Engine.IO sid, also the hub's session id.
+    sid: String,
+    /// The session's outbox.
+    outbox: Arc<Outbox>,
+    /// Hub connection and subscriptions, once a namespace is joined.
+    core: Option<Core>,
+    /// Joined namespaces, in join order.
+    nsps: Vec<NspSocket>,
+    /// Joins binary packets with their attachments.
+    assembler: BinaryAssembler,
+    /// Subscription output not yet turned into frames (kept for its capacity).
+    emits: Vec<Emit>,
+    /// Message events produced since the last [`Sockets::after_write`].
+    delivered: u64,
+}
+
+impl Sockets {
+    /// A session with no namespace joined yet.
+    pub fn new(sio: Arc<SioState>, sid: String, outbox: Arc<Outbox>) -> Self {
+        Self {
+            sio,
+            sid,
+            outbox,
+            core: None,
+            nsps: Vec::new(),
+            assembler: BinaryAssembler::new(MAX_ATTACHMENTS),
+            emits: Vec::new(),
+            delivered: 0,
+        }
+    }
+
+    /// Takes an Engine.IO text message.
+    ///
+    /// # Errors
+    /// [`Violation`] for an invalid packet or one out of place.
+    pub async fn on_text(&mut self, text: &str, out: &mut Vec<Frame>) -> Result<(), Violation> {
+        match self.assembler.handle_text(text) {
+            Ok(Some(packet)) => self.on_packet(packet, out).await,
+            Ok(None) => Ok(()),
+            Err(e) => Err(Violation::new(e.to_string())),
+        }
+    }
+
+    /// Takes an Engine.IO binary message (an attachment).
+    ///
+    /// # Errors
+    /// [`Violation`] for an attachment nobody announced.
+    pub async fn on_binary(&mut self, bytes: Bytes, out: &mut Vec<Frame>) -> Result<(), Violation> {
+        match self.assembler.handle_binary(bytes) {
+            Ok(Some(packet)) => self.on_packet(packet, out).await,
+            Ok(None) => Ok(()),
+            Err(e) => Err(Violation::new(e.to_string())),
+        }
+    }
+
+    /// Handles what the hub queued for the session.
+    pub async fn on_out(&mut self, items: &mut VecDeque<Out>, out: &mut Vec<Frame>) {
+        let Some(core) = self.core.as_mut() else {
+            items.clear();
+            return;
+        };
+        while let Some(item) = items.pop_front() {
+            if let Out::Join(room) = &item {
+                // An operator's join: the main namespace socket (or the
+                // first one) gets the room's messages.
+                let target = self
+                    .nsps
+                    .iter()
+                    .position(|s| s.nsp == DEFAULT_NSP)
+                    .unwrap_or(0);
+                if let Some(s) = self.nsps.get_mut(target) {
+                    s.rooms.insert(room.clone());
+                }
+            }
+            core.subs.on_out(item, &mut self.emits).await;
+        }
+        self.flush_emits(None, out);
+    }
+
+    /// Call once the frames produced so far are written: counts deliveries
+    /// and marks the live messages written.
+    pub fn after_write(&mut self) {
+        let hub = &self.sio.app.hub;
+        if self.delivered > 0 {
+            hub.metrics().delivered.increment(self.delivered);
+            self.delivered = 0;
+        }
+        if let Some(core) = self.core.as_mut() {
+            finish_live(hub, &core.subs.take_live_done());
+        }
+    }
+
+    /// Ends the session: keeps each namespace socket for recovery when
+    /// `recoverable`, leaves every room, unregisters from the hub.
+    pub fn finish(&mut self, recoverable: bool) {
+        if let Some(core) = self.core.take() {
+            if recoverable {
+                for s in self.nsps.drain(..) {
+                    let Some(pid) = s.pid else { continue };
+                    let rooms = s
+                        .rooms
+                        .iter()
+                        .filter_map(|r| {
+                            core.subs.position(r).map(|p| RoomState {
+                                room: r.clone(),
+                                epoch: Arc::from(p.epoch),
+                                last: p.offset,
+                            })
+                        })
+                        .collect();
+                    let record = Record {
+                        nsp: s.nsp,
+                        rooms,
+                        sent: s.sent,
+                    };
+                    if !self.sio.recovery.put(pid, record) {
+                        tracing::debug!("recovery store full; socket not kept");
+                    }
+                }
+            }
+            let hub = self.sio.app.hub.clone();
+            // Dropping the subscriptions leaves every room.
+            drop(core.subs);
+            hub.unregister(core.conn);
+        }
+        self.nsps.clear();
+    }
+
+    async fn on_packet(&mut self, packet: SioPacket, out: &mut Vec<Frame>) -> Result<(), Violation> {
+        let idx = self.nsps.iter().position(|s| s.nsp == packet.nsp);
+        match (packet.kind.base(), idx) {
+            (SioKind::Connect, None) => self.on_connect(packet, out).await,
+            (SioKind::Connect, Some(_)) => Err(Violation::new(format!(
+                "CONNECT to {} which is already joined",
+                packet.nsp
+            ))),
+            (SioKind::Disconnect, Some(i)) => {
+                self.leave_nsp(i);
+                Ok(())
+            }
+            (SioKind::Event, Some(i)) => {
+                self.on_event(i, packet, out).await;
+                Ok(())
+            }
+            // Herald never emits with an ack: nothing waits for one.
+            (SioKind::Ack, Some(_)) => Ok(()),
+            (kind, _) => Err(Violation::new(format!(
+                "{kind} packet for namespace {} in this state",
+                packet.nsp
+            ))),
+        }
+    }
+
+    fn allowed(&self, nsp: &str) -> bool {
+        nsp == DEFAULT_NSP
+            || self
+                .sio
+                .app
+                .config
+                .socketio
+                .namespaces
+                .as_ref()
+                .is_none_or(|list| list.iter().any(|n| n == nsp))
+    }
+
+    async fn on_connect(&mut self, packet: SioPacket, out: &mut Vec<Frame>) -> Result<(), Violation> {
+        let app = self.sio.app.clone();
+        let cfg = &app.config.socketio;
+        let nsp = packet.nsp.clone();
+        if !self.allowed(&nsp) {
+            app.hub.metrics().client_error("invalid_namespace");
+            push_packet(out, &SioPacket::connect_error(nsp, "Invalid namespace"));
+            return Ok(());
+        }
+        if self.nsps.len() >= cfg.max_namespaces {
+            app.hub.metrics().client_error("too_many_namespaces");
+            push_packet(out, &SioPacket::connect_error(nsp, "Too many namespaces"));
+            return Ok(());
+        }
+        let auth = match &packet.data {
+            Some(Value::Object(m)) => Some(m),
+            _ => None,
+        };
+        if self.core.is_none() {
+            let user = auth
+                .and_then(|a| a.get("user"))
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            let conn = app
+                .hub
+                .register(self.sid.clone(), user, self.outbox.clone());
+            let subs = Subscriptions::new(
+                app.hub.clone(),
+                conn,
+                self.outbox.clone(),
+                app.config.limits.max_rooms_per_connection,
+                app.config.snapshot_depth,
+            );
+            self.core = Some(Core { conn, subs });
+        }
+
+        let mut restored = None;
+        if cfg.recovery
+            && let Some(pid) = auth.and_then(|a| a.get("pid")).and_then(Value::as_str)
+        {
+            let offset = auth.and_then(|a| a.get("offset")).and_then(Value::as_str);
+            restored = self
+                .sio
+                .recovery
+                .take(pid)
+                .filter(|rec| rec.nsp == nsp)
+                .and_then(|rec| {
+                    recovery::positions(&rec, offset).map(|pos| (pid.to_owned(), pos, rec.sent))
+                });
+            tracing::debug!(recovered = restored.is_some(), "recovery asked");
+        }
+        let pid = match &restored {
+            Some((pid, _, _)) => Some(pid.clone()),
+            None => cfg.recovery.then(random_id),
+        };
+        push_packet(
+            out,
+            &SioPacket::connect_ok(nsp.clone(), &random_id(), pid.as_deref()),
+        );
+        let (positions, sent) = match restored {
+            Some((_, pos, sent)) => (pos, sent),
+            None => (Vec::new(), SentLog::default()),
+        };
+        self.nsps.push(NspSocket {
+            nsp,
+            rooms: HashSet::new(),
+            pid,
+            sent,
+        });
+        let idx = self.nsps.len() - 1;
+        for (room, since) in positions {
+            let Some(core) = self.core.as_mut() else {
+                break;
+            };
+            self.nsps[idx].rooms.insert(room.clone());
+            if core.subs.contains(&room) {
+                continue;
+            }
+            if let Err(e) = core
+                .subs
+                .subscribe(room.clone(), Some(since), None, &mut self.emits)
+                .await
+            {
+                tracing::warn!(%room, error = %e, "could not restore a room");
+                self.nsps[idx].rooms.remove(&room);
+            }
+        }
+        self.flush_emits(Some(idx), out);
+        Ok(())
+    }
+
+    /// Leaves namespace socket `i` and every room only it held.
+    fn leave_nsp(&mut self, i: usize) {
+        let s = self.nsps.remove(i);
+        for room in s.rooms {
+            self.release(&room);
+        }
+    }
+
+    /// Drops the session's subscription to `room` unless a namespace
+    /// socket is still in it.
+    fn release(&mut self, room: &RoomName) {
+        if self.nsps.iter().any(|s| s.rooms.contains(room)) {
+            return;
+        }
+        if let Some(core) = self.core.as_mut() {
+            core.subs.unsubscribe(room);
+        }
+    }
+
+    async fn on_event(&mut self, i: usize, packet: SioPacket, out: &mut Vec<Frame>) {
+        let app = self.sio.app.clone();
+        let cfg = &app.config.socketio;
+        let name = packet.event_name().unwrap_or_default();
+        let ack = packet.id;
+        let reply = if name == cfg.subscribe_event {
+            self.subscribe(i, packet.args().first(), ack, out).await
+        } else if name == cfg.unsubscribe_event {
+            self.unsubscribe(i, packet.args().first())
+        } else if name == PUBLISH_EVENT {
+            self.publish(&packet).await
+        } else {
+            Err((
+                ErrorCode::UnknownOp,
+                format!("this gateway has no handler for event {name:?}"),
+            ))
+        };
+        let reply = match reply {
+            Ok(None) => return,
+            Ok(Some(v)) => v,
+            Err((code, message)) => {
+                app.hub.metrics().client_error(code.name());
+                json!({ "error": { "code": u16::from(code), "name": code.name(), "message": message } })
+            }
+        };
+        if let Some(id) = ack {
+            push_packet(out, &SioPacket::ack(self.nsps[i].nsp.clone(), id, vec![reply]));
+        }
+    }
+
+    fn room_arg(&self, arg: Option<&Value>) -> Result<(RoomName, Option<Position>), (ErrorCode, String)> {
+        let template = &self.sio.app.config.socketio.room_template;
+        let (name, since) = match arg {
+            Some(Value::String(s)) => (template.replace("{arg}", s), None),
+            Some(Value::Number(n)) => (template.replace("{arg}", &n.to_string()), None),
+            Some(Value::Object(o)) => {
+                let Some(room) = o.get("room").and_then(Value::as_str) else {
+                    return Err((ErrorCode::InvalidRoom, "the object needs a \"room\" string".into()));
+                };
+                let since = match o.get("since") {
+                    None | Some(Value::Null) => None,
+                    Some(v) => Some(serde_json::from_value::<Position>(v.clone()).map_err(|e| {
+                        (ErrorCode::BadFrame, format!("\"since\" must be {{epoch, offset}}: {e}"))
+                    })?),
+                };
+                (room.to_owned(), since)
+            }
+            _ => {
+                return Err((
+                    ErrorCode::InvalidRoom,
+                    "the first argument must name a room".into(),
+                ));
+            }
+        };
+        let room = RoomName::new(&name).map_err(|e| (ErrorCode::InvalidRoom, e.to_string()))?;
+        Ok((room, since))
+    }
+
+    async fn subscribe(
+        &mut self,
+        i: usize,
+        arg: Option<&Value>,
+        ack: Option<u64>,
+        out: &mut Vec<Frame>,
+    ) -> Result<Option<Value>, (ErrorCode, String)> {
+        let app = self.sio.app.clone();
+        let (room, since) = self.room_arg(arg)?;
+        if app.config.socketio.leave_others {
+            let others: Vec<RoomName> = self.nsps[i]
+                .rooms
+                .iter()
+                .filter(|r| **r != room)
+                .cloned()
+                .collect();
+            for other in others {
+                self.nsps[i].rooms.remove(&other);
+                self.release(&other);
+            }
+        }
+        let Some(core) = self.core.as_mut() else {
+            return Err((ErrorCode::Internal, "no session".into()));
+        };
+        let mine = self.nsps[i].rooms.contains(&room);
+        if let (true, None, Some(pos)) = (mine, &since, core.subs.position(&room)) {
+            // Already in it (a re-subscribe after recovery): nothing to resend.
+            return Ok(Some(subscribed_reply(&room, &pos.epoch, pos.offset, true)));
+        }
+        if let (false, None, Some(pos)) = (mine, &since, core.subs.position(&room)) {
+            // Another namespace socket holds the room: send this one the
+            // snapshot up to where the session stands.
+            let history = app
+                .hub
+                .history(&room, None, app.config.snapshot_depth)
+                .await
+                .map_err(|e| (ErrorCode::BusUnavailable, e.to_string()))?;
+            self.nsps[i].rooms.insert(room.clone());
+            let reply = subscribed_reply(&room, &pos.epoch, pos.offset, false);
+            if let Some(id) = ack {
+                push_packet(out, &SioPacket::ack(self.nsps[i].nsp.clone(), id, vec![reply]));
+            }
+            for m in history.messages.iter().filter(|m| m.offset <= pos.offset) {
+                self.write_message(i, m, out);
+            }
+            return Ok(None);
+        }
+        self.nsps[i].rooms.insert(room.clone());
+        // The `Subscribed` emit carries the ack id: flush_emits answers it.
+        match core.subs.subscribe(room.clone(), since, ack, &mut self.emits).await {
+            Ok(()) => {
+                if ack.is_none() {
+                    self.flush_emits(Some(i), out);
+                    return Ok(None);
+                }
+                self.flush_emits(Some(i), out);
+                Ok(None)
+            }
+            Err(e) => {
+                self.nsps[i].rooms.remove(&room);
+                let code = match e {
+                    SubscribeError::TooManyRooms(_) => ErrorCode::TooManyRooms,
+                    SubscribeError::Bus(_) => ErrorCode::BusUnavailable,
+                };
+                Err((code, e.to_string()))
+            }
+        }
+    }
+
+    fn unsubscribe(&mut self, i: usize, arg: Option<&Value>) -> Result<Option<Value>, (ErrorCode, String)> {
+        let (room, _) = self.room_arg(arg)?;
+        let was = self.nsps[i].rooms.remove(&room);
+        if was {
+            self.release(&room);
+        }
+        Ok(Some(json!({ "room": room.as_str(), "unsubscribed": was })))
+    }
+
+    async fn publish(&mut self, packet: &SioPacket) -> Result<Option<Value>, (ErrorCode, String)> {
+        let app = self.sio.app.clone();
+        let metrics = app.hub.metrics();
+        if !app.config.allow_client_publish {
+            return Err((
+                ErrorCode::PermissionDenied,
+                "client publishes are disabled on this gateway".into(),
+            ));
+        }
+        let args = packet.args();
+        let (Some(Value::String(room)), Some(Value::String(event))) = (args.first(), args.get(1)) else {
+            return Err((
+                ErrorCode::BadFrame,
+                "publish takes (room, event, data)".into(),
+            ));
+        };
+        let room = RoomName::new(room).map_err(|e| (ErrorCode::InvalidRoom, e.to_string()))?;
+        let mut data = args.get(2).cloned().unwrap_or(Value::Null);
+        if !packet.attachments.is_empty() {
+            inline_binary(&mut data, &packet.attachments);
+        }
+        let publication = Publication {
+            room: room.to_string(),
+            event: event.clone(),
+            data,
+            ts_ms: crate::clock::unix_ms(),
+            src_ts_ms: None,
+            src: None,
+            src_pos: None,
+            fence: None,
+        };
+        match app.hub.bus().publish(vec![publication]).await.pop() {
+            Some(Ok(pos)) => {
+                metrics.publishes_client.increment(1);
+                Ok(Some(json!({ "room": room.as_str(), "epoch": pos.epoch, "offset": pos.offset })))
+            }
+            Some(Err(e)) => {
+                metrics.publish_errors.increment(1);
+                Err((ErrorCode::BusUnavailable, e.to_string()))
+            }
+            None => Err((ErrorCode::Internal, "the bus returned no result".into())),
+        }
+    }
+
+    /// Turns subscription output into frames. `ctx` is the namespace socket
+    /// whose request produced it (its `Subscribed` with an id is the ack).
+    fn flush_emits(&mut self, ctx: Option<usize>, out: &mut Vec<Frame>) {
+        let mut emits = std::mem::take(&mut self.emits);
+        for e in emits.drain(..) {
+            match e {
+                Emit::Message(m) => {
+                    for i in 0..self.nsps.len() {
+                        if self.nsps[i].rooms.contains(&m.room) {
+                            self.write_message(i, &m, out);
+                        }
+                    }
+                }
+                Emit::Subscribed {
+                    room,
+                    epoch,
+                    offset,
+                    recovered,
+                    id: Some(id),
+                } => {
+                    if let Some(s) = ctx.and_then(|i| self.nsps.get(i)) {
+                        let reply = subscribed_reply(&room, &epoch, offset, recovered);
+                        push_packet(out, &SioPacket::ack(s.nsp.clone(), id, vec![reply]));
+                    }
+                }
+                Emit::Subscribed { .. } => {}
+                Emit::Unsubscribed { room } => {
+                    for s in &mut self.nsps {
+                        s.rooms.remove(&room);
+                    }
+                }
+            }
+        }
+        self.emits = emits;
+    }
+
+    fn write_message(&mut self, i: usize, m: &Arc<Message>, out: &mut Vec<Frame>) {
+        let recovery = self.sio.app.config.socketio.recovery;
+        let s = &mut self.nsps[i];
+        out.push(event_frame(m, &s.nsp, recovery));
+        if recovery {
+            s.sent.push(m.room.clone(), m.offset);
+        }
+        self.delivered += 1;
+    }
+}
+
+/// The ack of a successful subscribe.
+fn subscribed_reply(room: &str, epoch: &str, offset: u64, recovered: bool) -> Value {
+    json!({ "room": room, "epoch": epoch, "offset": offset, "recovered": recovered })
+}
+
+/// A room message as a Socket.IO event in `nsp`: `42["<event>",data]`, with
+/// the recovery offset as last argument when `recovery` is on. The main
+/// namespace's frame is encoded once per message and shared.
+pub fn event_frame(m: &Message, nsp: &str, recovery: bool) -> Frame {
+    let encode = || {
+        let offset = recovery.then(|| recovery::offset_string(m.offset, &m.epoch, &m.room));
+        encode_event_frame(nsp, &m.event, &m.data, offset.as_deref())
+    };
+    if nsp == DEFAULT_NSP {
+        Frame::Text(m.extra.get_or_init(|| encode().into()).clone())
+    } else {
+        Frame::text(encode())
+    }
+}
+
+/// Appends a packet (and its attachments) as Engine.IO messages.
+pub fn push_packet(out: &mut Vec<Frame>, packet: &SioPacket) {
+    let (text, attachments) = encode_frame(packet);
+    out.push(Frame::text(text));
+    out.extend(attachments.into_iter().map(Frame::Binary));
+}
+
+/// Replaces each binary placeholder in `data` with `{"_binary": "<base64>"}`.
+pub fn inline_binary(data: &mut Value, attachments: &[Bytes]) {
+    let mut stack = vec![data];
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::Object(map) => {
+                if map.get("_placeholder") == Some(&Value::Bool(true))
+                    && let Some(bytes) = map
+                        .get("num")
+                        .and_then(Value::as_u64)
+                        .and_then(|n| attachments.get(n as usize))
+                {
+                    let mut b = Map::new();
+                    b.insert(
+                        "_binary".into(),
+                        Value::String(base64::engine::general_purpose::STANDARD.encode(bytes)),
+                    );
+                    *map = b;
+                } else {
+                    stack.extend(map.values_mut());
+                }
+            }
+            Value::Array(items) => stack.extend(items.iter_mut()),
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_become_base64_objects() {
+        let mut data = json!({ "a": [1, { "_placeholder": true, "num": 0 }], "b": { "_placeholder": true, "num": 1 } });
+        inline_binary(&mut data, &[Bytes::from_static(b"\x01\x02"), Bytes::from_static(b"hi")]);
+        assert_eq!(
+            data,
+            json!({ "a": [1, { "_binary": "AQI=" }], "b": { "_binary": "aGk=" } })
+        );
+    }
+
+    #[test]
+    fn the_main_namespace_frame_is_encoded_once_with_its_offset() {
+        let m = Message::new(
+            RoomName::new("dashboard:sales").unwrap(),
+            "dashboard:update".into(),
+            json!({ "n": 1 }),
+            Arc::from("e1"),
+            7,
+            0,
+            None,
+        );
+        let Frame::Text(a) = event_frame(&m, "/", true) else { panic!() };
+        assert_eq!(a.as_str(), r#"42["dashboard:update",{"n":1},"7 e1 dashboard:sales"]"#);
+        assert!(m.extra.get().is_some());
+        let Frame::Text(b) = event_frame(&m, "/admin", false) else { panic!() };
+        assert_eq!(b.as_str(), r#"42/admin,["dashboard:update",{"n":1}]"#);
+    }
+}

@@ -597,4 +597,8 @@ async fn publish_throughput() {
         "{n} publishes in {secs:.2} s: {:.0} publishes/s",
         n as f64 / secs
     );
+    let stats = cli(server.port, &["INFO", "commandstats"]);
+    for l in stats.lines().filter(|l| l.contains("evalsha")) {
+        println!("{l}");
+    }
 }

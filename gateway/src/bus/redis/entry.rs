@@ -74,3 +74,37 @@ pub fn message(
 pub fn control_frame(map: &HashMap<String, Value>) -> Option<&[u8]> {
     map.get("f").and_then(bytes_of)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use herald_protocol::bus::{Publication, encode_bus};
+
+    /// The example frame of `docs/adapter-protocol.md`, byte for byte.
+    #[test]
+    fn the_documented_frame_decodes_into_the_documented_message() {
+        let p = Publication {
+            room: "chat:1".into(),
+            event: "msg".into(),
+            data: serde_json::json!({"n": 1}),
+            ts_ms: 1_700_000_000_000,
+            src_ts_ms: None,
+            src: None,
+            src_pos: None,
+            fence: None,
+        };
+        let bytes = encode_bus(&BusFrame::Publish(p));
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, DOC_FRAME_HEX);
+        let room = RoomName::new("chat:1").unwrap();
+        let m = message(&room, Arc::from("r1"), 7, &bytes).unwrap();
+        assert_eq!(
+            (m.event.as_str(), m.offset, m.ts_ms),
+            ("msg", 7, 1_700_000_000_000)
+        );
+        assert!(message(&RoomName::new("other").unwrap(), Arc::from("r1"), 7, &bytes).is_err());
+    }
+
+    const DOC_FRAME_HEX: &str = "0185a174a77075626c697368a4726f6f6da6636861743a31a56576656e74a36d7367a46461746181a16e01a574735f6d73cf0000018bcfe56800";
+}

@@ -82,6 +82,7 @@ impl Keys {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
@@ -109,6 +110,15 @@ mod tests {
             u32::try_from(0xaf63_dc4c_8601_ec8c_u64 % 64).unwrap()
         );
         assert_eq!(shard_of("anything", 1), 0);
+        assert_eq!(fnv1a64(b"dashboard:sales"), 0x6718_6fa2_3939_6f11);
+        assert_eq!(
+            ["dashboard:sales", "chat:1", "a", "orders:42"].map(|r| shard_of(r, 64)),
+            [17, 54, 12, 16]
+        );
+        assert_eq!(
+            ["dashboard:sales", "chat:1", "a", "orders:42"].map(|r| shard_of(r, 16)),
+            [1, 6, 12, 0]
+        );
     }
 
     #[test]

@@ -15,8 +15,10 @@
 // - GET  /healthz
 //
 // Usage: node socketio-server.mjs [--listen HOST:PORT] [--admin-listen HOST:PORT] [--recovery]
+//                                 [--ping-interval MS] [--ping-timeout MS]
 //   --recovery turns on connection state recovery (broadcasts then carry an
-//   offset as their last argument, as Herald's do).
+//   offset as their last argument, as Herald's do). The ping options default
+//   to Socket.IO's (25000 and 20000).
 //
 // Prints one line when ready:
 //   socketio-server: clients http://HOST:PORT/socket.io/ admin http://HOST:PORT/
@@ -27,12 +29,20 @@ const MAX_BODY_BYTES = 16 * 1024 * 1024;
 const MAX_SECTION_BYTES = 200;
 
 function parseArgs(argv) {
-  const opts = { listen: '127.0.0.1:3000', admin: '127.0.0.1:3001', recovery: false };
+  const opts = {
+    listen: '127.0.0.1:3000',
+    admin: '127.0.0.1:3001',
+    recovery: false,
+    pingInterval: 25_000,
+    pingTimeout: 20_000,
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--listen') opts.listen = argv[++i];
     else if (a === '--admin-listen') opts.admin = argv[++i];
     else if (a === '--recovery') opts.recovery = true;
+    else if (a === '--ping-interval') opts.pingInterval = Number(argv[++i]);
+    else if (a === '--ping-timeout') opts.pingTimeout = Number(argv[++i]);
     else {
       console.error(`unknown argument ${a}`);
       process.exit(64);
@@ -56,6 +66,8 @@ const httpServer = createServer((req, res) => {
 });
 const io = new Server(httpServer, {
   serveClient: false,
+  pingInterval: opts.pingInterval,
+  pingTimeout: opts.pingTimeout,
   ...(opts.recovery ? { connectionStateRecovery: { maxDisconnectionDuration: 120_000 } } : {}),
 });
 

@@ -7,6 +7,9 @@
 //! - [`http`]: the client and admin listeners, and the `/api/*` publish API.
 //! - [`ws`]: the native WebSocket transport (`/ws`): where a client frame is
 //!   decoded and applied ([`ws::session`]).
+//! - [`socketio`]: the Socket.IO transport (`/socket.io/`): Engine.IO
+//!   sessions over WebSocket and long-polling ([`socketio::session`]) and
+//!   the Socket.IO layer mapping events onto rooms ([`socketio::socket`]).
 //! - [`hub`]: this node's rooms: where a room's subscribers live
 //!   ([`hub::rooms`]), each connection's bounded queue ([`hub::outbox`]) and
 //!   its ordered, gap-free positions ([`hub::subscriptions`]).
@@ -25,5 +28,6 @@ pub mod hub;
 pub mod metrics;
 pub mod server;
 pub mod signal;
+pub mod socketio;
 pub mod telemetry;
 pub mod ws;

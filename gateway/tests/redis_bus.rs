@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -16,7 +16,7 @@ use herald_protocol::bus::{Control, ControlTarget, Publication};
 use herald_protocol::{Position, RoomName};
 use parking_lot::Mutex;
 use serde_json::json;
-use support::redis::{RedisCluster, RedisServer, cli};
+use herald_tests::redis::{RedisCluster, RedisServer, cli};
 
 #[derive(Default)]
 struct TestSink {

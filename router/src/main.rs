@@ -1,2 +1,52 @@
-//! The `herald-router` binary.
-fn main() {}
+//! The `herald-router` binary: parse config, run until SIGTERM or Ctrl-C.
+
+use std::process::ExitCode;
+
+use herald_gateway::config::file::{ParseOutcome, parse_args};
+use herald_router::config::RouterArgs;
+use tokio_util::sync::CancellationToken;
+
+fn main() -> ExitCode {
+    let args = match parse_args::<RouterArgs>(std::env::args_os()) {
+        Ok(a) => a,
+        Err(ParseOutcome::Clap(e)) => e.exit(),
+        Err(ParseOutcome::Config(e)) => {
+            eprintln!("herald-router: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    herald_gateway::telemetry::init_tracing(&args.log, args.log_json);
+    let config = match args.into_config() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("herald-router: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("herald-router: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let stop = CancellationToken::new();
+    let result = runtime.block_on(async {
+        let signal_stop = stop.clone();
+        tokio::spawn(async move {
+            herald_gateway::signal::terminated().await;
+            signal_stop.cancel();
+        });
+        herald_router::app::run(config, stop).await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("herald-router: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -395,19 +395,48 @@ fn an_invalid_configuration_names_the_problem_and_exits_with_2() {
     let bad_toml = dir.join("bad.toml");
     std::fs::write(&bad_toml, "standalone = true\nmax_conections = 5\n").unwrap();
     let wrong_type = dir.join("wrong.toml");
-    std::fs::write(&wrong_type, "standalone = true\nmax_connections = \"many\"\n").unwrap();
+    std::fs::write(
+        &wrong_type,
+        "standalone = true\nmax_connections = \"many\"\n",
+    )
+    .unwrap();
     let cases: Vec<(Vec<String>, &str)> = vec![
         (vec![], "--redis-url"),
-        (vec!["--standalone".into(), "--max-frame-bytes".into(), "1".into()], "--max-frame-bytes"),
-        (vec!["--standalone".into(), "--listen".into(), "nowhere".into()], "--listen"),
-        (vec!["--config".into(), bad_toml.display().to_string()], "max_conections"),
-        (vec!["--config".into(), wrong_type.display().to_string()], "max_connections"),
-        (vec!["--config".into(), "/nonexistent/herald.toml".into()], "cannot read config file"),
+        (
+            vec![
+                "--standalone".into(),
+                "--max-frame-bytes".into(),
+                "1".into(),
+            ],
+            "--max-frame-bytes",
+        ),
+        (
+            vec!["--standalone".into(), "--listen".into(), "nowhere".into()],
+            "--listen",
+        ),
+        (
+            vec!["--config".into(), bad_toml.display().to_string()],
+            "max_conections",
+        ),
+        (
+            vec!["--config".into(), wrong_type.display().to_string()],
+            "max_connections",
+        ),
+        (
+            vec!["--config".into(), "/nonexistent/herald.toml".into()],
+            "cannot read config file",
+        ),
     ];
     for (args, needle) in cases {
-        let out = std::process::Command::new(&gw).args(&args).output().unwrap();
+        let out = std::process::Command::new(&gw)
+            .args(&args)
+            .output()
+            .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-        assert!(stderr.contains(needle), "{args:?}: expected {needle:?} in {stderr}");
+        assert!(
+            stderr.contains(needle),
+            "{args:?}: expected {needle:?} in {stderr}"
+        );
     }
 }

@@ -128,7 +128,10 @@ fn the_soak_calls_a_leaking_gateway_leak_and_a_flat_one_pass() {
     let (code, report) = soak(&flat, &dir.path().join("flat.json"));
     let leak = leak_of(&report);
     assert_eq!(leak["verdict"], "PASS", "{leak}");
-    assert_eq!(code, 0, "exit code 0 = PASS with clean deliveries: {report}");
+    assert_eq!(
+        code, 0,
+        "exit code 0 = PASS with clean deliveries: {report}"
+    );
     assert!(
         report["check"]["delivered"].as_u64().unwrap_or(0) > 0,
         "messages flowed during the flat soak: {}",

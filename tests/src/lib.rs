@@ -5,10 +5,14 @@
 //! - [`gateway`]: a `herald-gateway` process on ephemeral ports, `/metrics`, publish.
 //! - [`ws`]: a native-protocol WebSocket client.
 //! - [`promql`]: metric names used by the Grafana dashboards and alert rules.
+//! - [`prometheus`]: a real Prometheus server and `promtool`, for observability tests.
+//! - [`redis`]: throwaway `redis-server` processes and a 3-master Redis Cluster.
 //!
 //! The tests themselves are in `tests/e2e/`.
 
 pub mod gateway;
 pub mod process;
+pub mod prometheus;
 pub mod promql;
+pub mod redis;
 pub mod ws;

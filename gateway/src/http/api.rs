@@ -34,6 +34,7 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/publish/batch", post(publish_batch))
         .route("/disconnect", post(disconnect))
         .route("/rooms/{room}", get(room_info))
+        .route("/nodes", get(nodes))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(state, require_key))
 }
@@ -210,18 +211,58 @@ async fn room_info(
     State(state): State<Arc<AppState>>,
     Path(room): Path<String>,
 ) -> Result<Response, ApiError> {
-    let name =
-        RoomName::new(&room).map_err(|e| ApiError::bad_request(format!("invalid room: {e}")))?;
+    let name = RoomName::new(&room)
+        .map_err(|e| ApiError::bad_request(format!("invalid room: {e}")))?;
     let history = state
         .hub
         .history(&name, None, 0)
         .await
         .map_err(|e| ApiError::unavailable(e.to_string()))?;
+    let local = state.hub.room_count(&room) as u64;
+    // Across the cluster when there is one; this node alone otherwise.
+    let subscribers = match &state.redis {
+        Some(redis) => redis
+            .room_counts(std::slice::from_ref(&room))
+            .await
+            .map_err(|e| ApiError::unavailable(e.to_string()))?
+            .get(&room)
+            .copied()
+            .unwrap_or(0),
+        None => local,
+    };
     Ok(Json(json!({
         "room": room,
         "epoch": history.epoch.as_ref(),
         "offset": history.offset,
-        "local_subscribers": state.hub.room_count(&room),
+        "local_subscribers": local,
+        "subscribers": subscribers,
     }))
     .into_response())
+}
+
+/// The live nodes of the cluster (from their heartbeats), or this node alone.
+async fn nodes(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
+    let nodes = match &state.redis {
+        Some(redis) => redis
+            .nodes()
+            .await
+            .map_err(|e| ApiError::unavailable(e.to_string()))?
+            .into_iter()
+            .map(|n| {
+                json!({
+                    "node": n.node,
+                    "ts_ms": n.ts_ms,
+                    "connections": n.connections,
+                    "rooms": n.rooms,
+                })
+            })
+            .collect(),
+        None => vec![json!({
+            "node": state.config.node_id,
+            "ts_ms": crate::clock::unix_ms(),
+            "connections": state.admission.live(),
+            "rooms": serde_json::Value::Null,
+        })],
+    };
+    Ok(Json(json!({ "nodes": nodes })).into_response())
 }

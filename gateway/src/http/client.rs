@@ -44,5 +44,6 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(|| async { asset("text/css; charset=utf-8", DASHBOARD_CSS) }),
         )
         .route("/ws", get(crate::ws::upgrade::handler))
+        .route_service("/socket.io/", crate::socketio::router(state.clone()))
         .with_state(state)
 }

@@ -155,6 +155,19 @@ impl Sockets {
         self.flush_emits(None, out);
     }
 
+    /// Counts a client error by code.
+    pub fn count_error(&self, code: &'static str) {
+        self.sio.app.hub.metrics().client_error(code);
+    }
+
+    /// Adds a DISCONNECT for every joined namespace (a server-side
+    /// disconnect: the client does not reconnect).
+    pub fn disconnect_frames(&self, out: &mut Vec<Frame>) {
+        for s in &self.nsps {
+            push_packet(out, &SioPacket::disconnect(s.nsp.clone()));
+        }
+    }
+
     /// Call once the frames produced so far are written: counts deliveries
     /// and marks the live messages written.
     pub fn after_write(&mut self) {
@@ -460,10 +473,6 @@ impl Sockets {
         // The `Subscribed` emit carries the ack id: flush_emits answers it.
         match core.subs.subscribe(room.clone(), since, ack, &mut self.emits).await {
             Ok(()) => {
-                if ack.is_none() {
-                    self.flush_emits(Some(i), out);
-                    return Ok(None);
-                }
                 self.flush_emits(Some(i), out);
                 Ok(None)
             }

@@ -308,10 +308,7 @@ impl SioConnection {
             };
         }
         self.live += 1;
-        let offset = data
-            .get("seq")
-            .and_then(Value::as_u64)
-            .unwrap_or(self.live);
+        let offset = data.get("seq").and_then(Value::as_u64).unwrap_or(self.live);
         ClientEvent::Message { room, offset, data }
     }
 

@@ -442,7 +442,10 @@ mod tests {
         };
         let d = cpu_delta(&[s(Some(1.0)), s(Some(2.0))], &[s(Some(3.5)), s(Some(2.5))]);
         assert_eq!(d, Some(3.0));
-        assert_eq!(cpu_delta(&[s(Some(1.0)), s(None)], &[s(Some(3.5)), s(Some(2.5))]), None);
+        assert_eq!(
+            cpu_delta(&[s(Some(1.0)), s(None)], &[s(Some(3.5)), s(Some(2.5))]),
+            None
+        );
         assert_eq!(cpu_delta(&[], &[]), None);
     }
 
@@ -459,8 +462,21 @@ mod tests {
             check_sio_rooms(&f.common, &f.load)
         };
         assert!(parse(&["--room-prefix", "dashboard:b"]).is_ok());
-        assert!(parse(&[]).is_err(), "loadtest:r0 does not fit dashboard:{{arg}}");
-        assert!(parse(&["--room-prefix", "dashboard:b", "--rooms", "5", "--rooms-per-client", "2"]).is_err());
+        assert!(
+            parse(&[]).is_err(),
+            "loadtest:r0 does not fit dashboard:{{arg}}"
+        );
+        assert!(
+            parse(&[
+                "--room-prefix",
+                "dashboard:b",
+                "--rooms",
+                "5",
+                "--rooms-per-client",
+                "2"
+            ])
+            .is_err()
+        );
         assert!(parse(&["--sio-room-template", "{arg}"]).is_ok());
     }
 

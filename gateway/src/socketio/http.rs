@@ -1,0 +1,361 @@
+//! The HTTP side of `/socket.io/`: handshakes, long-polling requests and
+//! WebSocket upgrades, with the reference server's error replies
+//! (`{"code":1,"message":"Session ID unknown"}` and so on).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::{SinkExt, StreamExt};
+use herald_protocol::sio::{EioPacket, OpenInfo, decode_payload, encode_eio_text};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+use super::polling::{Frame, Incoming, PollError, PollHandle};
+use super::session::{self, Transport};
+use super::{SioState, random_id};
+use crate::ws::upgrade::{check_upgrade, into_websocket, switching_protocols};
+
+/// How many POSTed payloads may wait for a busy session task.
+const INCOMING_QUEUE: usize = 8;
+
+/// How long a client has to finish the upgrade probe.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The reference server's transport error codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EioHttpError {
+    /// 0: the `transport` parameter names no transport.
+    TransportUnknown,
+    /// 1: no live session has this `sid` (here: none on this gateway).
+    SessionIdUnknown,
+    /// 2: a handshake must be a GET.
+    BadHandshakeMethod,
+    /// 3: the request does not fit the session's state.
+    BadRequest,
+    /// 4: the gateway refuses the connection (connection limit).
+    Forbidden,
+    /// 5: `EIO` is not 4.
+    UnsupportedProtocolVersion,
+}
+
+impl EioHttpError {
+    /// The numeric code.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// The reference message.
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::TransportUnknown => "Transport unknown",
+            Self::SessionIdUnknown => "Session ID unknown",
+            Self::BadHandshakeMethod => "Bad handshake method",
+            Self::BadRequest => "Bad request",
+            Self::Forbidden => "Forbidden",
+            Self::UnsupportedProtocolVersion => "Unsupported protocol version",
+        }
+    }
+}
+
+impl IntoResponse for EioHttpError {
+    fn into_response(self) -> Response {
+        let status = match self {
+            Self::Forbidden => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        let body = serde_json::json!({ "code": self.code(), "message": self.message() });
+        (
+            status,
+            [(header::CONTENT_TYPE, "application/json")],
+            body.to_string(),
+        )
+            .into_response()
+    }
+}
+
+/// The query parameters Engine.IO uses.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Query<'a> {
+    eio: Option<&'a str>,
+    transport: Option<&'a str>,
+    sid: Option<&'a str>,
+}
+
+fn parse_query(q: &str) -> Query<'_> {
+    let mut out = Query::default();
+    for kv in q.split('&') {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        match k {
+            "EIO" => out.eio = Some(v),
+            "transport" => out.transport = Some(v),
+            "sid" => out.sid = Some(v),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The WebSocket config of a Socket.IO connection: small buffers, and
+/// `maxPayload` as the message limit.
+fn ws_config(sio: &SioState) -> WebSocketConfig {
+    let l = &sio.app.config.limits;
+    let max = sio.app.config.socketio.max_payload;
+    WebSocketConfig::default()
+        .read_buffer_size(l.ws_read_buffer_bytes)
+        .write_buffer_size(l.ws_write_buffer_bytes)
+        .max_write_buffer_size(usize::MAX)
+        .max_message_size(Some(max))
+        .max_frame_size(Some(max))
+}
+
+fn open_packet(sio: &SioState, sid: &str, upgrades: &[&str]) -> String {
+    let cfg = &sio.app.config.socketio;
+    let info = OpenInfo {
+        sid: sid.to_owned(),
+        upgrades: upgrades.iter().map(|s| (*s).to_owned()).collect(),
+        ping_interval: cfg.ping_interval.as_millis() as u64,
+        ping_timeout: cfg.ping_timeout.as_millis() as u64,
+        max_payload: cfg.max_payload as u64,
+    };
+    encode_eio_text(&EioPacket::Open(info)).unwrap_or_default()
+}
+
+fn text_reply(body: String) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=UTF-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// Every request under `/socket.io/`.
+pub async fn handler(State(sio): State<Arc<SioState>>, req: Request) -> Response {
+    let query = req.uri().query().unwrap_or("").to_owned();
+    let q = parse_query(&query);
+    if q.eio != Some("4") {
+        return EioHttpError::UnsupportedProtocolVersion.into_response();
+    }
+    let sid = q.sid.map(str::to_owned);
+    match (q.transport, sid) {
+        (Some("websocket"), None) => websocket(sio, req).await,
+        (Some("websocket"), Some(sid)) => upgrade(sio, req, sid).await,
+        (Some("polling"), None) if req.method() == Method::GET => handshake(sio),
+        (Some("polling"), None) => EioHttpError::BadHandshakeMethod.into_response(),
+        (Some("polling"), Some(sid)) => match sio.polling.get(&sid) {
+            None => EioHttpError::SessionIdUnknown.into_response(),
+            Some(handle) if req.method() == Method::GET => poll(sio, handle).await,
+            Some(handle) if req.method() == Method::POST => post(sio, handle, req).await,
+            Some(_) => EioHttpError::BadRequest.into_response(),
+        },
+        _ => EioHttpError::TransportUnknown.into_response(),
+    }
+}
+
+/// A WebSocket-only session (`transports: ["websocket"]`).
+async fn websocket(sio: Arc<SioState>, mut req: Request) -> Response {
+    let accept = match check_upgrade(req.method(), req.headers()) {
+        Ok(a) => a,
+        Err(_) => return EioHttpError::BadRequest.into_response(),
+    };
+    let Some(permit) = sio.app.admission.try_admit("socketio_ws") else {
+        return EioHttpError::Forbidden.into_response();
+    };
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let config = ws_config(&sio);
+    let tracker = sio.app.tracker.clone();
+    tracker.spawn(async move {
+        let Some(ws) = into_websocket(on_upgrade, config).await else {
+            return;
+        };
+        let sid = random_id();
+        let open = open_packet(&sio, &sid, &[]);
+        // A WebSocket session takes nothing over HTTP.
+        let (_tx, rx) = mpsc::channel(1);
+        session::run(
+            sio,
+            sid,
+            Transport::Ws(Box::new(ws)),
+            rx,
+            permit,
+            Some(open),
+        )
+        .await;
+    });
+    switching_protocols(&accept)
+}
+
+/// A polling handshake: a new session, answered with its open packet.
+fn handshake(sio: Arc<SioState>) -> Response {
+    let Some(permit) = sio.app.admission.try_admit("socketio_polling") else {
+        return EioHttpError::Forbidden.into_response();
+    };
+    let sid = random_id();
+    let (tx, rx) = mpsc::channel(INCOMING_QUEUE);
+    let handle = PollHandle::new(tx);
+    sio.polling.insert(sid.clone(), handle.clone());
+    let open = open_packet(&sio, &sid, &["websocket"]);
+    let tracker = sio.app.tracker.clone();
+    tracker.spawn(session::run(
+        sio,
+        sid,
+        Transport::Polling(handle),
+        rx,
+        permit,
+        None,
+    ));
+    text_reply(open)
+}
+
+/// Tells the session task its client broke a transport rule.
+async fn violation(handle: &PollHandle, reason: &'static str) {
+    let _ = tokio::time::timeout(
+        Duration::from_secs(1),
+        handle.tx.send(Incoming::Violation(reason)),
+    )
+    .await;
+}
+
+/// A GET: the queued packets, or a wait for some.
+async fn poll(sio: Arc<SioState>, handle: Arc<PollHandle>) -> Response {
+    let cfg = &sio.app.config.socketio;
+    match handle.poll(cfg.ping_interval + cfg.ping_timeout).await {
+        Ok(payload) => text_reply(payload),
+        Err(PollError::Overlap) => {
+            // As the reference server: an overlapping poll closes the session.
+            violation(&handle, "poll_overlap").await;
+            EioHttpError::BadRequest.into_response()
+        }
+    }
+}
+
+/// A POST: the client's packets.
+async fn post(sio: Arc<SioState>, handle: Arc<PollHandle>, req: Request) -> Response {
+    let max = sio.app.config.socketio.max_payload;
+    let too_large = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .is_some_and(|n| n > max);
+    let body = if too_large {
+        None
+    } else {
+        axum::body::to_bytes(req.into_body(), max).await.ok()
+    };
+    let Some(body) = body else {
+        violation(&handle, "payload_too_large").await;
+        return (StatusCode::PAYLOAD_TOO_LARGE, "payload too large").into_response();
+    };
+    let packets = std::str::from_utf8(&body)
+        .map_err(|e| e.to_string())
+        .and_then(|text| decode_payload(text, max).map_err(|e| e.to_string()));
+    let packets = match packets {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::debug!(error = %e, "bad polling payload");
+            violation(&handle, "bad_frame").await;
+            return EioHttpError::BadRequest.into_response();
+        }
+    };
+    if handle.tx.send(Incoming::Packets(packets)).await.is_err() {
+        return EioHttpError::SessionIdUnknown.into_response();
+    }
+    (
+        [(header::CONTENT_TYPE, "text/html"), (header::CACHE_CONTROL, "no-store")],
+        "ok",
+    )
+        .into_response()
+}
+
+/// A WebSocket upgrade of the polling session `sid`: the probe
+/// (`2probe`/`3probe`), a noop to release the pending poll, then `5`.
+async fn upgrade(sio: Arc<SioState>, mut req: Request, sid: String) -> Response {
+    let Some(handle) = sio.polling.get(&sid) else {
+        return EioHttpError::SessionIdUnknown.into_response();
+    };
+    let accept = match check_upgrade(req.method(), req.headers()) {
+        Ok(a) => a,
+        Err(_) => return EioHttpError::BadRequest.into_response(),
+    };
+    if handle
+        .upgrading
+        .swap(true, std::sync::atomic::Ordering::AcqRel)
+    {
+        return EioHttpError::BadRequest.into_response();
+    }
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let config = ws_config(&sio);
+    sio.app.tracker.clone().spawn(async move {
+        let upgraded = match into_websocket(on_upgrade, config).await {
+            Some(mut ws) => match tokio::time::timeout(PROBE_TIMEOUT, probe(&mut ws, &handle)).await
+            {
+                Ok(true) => Some(ws),
+                _ => {
+                    let _ = ws.close(None).await;
+                    None
+                }
+            },
+            None => None,
+        };
+        match upgraded {
+            Some(ws) => {
+                let _ = handle.tx.send(Incoming::Upgrade(Box::new(ws))).await;
+            }
+            None => {
+                tracing::debug!("upgrade probe failed");
+                handle
+                    .upgrading
+                    .store(false, std::sync::atomic::Ordering::Release);
+            }
+        }
+    });
+    switching_protocols(&accept)
+}
+
+async fn probe(
+    ws: &mut tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+    handle: &PollHandle,
+) -> bool {
+    match ws.next().await {
+        Some(Ok(WsMessage::Text(t))) if t.as_str() == "2probe" => {}
+        _ => return false,
+    }
+    if ws.send(WsMessage::Text("3probe".into())).await.is_err() {
+        return false;
+    }
+    // Release the client's pending poll so it can pause polling.
+    handle.push(vec![Frame::text("6")], usize::MAX, usize::MAX);
+    matches!(ws.next().await, Some(Ok(WsMessage::Text(t))) if t.as_str() == "5")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_parameters_are_found_in_any_order() {
+        assert_eq!(
+            parse_query("t=x&sid=abc&transport=polling&EIO=4"),
+            Query {
+                eio: Some("4"),
+                transport: Some("polling"),
+                sid: Some("abc")
+            }
+        );
+        assert_eq!(parse_query(""), Query::default());
+    }
+
+    #[test]
+    fn errors_have_the_reference_shape() {
+        assert_eq!(EioHttpError::SessionIdUnknown.code(), 1);
+        assert_eq!(EioHttpError::UnsupportedProtocolVersion.code(), 5);
+        assert_eq!(EioHttpError::TransportUnknown.message(), "Transport unknown");
+    }
+}

@@ -1,4 +1,0 @@
-//! Helpers shared by the gateway's integration tests.
-#![allow(dead_code)]
-
-pub mod redis;

@@ -1,0 +1,174 @@
+//! The router's flags. Every flag also reads `HERALD_<NAME>` from the
+//! environment and `<name>` from the TOML file given by `--config`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use herald_gateway::config::file::ConfigError;
+use serde::{Deserialize, Serialize};
+
+use super::RouterConfig;
+use super::rules::load_rules;
+use crate::scope::StreamSettings;
+
+/// Herald router: tails MongoDB change streams and publishes each change
+/// into rooms on the Redis bus.
+///
+/// Precedence: flags, then HERALD_* environment variables, then the TOML
+/// file given with --config (keys are the long flag names, with - or _),
+/// then the defaults shown here.
+#[derive(Debug, Clone, Parser, Serialize, Deserialize)]
+#[command(name = "herald-router", version, about, long_about = None)]
+#[serde(deny_unknown_fields)]
+pub struct RouterArgs {
+    /// TOML config file.
+    #[arg(long, env = "HERALD_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+
+    /// MongoDB connection string of a replica set (change streams need one).
+    #[arg(long, env = "HERALD_MONGO", hide_env_values = true)]
+    pub mongo: Option<String>,
+
+    /// Redis URL of the bus (redis:// or rediss://).
+    #[arg(long, env = "HERALD_REDIS", hide_env_values = true)]
+    pub redis: Option<String>,
+
+    /// Routing rules file (TOML: [[scope]] and [[rule]] tables).
+    #[arg(long, env = "HERALD_RULES")]
+    pub rules: Option<PathBuf>,
+
+    /// Admin listener address (/metrics, /healthz, /readyz).
+    #[arg(long, env = "HERALD_ADMIN_LISTEN", default_value = "127.0.0.1:9091")]
+    pub admin_listen: SocketAddr,
+
+    /// This router's id, unique among routers [default: router-<random>].
+    #[arg(long, env = "HERALD_ROUTER_ID")]
+    pub router_id: Option<String>,
+
+    /// Leadership lease per scope, in milliseconds; a standby takes over within two.
+    #[arg(long, env = "HERALD_LEASE_MS", default_value_t = 3000)]
+    pub lease_ms: u64,
+
+    /// Number of shard streams rooms are hashed onto (must match the gateways).
+    #[arg(long, env = "HERALD_BUS_SHARDS", default_value_t = 64)]
+    pub bus_shards: u32,
+
+    /// Messages kept per room (must match the gateways).
+    #[arg(long, env = "HERALD_HISTORY_SIZE", default_value_t = 100)]
+    pub history_size: usize,
+
+    /// Seconds an idle room keeps its history (must match the gateways).
+    #[arg(long, env = "HERALD_HISTORY_TTL_SECS", default_value_t = 3600)]
+    pub history_ttl_secs: u64,
+
+    /// Least milliseconds between checkpoint writes while changes flow (0: every batch).
+    #[arg(long, env = "HERALD_CHECKPOINT_INTERVAL_MS", default_value_t = 1000)]
+    pub checkpoint_interval_ms: u64,
+
+    /// Change events larger than this many bytes (raw BSON) are skipped and counted.
+    #[arg(long, env = "HERALD_MAX_EVENT_BYTES", default_value_t = 1_048_576)]
+    pub max_event_bytes: usize,
+
+    /// Most change events published as one pipelined batch.
+    #[arg(long, env = "HERALD_BATCH_MAX", default_value_t = 512)]
+    pub batch_max: usize,
+
+    /// Most documents one resync publishes per scope.
+    #[arg(long, env = "HERALD_RESYNC_MAX_DOCS", default_value_t = 10_000)]
+    pub resync_max_docs: usize,
+
+    /// Milliseconds one getMore waits for changes (the idle checkpoint heartbeat).
+    #[arg(long, env = "HERALD_MAX_AWAIT_MS", default_value_t = 1000)]
+    pub max_await_ms: u64,
+
+    /// Turn metric recording off.
+    #[arg(long, env = "HERALD_NO_METRICS")]
+    #[serde(default)]
+    pub no_metrics: bool,
+
+    /// Log filter, in tracing's EnvFilter syntax.
+    #[arg(long, env = "HERALD_LOG", default_value = "info")]
+    pub log: String,
+
+    /// Log as JSON lines instead of text.
+    #[arg(long, env = "HERALD_LOG_JSON")]
+    #[serde(default)]
+    pub log_json: bool,
+}
+
+impl RouterArgs {
+    /// Checks the arguments, reads the rules file, and builds [`RouterConfig`].
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming the first unacceptable option (for
+    /// the rules file: the scope or rule and its field).
+    pub fn into_config(self) -> Result<RouterConfig, ConfigError> {
+        let invalid = |option: &str, message: &str| ConfigError::Invalid {
+            option: option.into(),
+            message: message.into(),
+        };
+        let mongo = self
+            .mongo
+            .ok_or_else(|| invalid("--mongo", "is required"))?;
+        if !(mongo.starts_with("mongodb://") || mongo.starts_with("mongodb+srv://")) {
+            return Err(invalid(
+                "--mongo",
+                "must start with mongodb:// or mongodb+srv://",
+            ));
+        }
+        let redis = self
+            .redis
+            .ok_or_else(|| invalid("--redis", "is required"))?;
+        if !(redis.starts_with("redis://") || redis.starts_with("rediss://")) {
+            return Err(invalid("--redis", "must start with redis:// or rediss://"));
+        }
+        let rules_path = self
+            .rules
+            .ok_or_else(|| invalid("--rules", "is required"))?;
+        let rules = load_rules(&rules_path)?;
+        if self.lease_ms < 300 {
+            return Err(invalid("--lease-ms", "must be at least 300"));
+        }
+        if self.bus_shards == 0 {
+            return Err(invalid("--bus-shards", "must be at least 1"));
+        }
+        if self.batch_max == 0 || self.batch_max > 100_000 {
+            return Err(invalid("--batch-max", "must be between 1 and 100000"));
+        }
+        if self.max_event_bytes < 1024 {
+            return Err(invalid("--max-event-bytes", "must be at least 1024"));
+        }
+        if self.max_await_ms == 0 {
+            return Err(invalid("--max-await-ms", "must be at least 1"));
+        }
+        let router_id = match self.router_id {
+            Some(id) if id.is_empty() || id.len() > 128 => {
+                return Err(invalid("--router-id", "must be 1-128 characters"));
+            }
+            Some(id) => id,
+            None => format!("router-{:08x}", rand::random::<u32>()),
+        };
+        Ok(RouterConfig {
+            mongo_uri: mongo,
+            redis_url: redis,
+            rules,
+            admin_listen: self.admin_listen,
+            router_id,
+            bus_shards: self.bus_shards,
+            history_size: self.history_size,
+            history_ttl: Duration::from_secs(self.history_ttl_secs.max(1)),
+            stream: StreamSettings {
+                batch_max: self.batch_max,
+                max_event_bytes: self.max_event_bytes,
+                checkpoint_interval: Duration::from_millis(self.checkpoint_interval_ms),
+                max_await: Duration::from_millis(self.max_await_ms),
+                resync_max_docs: self.resync_max_docs,
+                lease_ttl: Duration::from_millis(self.lease_ms),
+            },
+            metrics: !self.no_metrics,
+        })
+    }
+}

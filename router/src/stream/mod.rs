@@ -1,0 +1,12 @@
+//! Where MongoDB is tailed: one change stream per scope.
+//!
+//! - [`open`]: opening a stream (now, `resumeAfter`, `startAfter`) and
+//!   classifying its errors.
+//! - [`reader`]: a task that reads raw events into a bounded channel.
+//! - [`run`]: the leader's batch loop: route, publish, checkpoint, recover.
+//! - [`token`]: resume-token hex and its cluster time.
+
+pub mod open;
+pub mod reader;
+pub mod run;
+pub mod token;

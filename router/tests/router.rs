@@ -1,0 +1,407 @@
+//! The router end to end: the real `mongodb` driver against
+//! `herald-mongo-wire`, a real `redis-server`, the `herald-router` binary,
+//! and the rooms read back through the gateway's `RedisBus`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use herald_gateway::bus::redis::RedisBus;
+use mongodb::bson::doc;
+use rand::Rng;
+use serde_json::json;
+
+use support::{Env, RULES, RouterProc, room, wait_until};
+
+const LONG: Duration = Duration::from_secs(60);
+
+async fn wait_streaming(r: &RouterProc) {
+    wait_until("the change stream to open", LONG, || async {
+        r.metric("herald_router_stream_opens_total", "scope=\"shop\"")
+            .await
+            .unwrap_or(0.0)
+            >= 1.0
+    })
+    .await;
+}
+
+async fn wait_count(bus: &RedisBus, name: &str, n: usize) {
+    wait_until(&format!("{n} messages in {name}"), LONG, || async {
+        room(bus, name).await.len() >= n
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_operation_reaches_its_rooms_with_event_and_payload() {
+    let env = Env::start(RULES).await;
+    let r = env.router("r1", &[]);
+    wait_streaming(&r).await;
+    let orders = env.orders().await;
+    orders
+        .insert_one(doc! {"_id": 1, "room": "a", "total": 5})
+        .await
+        .unwrap();
+    orders
+        .update_one(doc! {"_id": 1}, doc! {"$set": {"total": 6}})
+        .await
+        .unwrap();
+    orders
+        .replace_one(doc! {"_id": 1}, doc! {"room": "a", "total": 7, "note": "r"})
+        .await
+        .unwrap();
+    orders.delete_one(doc! {"_id": 1}).await.unwrap();
+
+    let bus = env.verifier().await;
+    wait_count(&bus, "orders:all", 4).await;
+    let a = room(&bus, "room:a").await;
+    assert_eq!(
+        a,
+        vec![
+            (
+                "dashboard:update".to_owned(),
+                json!({"_id": 1, "room": "a", "total": 5})
+            ),
+            (
+                "dashboard:update".to_owned(),
+                json!({"_id": 1, "room": "a", "total": 6})
+            ),
+            (
+                "dashboard:update".to_owned(),
+                json!({"_id": 1, "room": "a", "total": 7, "note": "r"})
+            ),
+        ]
+    );
+    let all = room(&bus, "orders:all").await;
+    let ops: Vec<&str> = all
+        .iter()
+        .map(|(_, d)| d["operationType"].as_str().unwrap())
+        .collect();
+    assert_eq!(ops, ["insert", "update", "replace", "delete"]);
+    assert!(all.iter().all(|(e, _)| e == "order:change"));
+    assert_eq!(
+        all[1].1["updateDescription"]["updatedFields"],
+        json!({"total": 6})
+    );
+    assert_eq!(all[3].1["documentKey"], json!({"_id": 1}));
+    assert!(
+        r.metric("herald_router_events_total", "op=\"insert\"")
+            .await
+            .unwrap()
+            >= 1.0
+    );
+    assert_eq!(
+        r.metric("herald_router_leader", "scope=\"shop\"").await,
+        Some(1.0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_ten_times_loses_and_duplicates_nothing() {
+    const ROOMS: usize = 20;
+    const TOTAL: usize = 2000;
+    let env = Env::start(RULES).await;
+    let mut r = env.router("r1", &["--checkpoint-interval-ms", "300"]);
+    wait_streaming(&r).await;
+    let orders = env.orders().await;
+    let writer = tokio::spawn(async move {
+        for i in 0..TOTAL {
+            let room = format!("k{}", i % ROOMS);
+            orders
+                .insert_one(doc! {"_id": i as i64, "room": room, "seq": i as i64})
+                .await
+                .unwrap();
+            if i % 20 == 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    });
+    for _ in 0..10 {
+        let pause = rand::rng().random_range(100..600);
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+        r.kill9();
+        r = env.router("r1", &["--checkpoint-interval-ms", "300"]);
+    }
+    writer.await.unwrap();
+    let bus = env.verifier().await;
+    let mut got = BTreeMap::new();
+    for k in 0..ROOMS {
+        let name = format!("room:k{k}");
+        wait_count(&bus, &name, TOTAL / ROOMS).await;
+        // Let any straggler (a duplicate) land before judging.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let seqs: Vec<i64> = room(&bus, &name)
+            .await
+            .iter()
+            .map(|(_, d)| d["seq"].as_i64().unwrap())
+            .collect();
+        got.insert(k, seqs);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for (k, seqs) in got {
+        let want: Vec<i64> = (0..TOTAL as i64)
+            .filter(|i| *i as usize % ROOMS == k)
+            .collect();
+        let again: Vec<i64> = room(&bus, &format!("room:k{k}"))
+            .await
+            .iter()
+            .map(|(_, d)| d["seq"].as_i64().unwrap())
+            .collect();
+        assert_eq!(seqs, want, "room k{k}: exactly every change, in order");
+        assert_eq!(again, want, "room k{k}: no late duplicate");
+    }
+    assert!(r.log_text().contains("resuming"), "{}", r.log_text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_history_resyncs_once_and_does_not_spin() {
+    let env = Env::start(RULES).await;
+    let mut r = env.router("r1", &["--checkpoint-interval-ms", "0"]);
+    wait_streaming(&r).await;
+    let orders = env.orders().await;
+    orders
+        .insert_one(doc! {"_id": 1, "room": "a", "v": 1})
+        .await
+        .unwrap();
+    orders
+        .insert_one(doc! {"_id": 2, "room": "b", "v": 1})
+        .await
+        .unwrap();
+    let bus = env.verifier().await;
+    wait_count(&bus, "room:b", 1).await;
+    r.term();
+    // While the router is down: a change it will never see in the stream.
+    orders
+        .update_one(doc! {"_id": 1}, doc! {"$set": {"v": 2}})
+        .await
+        .unwrap();
+    orders
+        .insert_one(doc! {"_id": 3, "room": "a", "v": 1})
+        .await
+        .unwrap();
+    env.mongo.truncate_oplog();
+    let r = env.router("r1", &[]);
+    wait_until("a resync", LONG, || async {
+        r.metric("herald_router_resyncs_total", "scope=\"shop\"")
+            .await
+            == Some(1.0)
+    })
+    .await;
+    wait_until("the resync signal in room:a", LONG, || async {
+        room(&bus, "room:a")
+            .await
+            .iter()
+            .any(|(e, _)| e == "herald:resync")
+    })
+    .await;
+    let a = room(&bus, "room:a").await;
+    let (signal_at, signal) = a
+        .iter()
+        .enumerate()
+        .find(|(_, (e, _))| e == "herald:resync")
+        .unwrap();
+    assert_eq!(signal.1["reason"], json!("history_lost"));
+    let snapshot: Vec<&serde_json::Value> = a[1..signal_at].iter().map(|(_, d)| d).collect();
+    assert_eq!(
+        snapshot,
+        vec![
+            &json!({"_id": 1, "room": "a", "v": 2}),
+            &json!({"_id": 3, "room": "a", "v": 1})
+        ],
+        "fresh state of room:a, including the change made while down"
+    );
+    // It reads on from "now" and does not retry the dead token.
+    env.mongo.reset_stats();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let aggregates = env.mongo.stats().aggregates();
+    assert!(
+        aggregates <= 1,
+        "{aggregates} aggregates in 3 s: the router is spinning"
+    );
+    orders
+        .insert_one(doc! {"_id": 4, "room": "a", "v": 9})
+        .await
+        .unwrap();
+    wait_until("a live change after the resync", LONG, || async {
+        room(&bus, "room:a")
+            .await
+            .last()
+            .is_some_and(|(_, d)| d["_id"] == json!(4))
+    })
+    .await;
+    assert_eq!(
+        r.metric("herald_router_resyncs_total", "scope=\"shop\"")
+            .await,
+        Some(1.0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_standby_takes_over_within_two_leases_without_loss_or_duplicate() {
+    const TOTAL: i64 = 600;
+    let lease = ["--lease-ms", "1000", "--checkpoint-interval-ms", "200"];
+    let env = Env::start(RULES).await;
+    let mut r1 = env.router("r1", &lease);
+    wait_streaming(&r1).await;
+    let r2 = env.router("r2", &lease);
+    wait_until("r2 standing by", LONG, || async {
+        r2.metric("herald_router_leader", "scope=\"shop\"").await == Some(0.0)
+    })
+    .await;
+    let orders = env.orders().await;
+    let writer = tokio::spawn(async move {
+        for i in 0..TOTAL {
+            orders
+                .insert_one(doc! {"_id": i, "room": "ha", "seq": i})
+                .await
+                .unwrap();
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        r2.metric("herald_router_events_total", "op=\"insert\"")
+            .await,
+        None,
+        "the standby reads nothing while the leader lives"
+    );
+    r1.kill9();
+    let killed = Instant::now();
+    wait_until("r2 to lead", Duration::from_secs(10), || async {
+        r2.metric("herald_router_leader", "scope=\"shop\"").await == Some(1.0)
+    })
+    .await;
+    let took = killed.elapsed();
+    assert!(
+        took <= Duration::from_millis(2000 + 500),
+        "takeover took {took:?}, over two lease periods"
+    );
+    writer.await.unwrap();
+    let bus = env.verifier().await;
+    wait_count(&bus, "room:ha", TOTAL as usize).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let seqs: Vec<i64> = room(&bus, "room:ha")
+        .await
+        .iter()
+        .map(|(_, d)| d["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seqs, (0..TOTAL).collect::<Vec<_>>());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_leader_is_fenced_off() {
+    // r1 leads; its lease is stolen behind its back (as after a long pause).
+    let env = Env::start(RULES).await;
+    let r1 = env.router("r1", &["--lease-ms", "1000"]);
+    wait_streaming(&r1).await;
+    support::redis::cli(
+        env.redis.port,
+        &["SET", "herald:router:{shop}:lease", "thief", "PX", "60000"],
+    );
+    support::redis::cli(env.redis.port, &["INCR", "herald:router:{shop}:fence"]);
+    let orders = env.orders().await;
+    orders
+        .insert_one(doc! {"_id": 1, "room": "f", "v": 1})
+        .await
+        .unwrap();
+    wait_until("r1 to step down", LONG, || async {
+        r1.metric("herald_router_leader", "scope=\"shop\"").await == Some(0.0)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let bus = env.verifier().await;
+    assert!(
+        room(&bus, "room:f").await.is_empty(),
+        "a fenced-off router published"
+    );
+}
+
+#[test]
+fn an_invalid_rules_file_exits_2_naming_rule_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rules.toml");
+    std::fs::write(
+        &path,
+        RULES.replacen("ops = [\"insert\", \"update\", \"replace\"]", "ops = []", 1),
+    )
+    .unwrap();
+    let out = std::process::Command::new(support::router_bin())
+        .args([
+            "--mongo",
+            "mongodb://127.0.0.1:1",
+            "--redis",
+            "redis://127.0.0.1:1",
+            "--rules",
+        ])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("rule `by_room`: field `ops`"), "{err}");
+    let out = std::process::Command::new(support::router_bin())
+        .args(["--redis", "redis://127.0.0.1:1", "--rules"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--mongo"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_redis_and_mongodb_are_retried_not_fatal() {
+    let env = Env::start(RULES).await;
+    let dead_redis = format!("redis://127.0.0.1:{}", support::free_port());
+    let mut args: Vec<String> = [
+        "--mongo",
+        &env.mongo.uri(),
+        "--redis",
+        &dead_redis,
+        "--rules",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    args.push(env.rules.display().to_string());
+    let mut r = RouterProc::spawn(&args, &env.dir.path().join("dead-redis.log"));
+    wait_until("a Redis retry in the log", LONG, || async {
+        r.log_text().contains("cannot connect to Redis")
+    })
+    .await;
+    assert!(
+        r.child.try_wait().unwrap().is_none(),
+        "exited instead of retrying"
+    );
+    assert_eq!(r.metric("herald_router_leader", "").await, None);
+    r.kill9();
+
+    let dead_mongo = format!(
+        "mongodb://127.0.0.1:{}/?directConnection=true&serverSelectionTimeoutMS=300",
+        support::free_port()
+    );
+    let mut args: Vec<String> = [
+        "--mongo",
+        &dead_mongo,
+        "--redis",
+        &env.redis.url(),
+        "--rules",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    args.push(env.rules.display().to_string());
+    let r = RouterProc::spawn(&args, &env.dir.path().join("dead-mongo.log"));
+    wait_until("a MongoDB retry in the log", LONG, || async {
+        r.log_text()
+            .contains("cannot open the change stream; retrying")
+    })
+    .await;
+    let mut r = r;
+    assert!(
+        r.child.try_wait().unwrap().is_none(),
+        "exited instead of retrying"
+    );
+}

@@ -1,0 +1,234 @@
+//! Socket.IO compatibility against a real `herald-gateway` process, driven
+//! by the real `socket.io-client` 4.8 in Node (`tests/js/sio-*.mjs`): the
+//! seed app's client code unchanged, polling and the upgrade to WebSocket,
+//! acks, binary attachments, namespaces, connection state recovery, bad
+//! input, and a Socket.IO client beside a native one.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use herald_protocol::RoomName;
+use herald_protocol::native::ClientFrame;
+use herald_tests::gateway::GatewayProc;
+use herald_tests::process::Proc;
+use herald_tests::ws::Client;
+use serde_json::{Value, json};
+
+/// How long one script may run (each script also has its own watchdog).
+const SCRIPT_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn js_dir() -> PathBuf {
+    let js = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("js");
+    assert!(
+        js.join("node_modules/socket.io-client").exists(),
+        "run `npm ci` in tests/js first (scripts/test.sh does)"
+    );
+    js
+}
+
+/// Starts `node tests/js/<script> <client> <admin> <args...>`.
+fn node(gw: &GatewayProc, script: &str, args: &[&str]) -> Proc {
+    let mut all = vec![
+        js_dir().join(script).display().to_string(),
+        format!("http://{}", gw.client),
+        gw.admin_url(),
+    ];
+    all.extend(args.iter().map(|s| s.to_string()));
+    Proc::spawn(std::path::Path::new("node"), &all)
+}
+
+/// Waits for the script's final line and returns it, asserting success.
+fn finish(gw: &GatewayProc, mut p: Proc) -> Value {
+    let deadline = std::time::Instant::now() + SCRIPT_TIMEOUT;
+    let mut last = None;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match p.stdout.recv_timeout(left) {
+            Ok(line) if line.contains("\"ok\":true") => {
+                last = Some(line);
+                break;
+            }
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    let code = p.wait_exit(Duration::from_secs(5));
+    let Some(line) = last.filter(|_| code == Some(0)) else {
+        panic!(
+            "script failed (exit {code:?}):\n{}\ngateway log:\n{}",
+            p.log_text(),
+            gw.proc.log_text()
+        );
+    };
+    serde_json::from_str(&line).expect("final line is JSON")
+}
+
+fn gateway(extra: &[&str]) -> GatewayProc {
+    let mut args = vec!["--standalone", "--demo-rate", "0"];
+    args.extend_from_slice(extra);
+    GatewayProc::start(&args)
+}
+
+async fn seed_client(mode: &str) {
+    let gw = gateway(&[]);
+    gw.publish("dashboard:sales", "dashboard:update", json!({ "seed": 1 }))
+        .await;
+    let out = finish(&gw, node(&gw, "sio-seed.mjs", &[mode, "5"]));
+    assert_eq!(out["snapshot"], json!({ "seed": 1 }), "{out}");
+    assert_eq!(
+        out["live"],
+        json!([{ "live": 1 }, { "live": 2 }, { "live": 3 }, { "live": 4 }, { "live": 5 }])
+    );
+    let want = if mode == "polling" {
+        "polling"
+    } else {
+        "websocket"
+    };
+    assert_eq!(out["transport"], want);
+    let label = format!(
+        "transport=\"socketio_{}\"",
+        if mode == "polling" { "polling" } else { "ws" }
+    );
+    assert!(
+        gw.metric("herald_gateway_connections_accepted_total", &label)
+            .await
+            .unwrap_or(0.0)
+            >= 1.0,
+        "{label} counted"
+    );
+    assert!(
+        gw.metric("herald_gateway_messages_delivered_total", "")
+            .await
+            .unwrap_or(0.0)
+            >= 6.0
+    );
+}
+
+#[tokio::test]
+async fn the_seed_client_code_gets_the_snapshot_then_live_updates_after_upgrading() {
+    seed_client("default").await;
+}
+
+#[tokio::test]
+async fn a_polling_only_client_gets_the_snapshot_then_live_updates() {
+    seed_client("polling").await;
+}
+
+#[tokio::test]
+async fn a_websocket_only_client_gets_the_snapshot_then_live_updates() {
+    seed_client("websocket").await;
+}
+
+#[tokio::test]
+async fn acks_binary_attachments_and_namespaces() {
+    let gw = gateway(&["--allow-client-publish", "--socketio-namespaces", "/admin"]);
+    let out = finish(&gw, node(&gw, "sio-features.mjs", &[]));
+    assert_eq!(out["pub"]["offset"], 1);
+    assert_eq!(out["unknown"]["error"]["code"], 102);
+    assert_eq!(out["invalid"], "Invalid namespace");
+    assert_eq!(
+        out["received"]["/"][0]["file"]["_binary"], "AAEC+v8=",
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn connection_state_recovery_resends_exactly_the_missed_events() {
+    let gw = gateway(&["--socketio-recovery", "--socketio-leave-others", "false"]);
+    let out = finish(&gw, node(&gw, "sio-recovery.mjs", &["websocket"]));
+    assert_eq!(out["recovered"], true);
+    assert_eq!(out["got"].as_array().map(Vec::len), Some(8));
+}
+
+#[tokio::test]
+async fn connection_state_recovery_over_polling() {
+    let gw = gateway(&["--socketio-recovery", "--socketio-leave-others", "false"]);
+    let out = finish(&gw, node(&gw, "sio-recovery.mjs", &["polling"]));
+    assert_eq!(out["recovered"], true);
+}
+
+#[tokio::test]
+async fn bad_input_closes_the_session_and_the_gateway_keeps_serving() {
+    let gw = gateway(&["--socketio-max-payload", "10000"]);
+    let out = finish(&gw, node(&gw, "sio-bad.mjs", &[]));
+    assert_eq!(
+        out["badSid"],
+        json!({ "code": 1, "message": "Session ID unknown" })
+    );
+    assert_eq!(out["badVersion"]["code"], 5);
+    assert_eq!(out["stillServing"]["room"], "dashboard:sales");
+    assert!(
+        gw.metric("herald_gateway_client_errors_total", "code=\"bad_frame\"")
+            .await
+            .unwrap_or(0.0)
+            >= 2.0
+    );
+    assert!(
+        gw.metric(
+            "herald_gateway_client_errors_total",
+            "code=\"poll_overlap\""
+        )
+        .await
+        .unwrap_or(0.0)
+            >= 1.0
+    );
+    assert!(
+        gw.metric(
+            "herald_gateway_disconnects_total",
+            "reason=\"frame_too_large\""
+        )
+        .await
+        .unwrap_or(0.0)
+            >= 2.0,
+        "oversized POST and oversized WebSocket message"
+    );
+}
+
+#[tokio::test]
+async fn a_socketio_client_and_a_native_client_get_the_same_sequence() {
+    let gw = gateway(&[]);
+    let room = "mixed:1";
+    let sio = node(&gw, "sio-mixed.mjs", &[room, "20"]);
+    sio.wait_line("\"step\":\"ready\"", SCRIPT_TIMEOUT);
+    let (mut native, _) = Client::connect(&gw.ws_url()).await;
+    native
+        .send(&ClientFrame::Subscribe {
+            room: RoomName::new(room).unwrap(),
+            since: None,
+            leave_others: false,
+            id: Some(1),
+        })
+        .await;
+    // Subscribed (room empty: no snapshot).
+    let _ = native.next_frame().await;
+    for n in 1..=20 {
+        let event = if n % 2 == 0 { "even" } else { "odd" };
+        gw.publish(room, event, json!({ "n": n })).await;
+    }
+    let native_seq: Vec<Value> = native
+        .messages(20)
+        .await
+        .into_iter()
+        .map(|(_, _, data)| data)
+        .collect();
+    let out = finish(&gw, sio);
+    let sio_seq: Vec<Value> = out["got"]
+        .as_array()
+        .expect("got")
+        .iter()
+        .map(|g| g["data"].clone())
+        .collect();
+    let events: Vec<&str> = out["got"]
+        .as_array()
+        .expect("got")
+        .iter()
+        .filter_map(|g| g["event"].as_str())
+        .collect();
+    assert_eq!(sio_seq, native_seq);
+    assert_eq!(
+        native_seq,
+        (1..=20).map(|n| json!({ "n": n })).collect::<Vec<_>>()
+    );
+    assert_eq!(events[0], "odd");
+    assert_eq!(events[1], "even");
+}

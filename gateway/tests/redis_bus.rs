@@ -2,8 +2,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-
-
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::OnceLock;
@@ -14,9 +12,9 @@ use herald_gateway::bus::redis::{LocalPresence, Published, RedisBus, RedisBusCon
 use herald_gateway::bus::{Bus, BusError, Message, Sink};
 use herald_protocol::bus::{Control, ControlTarget, Publication};
 use herald_protocol::{Position, RoomName};
+use herald_tests::redis::{RedisCluster, RedisServer, cli};
 use parking_lot::Mutex;
 use serde_json::json;
-use herald_tests::redis::{RedisCluster, RedisServer, cli};
 
 #[derive(Default)]
 struct TestSink {

@@ -69,11 +69,11 @@ impl CheckpointStore {
     /// [`CheckpointError::Redis`].
     pub async fn load(&self) -> Result<Option<Checkpoint>, CheckpointError> {
         let mut c = self.conn.clone();
-        let q = redis::cmd("HMGET")
-            .arg(&self.keys.checkpoint)
+        let mut cmd = redis::cmd("HMGET");
+        cmd.arg(&self.keys.checkpoint)
             .arg("token")
-            .arg("invalidate")
-            .query_async::<(Option<String>, Option<String>)>(&mut c);
+            .arg("invalidate");
+        let q = cmd.query_async::<(Option<String>, Option<String>)>(&mut c);
         let (token, inv) = tokio::time::timeout(TIMEOUT, q)
             .await
             .map_err(|_| CheckpointError::Redis("timed out".into()))?

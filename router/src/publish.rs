@@ -101,7 +101,9 @@ fn payload(rule: &Rule, event: &Document) -> Result<Value, ConvertError> {
         Payload::FullDocument => match event.get("fullDocument") {
             Some(Bson::Document(d)) => document_to_json(d),
             _ => match event.get("fullDocumentBeforeChange") {
-                Some(Bson::Document(d)) if matches!(event.get_str("operationType"), Ok("delete")) => {
+                Some(Bson::Document(d))
+                    if matches!(event.get_str("operationType"), Ok("delete")) =>
+                {
                     document_to_json(d)
                 }
                 _ if matches!(event.get_str("operationType"), Ok("delete")) => {

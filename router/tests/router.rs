@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use herald_gateway::bus::redis::RedisBus;
+use herald_protocol::bus::Publication;
 use mongodb::bson::doc;
 use rand::Rng;
 use serde_json::json;
@@ -292,31 +293,43 @@ async fn the_standby_takes_over_within_two_leases_without_loss_or_duplicate() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stale_leader_is_fenced_off() {
-    // r1 leads; its lease is stolen behind its back (as after a long pause).
+async fn a_stale_fence_is_refused_and_the_router_recovers_without_loss() {
+    // A newer tenure's fence reaches the bus (as when another router took
+    // over while r1 was paused): r1's next publish is refused, r1 steps
+    // down, takes a fresh lease and fence, and publishes the change.
     let env = Env::start(RULES).await;
     let r1 = env.router("r1", &["--lease-ms", "1000"]);
     wait_streaming(&r1).await;
-    support::redis::cli(
-        env.redis.port,
-        &["SET", "herald:router:{shop}:lease", "thief", "PX", "60000"],
-    );
-    support::redis::cli(env.redis.port, &["INCR", "herald:router:{shop}:fence"]);
+    let fence: u64 = support::redis::cli(env.redis.port, &["INCR", "herald:router:{shop}:fence"])
+        .trim()
+        .parse()
+        .unwrap();
+    let bus = env.verifier().await;
+    let stored = bus
+        .publish_detailed(vec![Publication {
+            room: "room:f".into(),
+            event: "newer".into(),
+            data: json!(null),
+            ts_ms: 0,
+            src_ts_ms: None,
+            src: Some("shop".into()),
+            src_pos: Some("0".into()),
+            fence: Some(fence),
+        }])
+        .await;
+    assert!(stored[0].is_ok());
     let orders = env.orders().await;
     orders
         .insert_one(doc! {"_id": 1, "room": "f", "v": 1})
         .await
         .unwrap();
-    wait_until("r1 to step down", LONG, || async {
-        r1.metric("herald_router_leader", "scope=\"shop\"").await == Some(0.0)
-    })
-    .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let bus = env.verifier().await;
-    assert!(
-        room(&bus, "room:f").await.is_empty(),
-        "a fenced-off router published"
-    );
+    wait_count(&bus, "room:f", 2).await;
+    let f = room(&bus, "room:f").await;
+    assert_eq!(f[0].0, "newer");
+    assert_eq!(f[1].1, json!({"_id": 1, "room": "f", "v": 1}));
+    let log = r1.log_text();
+    assert!(log.contains("fenced off by a newer leader"), "{log}");
+    assert_eq!(log.matches("leading scope").count(), 2, "{log}");
 }
 
 #[test]

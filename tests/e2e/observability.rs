@@ -75,8 +75,9 @@ async fn settled(gw: &GatewayProc, name: &str, labels: &str, want: f64) -> Optio
 /// Produces every gateway metric family a standalone gateway can produce:
 /// a connection (gauge, accepted), a subscription and room, an API publish
 /// delivered live (fan-out, lags, deliveries), a client error, and a closed
-/// connection (disconnects).
-async fn exercise(gw: &GatewayProc) {
+/// connection (disconnects). Returns the subscribed client, to be kept
+/// open while the gauges are scraped.
+async fn exercise(gw: &GatewayProc) -> Client {
     let mut c = subscriber(gw, "obs:families").await;
     gw.publish("obs:families", "e", json!({ "n": 1 })).await;
     assert_eq!(c.messages(1).await[0].2, json!({ "n": 1 }));
@@ -90,6 +91,7 @@ async fn exercise(gw: &GatewayProc) {
         Some(1.0),
         "the closed connection has left"
     );
+    c
 }
 
 /// Starts `herald-router` with unreachable stores and returns it with the
@@ -133,7 +135,7 @@ async fn router_scrape(router_bin: &Path) -> (Proc, String) {
 #[tokio::test]
 async fn every_metric_the_dashboards_and_alerts_use_is_exported() {
     let gw = GatewayProc::start(&["--standalone", "--demo-rate", "0"]);
-    exercise(&gw).await;
+    let _client = exercise(&gw).await;
     let text = gw.metrics().await;
     let exported = sample_names(&text);
 
@@ -171,8 +173,7 @@ async fn every_metric_the_dashboards_and_alerts_use_is_exported() {
         );
     } else {
         // No router to scrape: the names must be exactly the documented set.
-        let undocumented: Vec<&String> =
-            router.keys().filter(|n| !is_contract_metric(n)).collect();
+        let undocumented: Vec<&String> = router.keys().filter(|n| !is_contract_metric(n)).collect();
         assert!(
             undocumented.is_empty(),
             "router metrics outside the contract: {undocumented:?}"
@@ -247,8 +248,10 @@ async fn a_real_prometheus_sees_connections_come_and_go() {
     let got = prom.wait_for_value(query, left, wait).await;
     assert_eq!(got, Some(left), "log:\n{}", prom.log_text());
     assert_eq!(
-        prom.query_scalar(r#"sum(herald_gateway_connections_accepted_total{job="herald-gateway"})"#)
-            .await,
+        prom.query_scalar(
+            r#"sum(herald_gateway_connections_accepted_total{job="herald-gateway"})"#
+        )
+        .await,
         Some(K as f64)
     );
 }
@@ -293,7 +296,9 @@ async fn counters_and_histograms_count_each_delivery() {
     }
     let live = c.messages(N as usize).await;
     assert_eq!(
-        live.iter().map(|m| m.2["n"].as_u64().unwrap()).collect::<Vec<_>>(),
+        live.iter()
+            .map(|m| m.2["n"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
         (1..=N).collect::<Vec<_>>()
     );
 
@@ -366,7 +371,11 @@ async fn slow_consumer_is_counted_once_and_gauges_return_to_zero() {
         let got = reader.messages(BATCH as usize).await;
         assert_eq!(got.last().unwrap().2["i"], json!(sent - 1));
     }
-    assert_eq!(gw.metric(slow, "").await, Some(1.0), "after {sent} messages");
+    assert_eq!(
+        gw.metric(slow, "").await,
+        Some(1.0),
+        "after {sent} messages"
+    );
     assert_eq!(
         settled(
             &gw,
@@ -407,8 +416,11 @@ async fn slow_consumer_is_counted_once_and_gauges_return_to_zero() {
         );
     }
     assert_eq!(
-        gw.metric("herald_gateway_connections_accepted_total", "transport=\"ws\"")
-            .await,
+        gw.metric(
+            "herald_gateway_connections_accepted_total",
+            "transport=\"ws\""
+        )
+        .await,
         Some(2.0)
     );
 

@@ -48,7 +48,7 @@ fn after<'a>(line: &'a str, prefix: &str) -> &'a str {
 
 async fn subscribe(c: &mut Client, room: &str, id: u64) {
     c.send(&ClientFrame::Subscribe {
-        room: room.into(),
+        room: herald_protocol::RoomName::new(room).expect("valid room"),
         since: None,
         leave_others: false,
         id: Some(id),
@@ -75,7 +75,11 @@ async fn events(c: &mut Client, n: usize) -> Vec<(String, serde_json::Value)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changes_reach_websocket_clients_in_routed_rooms() {
     let wire = Proc::spawn(&bin("herald-mongo-wire"), &["--port".into(), "0".into()]);
-    let uri = after(&wire.wait_line("MONGO_WIRE_URI=", Duration::from_secs(20)), "MONGO_WIRE_URI=").to_owned();
+    let uri = after(
+        &wire.wait_line("MONGO_WIRE_URI=", Duration::from_secs(20)),
+        "MONGO_WIRE_URI=",
+    )
+    .to_owned();
     let redis = RedisServer::start();
     let gw = GatewayProc::start(&["--redis-url", &redis.url()]);
     let dir = tempfile::tempdir().expect("tempdir");
@@ -94,17 +98,32 @@ async fn changes_reach_websocket_clients_in_routed_rooms() {
             "127.0.0.1:0".into(),
         ],
     );
-    let admin = after(&router.wait_line("herald-router: admin", Duration::from_secs(20)), "admin ").to_owned();
+    let admin = after(
+        &router.wait_line("herald-router: admin", Duration::from_secs(20)),
+        "admin ",
+    )
+    .to_owned();
     let mut opened = false;
     for _ in 0..200 {
-        let text = reqwest::get(&admin).await.expect("router metrics").text().await.unwrap_or_default();
-        if metric_value(&text, "herald_router_stream_opens_total", "scope=\"shop\"").unwrap_or(0.0) >= 1.0 {
+        let text = reqwest::get(&admin)
+            .await
+            .expect("router metrics")
+            .text()
+            .await
+            .unwrap_or_default();
+        if metric_value(&text, "herald_router_stream_opens_total", "scope=\"shop\"").unwrap_or(0.0)
+            >= 1.0
+        {
             opened = true;
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(opened, "the router never opened its change stream:\n{}", router.log_text());
+    assert!(
+        opened,
+        "the router never opened its change stream:\n{}",
+        router.log_text()
+    );
 
     let (mut a, _) = Client::connect(&gw.ws_url()).await;
     subscribe(&mut a, "room:a", 1).await;
@@ -116,21 +135,42 @@ async fn changes_reach_websocket_clients_in_routed_rooms() {
         .expect("driver")
         .database("shop")
         .collection::<mongodb::bson::Document>("orders");
-    orders.insert_one(doc! {"_id": 1, "room": "a", "total": 5}).await.expect("insert");
-    orders.update_one(doc! {"_id": 1}, doc! {"$set": {"total": 6}}).await.expect("update");
-    orders.replace_one(doc! {"_id": 1}, doc! {"room": "a", "total": 7}).await.expect("replace");
+    orders
+        .insert_one(doc! {"_id": 1, "room": "a", "total": 5})
+        .await
+        .expect("insert");
+    orders
+        .update_one(doc! {"_id": 1}, doc! {"$set": {"total": 6}})
+        .await
+        .expect("update");
+    orders
+        .replace_one(doc! {"_id": 1}, doc! {"room": "a", "total": 7})
+        .await
+        .expect("replace");
     orders.delete_one(doc! {"_id": 1}).await.expect("delete");
 
     assert_eq!(
         events(&mut a, 3).await,
         vec![
-            ("dashboard:update".to_owned(), json!({"_id": 1, "room": "a", "total": 5})),
-            ("dashboard:update".to_owned(), json!({"_id": 1, "room": "a", "total": 6})),
-            ("dashboard:update".to_owned(), json!({"_id": 1, "room": "a", "total": 7})),
+            (
+                "dashboard:update".to_owned(),
+                json!({"_id": 1, "room": "a", "total": 5})
+            ),
+            (
+                "dashboard:update".to_owned(),
+                json!({"_id": 1, "room": "a", "total": 6})
+            ),
+            (
+                "dashboard:update".to_owned(),
+                json!({"_id": 1, "room": "a", "total": 7})
+            ),
         ]
     );
     let got = events(&mut all, 4).await;
-    let ops: Vec<&str> = got.iter().map(|(_, d)| d["operationType"].as_str().unwrap_or("")).collect();
+    let ops: Vec<&str> = got
+        .iter()
+        .map(|(_, d)| d["operationType"].as_str().unwrap_or(""))
+        .collect();
     assert_eq!(ops, ["insert", "update", "replace", "delete"]);
     assert!(got.iter().all(|(e, _)| e == "order:change"));
     assert_eq!(got[3].1["documentKey"], json!({"_id": 1}));

@@ -105,7 +105,10 @@ impl PrometheusProc {
             .expect("query reply is JSON");
         assert_eq!(body["status"], "success", "query {expr}: {body}");
         let result = body["data"]["result"].as_array().expect("result list");
-        assert!(result.len() <= 1, "query {expr} gave several series: {body}");
+        assert!(
+            result.len() <= 1,
+            "query {expr} gave several series: {body}"
+        );
         let value = result.first()?["value"][1].as_str()?;
         Some(value.parse().expect("sample value is a number"))
     }

@@ -20,7 +20,6 @@ use herald_protocol::{Position, RoomName};
 
 pub use message::Message;
 
-
 /// Why the bus could not do what was asked.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum BusError {

@@ -136,11 +136,19 @@ pub struct GatewayArgs {
     pub log_json: bool,
 
     /// Socket.IO: milliseconds between Engine.IO pings (pingInterval).
-    #[arg(long, env = "HERALD_SOCKETIO_PING_INTERVAL_MS", default_value_t = 25_000)]
+    #[arg(
+        long,
+        env = "HERALD_SOCKETIO_PING_INTERVAL_MS",
+        default_value_t = 25_000
+    )]
     pub socketio_ping_interval_ms: u64,
 
     /// Socket.IO: milliseconds to wait for a pong before closing the session (pingTimeout).
-    #[arg(long, env = "HERALD_SOCKETIO_PING_TIMEOUT_MS", default_value_t = 20_000)]
+    #[arg(
+        long,
+        env = "HERALD_SOCKETIO_PING_TIMEOUT_MS",
+        default_value_t = 20_000
+    )]
     pub socketio_ping_timeout_ms: u64,
 
     /// Socket.IO: largest Engine.IO message or polling request body, in bytes (maxPayload).
@@ -153,15 +161,27 @@ pub struct GatewayArgs {
     pub socketio_namespaces: Vec<String>,
 
     /// Socket.IO: the client event that subscribes to a room.
-    #[arg(long, env = "HERALD_SOCKETIO_SUBSCRIBE_EVENT", default_value = "subscribe")]
+    #[arg(
+        long,
+        env = "HERALD_SOCKETIO_SUBSCRIBE_EVENT",
+        default_value = "subscribe"
+    )]
     pub socketio_subscribe_event: String,
 
     /// Socket.IO: the client event that leaves a room.
-    #[arg(long, env = "HERALD_SOCKETIO_UNSUBSCRIBE_EVENT", default_value = "unsubscribe")]
+    #[arg(
+        long,
+        env = "HERALD_SOCKETIO_UNSUBSCRIBE_EVENT",
+        default_value = "unsubscribe"
+    )]
     pub socketio_unsubscribe_event: String,
 
     /// Socket.IO: the room a subscribe's first argument maps to ({arg} is replaced by it).
-    #[arg(long, env = "HERALD_SOCKETIO_ROOM_TEMPLATE", default_value = "dashboard:{arg}")]
+    #[arg(
+        long,
+        env = "HERALD_SOCKETIO_ROOM_TEMPLATE",
+        default_value = "dashboard:{arg}"
+    )]
     pub socketio_room_template: String,
 
     /// Socket.IO: whether a subscribe leaves the socket's other rooms first.
@@ -174,7 +194,11 @@ pub struct GatewayArgs {
     pub socketio_recovery: bool,
 
     /// Socket.IO: milliseconds a disconnected socket's rooms are kept for recovery.
-    #[arg(long, env = "HERALD_SOCKETIO_RECOVERY_WINDOW_MS", default_value_t = 120_000)]
+    #[arg(
+        long,
+        env = "HERALD_SOCKETIO_RECOVERY_WINDOW_MS",
+        default_value_t = 120_000
+    )]
     pub socketio_recovery_window_ms: u64,
 
     /// Socket.IO: most namespaces one connection may join.
@@ -284,7 +308,10 @@ impl GatewayArgs {
             ),
         ] {
             if event.is_empty() || herald_protocol::sio::RESERVED_EVENTS.contains(&event.as_str()) {
-                return Err(invalid(option, "must be a non-empty, non-reserved event name"));
+                return Err(invalid(
+                    option,
+                    "must be a non-empty, non-reserved event name",
+                ));
             }
         }
         for nsp in &self.socketio_namespaces {

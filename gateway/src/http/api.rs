@@ -211,8 +211,8 @@ async fn room_info(
     State(state): State<Arc<AppState>>,
     Path(room): Path<String>,
 ) -> Result<Response, ApiError> {
-    let name = RoomName::new(&room)
-        .map_err(|e| ApiError::bad_request(format!("invalid room: {e}")))?;
+    let name =
+        RoomName::new(&room).map_err(|e| ApiError::bad_request(format!("invalid room: {e}")))?;
     let history = state
         .hub
         .history(&name, None, 0)

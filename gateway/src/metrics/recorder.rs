@@ -43,6 +43,10 @@ impl MetricsRender {
             }
         });
         metrics::gauge!(names::BUILD_INFO, "version" => env!("CARGO_PKG_VERSION"), "binary" => binary).set(1.0);
+        // A rare-event counter that no handle registers (only the Redis bus
+        // records it): exported at 0 from the start, so the dashboard and
+        // `rate()` see it before the first event, and in standalone mode.
+        metrics::counter!(names::BUS_INVALID_FRAMES).increment(0);
         Ok(Self {
             handle: Some(handle),
         })

@@ -123,7 +123,9 @@ impl LocalPresence for HubPresence {
         self.hub().map_or(0, |h| h.room_count(room) as u64)
     }
     fn sessions(&self, room: &str) -> Vec<String> {
-        self.hub().map(|h| h.room_sessions(room)).unwrap_or_default()
+        self.hub()
+            .map(|h| h.room_sessions(room))
+            .unwrap_or_default()
     }
     fn connections(&self) -> u64 {
         self.hub().map_or(0, |h| h.session_count() as u64)
@@ -175,7 +177,8 @@ async fn build_bus(
                 node_id: config.node_id.clone(),
                 ..RedisBusConfig::default()
             };
-            let bus = RedisBus::connect(redis_config, Some(presence as Arc<dyn LocalPresence>)).await?;
+            let bus =
+                RedisBus::connect(redis_config, Some(presence as Arc<dyn LocalPresence>)).await?;
             Ok((bus.clone() as Arc<dyn Bus>, Some(bus)))
         }
     }

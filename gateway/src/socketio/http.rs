@@ -268,7 +268,10 @@ async fn post(sio: Arc<SioState>, handle: Arc<PollHandle>, req: Request) -> Resp
         return EioHttpError::SessionIdUnknown.into_response();
     }
     (
-        [(header::CONTENT_TYPE, "text/html"), (header::CACHE_CONTROL, "no-store")],
+        [
+            (header::CONTENT_TYPE, "text/html"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
         "ok",
     )
         .into_response()
@@ -294,14 +297,15 @@ async fn upgrade(sio: Arc<SioState>, mut req: Request, sid: String) -> Response 
     let config = ws_config(&sio);
     sio.app.tracker.clone().spawn(async move {
         let upgraded = match into_websocket(on_upgrade, config).await {
-            Some(mut ws) => match tokio::time::timeout(PROBE_TIMEOUT, probe(&mut ws, &handle)).await
-            {
-                Ok(true) => Some(ws),
-                _ => {
-                    let _ = ws.close(None).await;
-                    None
+            Some(mut ws) => {
+                match tokio::time::timeout(PROBE_TIMEOUT, probe(&mut ws, &handle)).await {
+                    Ok(true) => Some(ws),
+                    _ => {
+                        let _ = ws.close(None).await;
+                        None
+                    }
                 }
-            },
+            }
             None => None,
         };
         match upgraded {
@@ -356,6 +360,9 @@ mod tests {
     fn errors_have_the_reference_shape() {
         assert_eq!(EioHttpError::SessionIdUnknown.code(), 1);
         assert_eq!(EioHttpError::UnsupportedProtocolVersion.code(), 5);
-        assert_eq!(EioHttpError::TransportUnknown.message(), "Transport unknown");
+        assert_eq!(
+            EioHttpError::TransportUnknown.message(),
+            "Transport unknown"
+        );
     }
 }

@@ -43,9 +43,7 @@ pub fn router(app: Arc<AppState>) -> Router {
         polling: polling::Registry::default(),
         app,
     });
-    Router::new()
-        .fallback(http::handler)
-        .with_state(state)
+    Router::new().fallback(http::handler).with_state(state)
 }
 
 /// A random URL-safe id (Engine.IO `sid`, socket ids, `pid`s): 16 random

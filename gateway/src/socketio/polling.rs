@@ -252,11 +252,17 @@ mod tests {
     async fn a_poll_returns_queued_packets_joined() {
         let h = handle();
         assert!(h.push(
-            vec![Frame::text("2"), Frame::Binary(Bytes::from_static(b"\x01\x02"))],
+            vec![
+                Frame::text("2"),
+                Frame::Binary(Bytes::from_static(b"\x01\x02"))
+            ],
             100,
             10
         ));
-        assert_eq!(h.poll(Duration::from_secs(1)).await, Ok("2\x1ebAQI=".into()));
+        assert_eq!(
+            h.poll(Duration::from_secs(1)).await,
+            Ok("2\x1ebAQI=".into())
+        );
     }
 
     #[tokio::test]
@@ -273,7 +279,10 @@ mod tests {
         let h2 = h.clone();
         let first = tokio::spawn(async move { h2.poll(Duration::from_secs(5)).await });
         tokio::time::sleep(Duration::from_millis(20)).await;
-        assert_eq!(h.poll(Duration::from_secs(1)).await, Err(PollError::Overlap));
+        assert_eq!(
+            h.poll(Duration::from_secs(1)).await,
+            Err(PollError::Overlap)
+        );
         h.push(vec![Frame::text("42[\"x\"]")], 100, 10);
         assert_eq!(first.await.unwrap(), Ok("42[\"x\"]".into()));
     }

@@ -285,10 +285,7 @@ mod tests {
         );
         let pos = positions(&rec, Some(&offset_string(2, "e1", "a"))).unwrap();
         let got: Vec<(String, u64)> = pos.iter().map(|(r, p)| (r.to_string(), p.offset)).collect();
-        assert_eq!(
-            got,
-            vec![("a".into(), 2), ("b".into(), 7), ("c".into(), 5)]
-        );
+        assert_eq!(got, vec![("a".into(), 2), ("b".into(), 7), ("c".into(), 5)]);
     }
 
     #[test]
@@ -332,6 +329,9 @@ mod tests {
             rooms: vec![],
             sent: log,
         };
-        assert!(positions(&rec, None).is_none(), "evicted log cannot recover from nothing");
+        assert!(
+            positions(&rec, None).is_none(),
+            "evicted log cannot recover from nothing"
+        );
     }
 }

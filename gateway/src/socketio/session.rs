@@ -194,11 +194,12 @@ async fn run_inner(
             if let End::Close(code) = end {
                 let _ = tokio::time::timeout(Duration::from_secs(1), async {
                     let _ = ws.feed(WsMessage::Text("1".into())).await;
-                    (**ws).close(Some(CloseFrame {
-                        code: WsCloseCode::from(u16::from(code)),
-                        reason: code.name().into(),
-                    }))
-                    .await
+                    (**ws)
+                        .close(Some(CloseFrame {
+                            code: WsCloseCode::from(u16::from(code)),
+                            reason: code.name().into(),
+                        }))
+                        .await
                 })
                 .await;
             }

@@ -217,7 +217,11 @@ impl Sockets {
         self.nsps.clear();
     }
 
-    async fn on_packet(&mut self, packet: SioPacket, out: &mut Vec<Frame>) -> Result<(), Violation> {
+    async fn on_packet(
+        &mut self,
+        packet: SioPacket,
+        out: &mut Vec<Frame>,
+    ) -> Result<(), Violation> {
         let idx = self.nsps.iter().position(|s| s.nsp == packet.nsp);
         match (packet.kind.base(), idx) {
             (SioKind::Connect, None) => self.on_connect(packet, out).await,
@@ -254,7 +258,11 @@ impl Sockets {
                 .is_none_or(|list| list.iter().any(|n| n == nsp))
     }
 
-    async fn on_connect(&mut self, packet: SioPacket, out: &mut Vec<Frame>) -> Result<(), Violation> {
+    async fn on_connect(
+        &mut self,
+        packet: SioPacket,
+        out: &mut Vec<Frame>,
+    ) -> Result<(), Violation> {
         let app = self.sio.app.clone();
         let cfg = &app.config.socketio;
         let nsp = packet.nsp.clone();
@@ -390,24 +398,38 @@ impl Sockets {
             }
         };
         if let Some(id) = ack {
-            push_packet(out, &SioPacket::ack(self.nsps[i].nsp.clone(), id, vec![reply]));
+            push_packet(
+                out,
+                &SioPacket::ack(self.nsps[i].nsp.clone(), id, vec![reply]),
+            );
         }
     }
 
-    fn room_arg(&self, arg: Option<&Value>) -> Result<(RoomName, Option<Position>), (ErrorCode, String)> {
+    fn room_arg(
+        &self,
+        arg: Option<&Value>,
+    ) -> Result<(RoomName, Option<Position>), (ErrorCode, String)> {
         let template = &self.sio.app.config.socketio.room_template;
         let (name, since) = match arg {
             Some(Value::String(s)) => (template.replace("{arg}", s), None),
             Some(Value::Number(n)) => (template.replace("{arg}", &n.to_string()), None),
             Some(Value::Object(o)) => {
                 let Some(room) = o.get("room").and_then(Value::as_str) else {
-                    return Err((ErrorCode::InvalidRoom, "the object needs a \"room\" string".into()));
+                    return Err((
+                        ErrorCode::InvalidRoom,
+                        "the object needs a \"room\" string".into(),
+                    ));
                 };
                 let since = match o.get("since") {
                     None | Some(Value::Null) => None,
-                    Some(v) => Some(serde_json::from_value::<Position>(v.clone()).map_err(|e| {
-                        (ErrorCode::BadFrame, format!("\"since\" must be {{epoch, offset}}: {e}"))
-                    })?),
+                    Some(v) => {
+                        Some(serde_json::from_value::<Position>(v.clone()).map_err(|e| {
+                            (
+                                ErrorCode::BadFrame,
+                                format!("\"since\" must be {{epoch, offset}}: {e}"),
+                            )
+                        })?)
+                    }
                 };
                 (room.to_owned(), since)
             }
@@ -462,7 +484,10 @@ impl Sockets {
             self.nsps[i].rooms.insert(room.clone());
             let reply = subscribed_reply(&room, &pos.epoch, pos.offset, false);
             if let Some(id) = ack {
-                push_packet(out, &SioPacket::ack(self.nsps[i].nsp.clone(), id, vec![reply]));
+                push_packet(
+                    out,
+                    &SioPacket::ack(self.nsps[i].nsp.clone(), id, vec![reply]),
+                );
             }
             for m in history.messages.iter().filter(|m| m.offset <= pos.offset) {
                 self.write_message(i, m, out);
@@ -471,7 +496,11 @@ impl Sockets {
         }
         self.nsps[i].rooms.insert(room.clone());
         // The `Subscribed` emit carries the ack id: flush_emits answers it.
-        match core.subs.subscribe(room.clone(), since, ack, &mut self.emits).await {
+        match core
+            .subs
+            .subscribe(room.clone(), since, ack, &mut self.emits)
+            .await
+        {
             Ok(()) => {
                 self.flush_emits(Some(i), out);
                 Ok(None)
@@ -487,7 +516,11 @@ impl Sockets {
         }
     }
 
-    fn unsubscribe(&mut self, i: usize, arg: Option<&Value>) -> Result<Option<Value>, (ErrorCode, String)> {
+    fn unsubscribe(
+        &mut self,
+        i: usize,
+        arg: Option<&Value>,
+    ) -> Result<Option<Value>, (ErrorCode, String)> {
         let (room, _) = self.room_arg(arg)?;
         let was = self.nsps[i].rooms.remove(&room);
         if was {
@@ -506,7 +539,8 @@ impl Sockets {
             ));
         }
         let args = packet.args();
-        let (Some(Value::String(room)), Some(Value::String(event))) = (args.first(), args.get(1)) else {
+        let (Some(Value::String(room)), Some(Value::String(event))) = (args.first(), args.get(1))
+        else {
             return Err((
                 ErrorCode::BadFrame,
                 "publish takes (room, event, data)".into(),
@@ -530,7 +564,9 @@ impl Sockets {
         match app.hub.bus().publish(vec![publication]).await.pop() {
             Some(Ok(pos)) => {
                 metrics.publishes_client.increment(1);
-                Ok(Some(json!({ "room": room.as_str(), "epoch": pos.epoch, "offset": pos.offset })))
+                Ok(Some(
+                    json!({ "room": room.as_str(), "epoch": pos.epoch, "offset": pos.offset }),
+                ))
             }
             Some(Err(e)) => {
                 metrics.publish_errors.increment(1);
@@ -649,7 +685,10 @@ mod tests {
     #[test]
     fn placeholders_become_base64_objects() {
         let mut data = json!({ "a": [1, { "_placeholder": true, "num": 0 }], "b": { "_placeholder": true, "num": 1 } });
-        inline_binary(&mut data, &[Bytes::from_static(b"\x01\x02"), Bytes::from_static(b"hi")]);
+        inline_binary(
+            &mut data,
+            &[Bytes::from_static(b"\x01\x02"), Bytes::from_static(b"hi")],
+        );
         assert_eq!(
             data,
             json!({ "a": [1, { "_binary": "AQI=" }], "b": { "_binary": "aGk=" } })
@@ -667,10 +706,17 @@ mod tests {
             0,
             None,
         );
-        let Frame::Text(a) = event_frame(&m, "/", true) else { panic!() };
-        assert_eq!(a.as_str(), r#"42["dashboard:update",{"n":1},"7 e1 dashboard:sales"]"#);
+        let Frame::Text(a) = event_frame(&m, "/", true) else {
+            panic!()
+        };
+        assert_eq!(
+            a.as_str(),
+            r#"42["dashboard:update",{"n":1},"7 e1 dashboard:sales"]"#
+        );
         assert!(m.extra.get().is_some());
-        let Frame::Text(b) = event_frame(&m, "/admin", false) else { panic!() };
+        let Frame::Text(b) = event_frame(&m, "/admin", false) else {
+            panic!()
+        };
         assert_eq!(b.as_str(), r#"42/admin,["dashboard:update",{"n":1}]"#);
     }
 }

@@ -9,7 +9,6 @@
 
 use std::time::{Duration, Instant};
 
-use mongodb::bson::Document;
 use tokio::sync::mpsc;
 
 use super::open::{Start, Stream, is_dead_position, open};

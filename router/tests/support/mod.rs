@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code, missing_docs)]
 
-pub mod redis;
+pub use herald_tests::redis;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -11,6 +11,8 @@ use std::time::Duration;
 pub struct RedisBusConfig {
     /// Connection URLs. Standalone: one `redis://[user:pass@]host:port[/db]`
     /// URL. Cluster: one or more seed nodes. Default `redis://127.0.0.1:6379`.
+    /// `rediss://` connects with TLS (rustls; system and webpki roots);
+    /// appending `#insecure` skips certificate verification (tests only).
     pub urls: Vec<String>,
     /// Whether `urls` name a Redis Cluster. Default `false`.
     pub cluster: bool,

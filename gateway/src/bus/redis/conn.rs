@@ -84,6 +84,18 @@ impl ConnectionLike for ReaderConn {
     }
 }
 
+/// Makes `ring` the process's rustls crypto provider, once; a provider
+/// installed earlier (by the binary or another library) is kept.
+fn install_crypto_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if rustls::crypto::CryptoProvider::get_default().is_none() {
+            // Losing a race to another installer is fine: one is installed.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
+    });
+}
+
 /// Opens connections for one deployment.
 pub enum Connector {
     /// Standalone.
@@ -103,6 +115,9 @@ impl Connector {
     /// # Errors
     /// An invalid URL, or not exactly one URL for a standalone server.
     pub fn new(config: &RedisBusConfig) -> RedisResult<Self> {
+        if config.urls.iter().any(|u| u.starts_with("rediss://")) {
+            install_crypto_provider();
+        }
         let timeout = config.command_timeout;
         let read_timeout = config.block + timeout;
         if config.cluster {

@@ -4,14 +4,17 @@
 //! - [`config`]: [`RedisBusConfig`] and its defaults.
 //! - [`keys`]: the room-to-shard hash and every key name.
 //! - `conn`: the shared command connection and dedicated reader connections.
-//! - `scripts` (+ `*.lua`): the protocol's Lua scripts and their replies.
-//! - `publish`: pipelined publishing, fencing and replay detection.
+//! - `scripts` (+ `*.lua`): the protocol's Lua scripts and their replies
+//!   (`batch_tests`: the batch script behaves as single calls).
+//! - `publish`: pipelined batch publishing, fencing and replay detection.
 //! - `reader`: the `XREAD` loops feeding the sink.
 //! - `entry`: stream entries to messages; invalid entries are counted and skipped.
 //! - `control`: control stream, presence queries, node heartbeats.
 //! - `guard`: heartbeat and data-loss checks, the liveness probe.
 //! - `state`: what the handle and its tasks share.
 
+#[cfg(test)]
+mod batch_tests;
 pub mod config;
 mod conn;
 mod control;
@@ -37,7 +40,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use config::RedisBusConfig;
 pub use publish::Published;
-pub use scripts::{HISTORY_LUA, PUBLISH_LUA};
+pub use scripts::{HISTORY_LUA, PUBLISH_BATCH_LUA, PUBLISH_LUA};
 pub use state::LocalPresence;
 
 use self::conn::Connector;
@@ -111,7 +114,11 @@ impl RedisBus {
             cancel: CancellationToken::new(),
         };
         let mut c = shared.conn();
-        for s in [&shared.scripts.publish, &shared.scripts.history] {
+        for s in [
+            &shared.scripts.publish,
+            &shared.scripts.publish_batch,
+            &shared.scripts.history,
+        ] {
             s.load_async(&mut c).await.map_err(unavailable)?;
         }
         Ok(Arc::new(Self {

@@ -5,6 +5,8 @@ use redis::{Script, Value};
 
 /// The publish script (see `publish.lua` and `docs/adapter-protocol.md`).
 pub const PUBLISH_LUA: &str = include_str!("publish.lua");
+/// The batch publish script: many publications of one shard per call.
+pub const PUBLISH_BATCH_LUA: &str = include_str!("publish_batch.lua");
 /// The history script.
 pub const HISTORY_LUA: &str = include_str!("history.lua");
 /// The data marker script.
@@ -16,6 +18,8 @@ pub const HEARTBEAT_LUA: &str = include_str!("heartbeat.lua");
 pub struct Scripts {
     /// Publishes one publication.
     pub publish: Script,
+    /// Publishes many publications of one shard.
+    pub publish_batch: Script,
     /// Reads a room's position and history.
     pub history: Script,
     /// Checks or plants a shard's data marker.
@@ -29,6 +33,7 @@ impl Scripts {
     pub fn new() -> Self {
         Self {
             publish: Script::new(PUBLISH_LUA),
+            publish_batch: Script::new(PUBLISH_BATCH_LUA),
             history: Script::new(HISTORY_LUA),
             marker: Script::new(MARKER_LUA),
             heartbeat: Script::new(HEARTBEAT_LUA),
@@ -77,6 +82,32 @@ pub fn parse_publish(v: &Value) -> Option<PublishReply> {
         epoch: str_of(epoch)?.to_owned(),
         offset: str_of(offset)?.parse().ok()?,
     })
+}
+
+/// What the batch publish script answered for one publication.
+#[derive(Debug, PartialEq, Eq)]
+pub enum BatchItem {
+    /// Stored or replayed, as the single publish script would answer.
+    Done(PublishReply),
+    /// Refused by the fence, with the script's message.
+    StaleFence(String),
+}
+
+/// Parses the batch reply: one `{status, epoch|message, offset}` per publication.
+pub fn parse_publish_batch(v: &Value) -> Option<Vec<BatchItem>> {
+    let Value::Array(items) = v else { return None };
+    items
+        .iter()
+        .map(|item| {
+            if let Value::Array(parts) = item
+                && let [status, msg, _] = parts.as_slice()
+                && str_of(status)? == "stalefence"
+            {
+                return Some(BatchItem::StaleFence(str_of(msg)?.to_owned()));
+            }
+            parse_publish(item).map(BatchItem::Done)
+        })
+        .collect()
 }
 
 /// What the history script answered: epoch, latest offset, newest entries first.

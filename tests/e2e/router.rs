@@ -135,37 +135,44 @@ async fn changes_reach_websocket_clients_in_routed_rooms() {
         .expect("driver")
         .database("shop")
         .collection::<mongodb::bson::Document>("orders");
+    // One operation at a time: with `updateLookup` a real server returns the
+    // document as it is when the event is read, so an update read after a
+    // later delete has no full document (and no room). Waiting for each
+    // event keeps the test about routing, not about that race.
     orders
         .insert_one(doc! {"_id": 1, "room": "a", "total": 5})
         .await
         .expect("insert");
+    assert_eq!(
+        events(&mut a, 1).await,
+        vec![(
+            "dashboard:update".to_owned(),
+            json!({"_id": 1, "room": "a", "total": 5})
+        )]
+    );
     orders
         .update_one(doc! {"_id": 1}, doc! {"$set": {"total": 6}})
         .await
         .expect("update");
+    assert_eq!(
+        events(&mut a, 1).await,
+        vec![(
+            "dashboard:update".to_owned(),
+            json!({"_id": 1, "room": "a", "total": 6})
+        )]
+    );
     orders
         .replace_one(doc! {"_id": 1}, doc! {"room": "a", "total": 7})
         .await
         .expect("replace");
-    orders.delete_one(doc! {"_id": 1}).await.expect("delete");
-
     assert_eq!(
-        events(&mut a, 3).await,
-        vec![
-            (
-                "dashboard:update".to_owned(),
-                json!({"_id": 1, "room": "a", "total": 5})
-            ),
-            (
-                "dashboard:update".to_owned(),
-                json!({"_id": 1, "room": "a", "total": 6})
-            ),
-            (
-                "dashboard:update".to_owned(),
-                json!({"_id": 1, "room": "a", "total": 7})
-            ),
-        ]
+        events(&mut a, 1).await,
+        vec![(
+            "dashboard:update".to_owned(),
+            json!({"_id": 1, "room": "a", "total": 7})
+        )]
     );
+    orders.delete_one(doc! {"_id": 1}).await.expect("delete");
     let got = events(&mut all, 4).await;
     let ops: Vec<&str> = got
         .iter()

@@ -98,8 +98,8 @@ fn install_crypto_provider() {
 
 /// Opens connections for one deployment.
 pub enum Connector {
-    /// Standalone.
-    Single(Client),
+    /// Standalone (boxed: TLS settings make a client large).
+    Single(Box<Client>),
     /// Cluster: one client for commands, one (longer response timeout) for readers.
     Cluster {
         /// Client of the command connection.
@@ -139,7 +139,7 @@ impl Connector {
                     "a standalone Redis bus takes exactly one URL",
                 )));
             };
-            Ok(Self::Single(Client::open(url.as_str())?))
+            Ok(Self::Single(Box::new(Client::open(url.as_str())?)))
         }
     }
 
@@ -161,7 +161,7 @@ impl Connector {
                     .set_number_of_retries(1)
                     .set_max_delay(Duration::from_millis(500));
                 Ok(Conn::Single(
-                    ConnectionManager::new_with_config(client.clone(), cfg).await?,
+                    ConnectionManager::new_with_config(Client::clone(client), cfg).await?,
                 ))
             }
             Self::Cluster { commands, .. } => {

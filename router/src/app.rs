@@ -75,6 +75,14 @@ where
 pub async fn run(config: RouterConfig, stop: CancellationToken) -> Result<(), StartError> {
     let metrics =
         MetricsRender::install(config.metrics, "herald-router").map_err(StartError::Metrics)?;
+    crate::metrics::register(
+        &config
+            .rules
+            .scopes
+            .iter()
+            .map(|s| s.name.clone())
+            .collect::<Vec<_>>(),
+    );
     let listener = tokio::net::TcpListener::bind(config.admin_listen)
         .await
         .map_err(|source| StartError::Listen {

@@ -103,7 +103,7 @@ async fn router_scrape(router_bin: &Path) -> (Proc, String) {
     std::fs::write(
         &rules,
         "[[scope]]\nname = \"shop\"\ndb = \"shop\"\n\n[[rule]]\nname = \"orders\"\n\
-         scope = \"shop\"\nns = \"shop.orders\"\nrooms = [\"orders:all\"]\n",
+         scope = \"shop\"\nns = \"shop.orders\"\nops = [\"insert\"]\nrooms = [\"orders:all\"]\nevent = \"order:change\"\n",
     )
     .unwrap();
     let args: Vec<String> = [

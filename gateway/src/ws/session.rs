@@ -121,6 +121,9 @@ async fn run_inner(
                     Some(Ok(WsMessage::Close(_))) => Some(End::Gone("client_closed")),
                     Some(Ok(_)) => None,
                     Some(Err(tungstenite::Error::Capacity(_))) => Some(End::Close(CloseCode::FrameTooLarge)),
+                    Some(Err(tungstenite::Error::Protocol(
+                        tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
+                    ))) => Some(End::Gone("client_closed")),
                     Some(Err(tungstenite::Error::Protocol(e))) => {
                         tracing::debug!(error = %e, "protocol violation");
                         Some(End::Close(CloseCode::ProtocolViolation))

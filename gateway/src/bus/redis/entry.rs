@@ -12,7 +12,7 @@ use crate::bus::Message;
 
 /// Counts and logs an entry that cannot be used; the stream goes on.
 pub fn invalid(stream: &str, id: &str, why: &str) {
-    metrics::counter!("herald_bus_invalid_frames_total").increment(1);
+    metrics::counter!(crate::metrics::names::BUS_INVALID_FRAMES).increment(1);
     tracing::warn!(stream, id, why, "skipping an invalid bus entry");
 }
 

@@ -232,3 +232,60 @@ async fn a_socketio_client_and_a_native_client_get_the_same_sequence() {
     assert_eq!(events[0], "odd");
     assert_eq!(events[1], "even");
 }
+
+#[tokio::test]
+async fn polling_answers_cors_so_pages_on_other_origins_can_connect() {
+    let handshake = |gw: &GatewayProc, origin: &str| {
+        let url = format!("http://{}/socket.io/?EIO=4&transport=polling", gw.client);
+        let origin = origin.to_owned();
+        async move {
+            reqwest::Client::new()
+                .get(url)
+                .header("Origin", origin)
+                .send()
+                .await
+                .expect("handshake")
+        }
+    };
+    // Default: any origin, without credentials.
+    let gw = gateway(&[]);
+    let resp = handshake(&gw, "https://dashboards.example").await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["access-control-allow-origin"], "*");
+    assert!(
+        resp.text().await.unwrap().starts_with("0{"),
+        "an Engine.IO open packet"
+    );
+
+    // A list: members are reflected with credentials, others get no CORS headers.
+    let gw = gateway(&[
+        "--socketio-cors-origins",
+        "https://a.example,https://b.example",
+    ]);
+    let ok = handshake(&gw, "https://b.example").await;
+    assert_eq!(
+        ok.headers()["access-control-allow-origin"],
+        "https://b.example"
+    );
+    assert_eq!(ok.headers()["access-control-allow-credentials"], "true");
+    let other = handshake(&gw, "https://evil.example").await;
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+
+    let preflight = |origin: &'static str| {
+        let url = format!("http://{}/socket.io/?EIO=4&transport=polling", gw.client);
+        async move {
+            reqwest::Client::new()
+                .request(reqwest::Method::OPTIONS, url)
+                .header("Origin", origin)
+                .header("Access-Control-Request-Method", "POST")
+                .header("Access-Control-Request-Headers", "x-token")
+                .send()
+                .await
+                .expect("preflight")
+        }
+    };
+    let yes = preflight("https://a.example").await;
+    assert_eq!(yes.status(), 204);
+    assert_eq!(yes.headers()["access-control-allow-headers"], "x-token");
+    assert_eq!(preflight("https://evil.example").await.status(), 403);
+}

@@ -201,6 +201,15 @@ pub struct GatewayArgs {
     )]
     pub socketio_recovery_window_ms: u64,
 
+    /// Socket.IO: origins whose pages may use long-polling (CORS), comma-separated; `*` allows any origin (without credentials); empty allows none.
+    #[arg(
+        long,
+        env = "HERALD_SOCKETIO_CORS_ORIGINS",
+        value_delimiter = ',',
+        default_value = "*"
+    )]
+    pub socketio_cors_origins: Vec<String>,
+
     /// Socket.IO: most namespaces one connection may join.
     #[arg(long, env = "HERALD_SOCKETIO_MAX_NAMESPACES", default_value_t = 8)]
     pub socketio_max_namespaces: usize,
@@ -391,6 +400,12 @@ impl GatewayArgs {
                 recovery: self.socketio_recovery,
                 recovery_window: Duration::from_millis(self.socketio_recovery_window_ms),
                 max_namespaces: self.socketio_max_namespaces,
+                cors_origins: self
+                    .socketio_cors_origins
+                    .into_iter()
+                    .map(|o| o.trim().to_owned())
+                    .filter(|o| !o.is_empty())
+                    .collect(),
             },
         })
     }

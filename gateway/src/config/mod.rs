@@ -74,6 +74,8 @@ pub struct SocketIoConfig {
     pub recovery_window: Duration,
     /// Most namespaces one Engine.IO session may join.
     pub max_namespaces: usize,
+    /// Origins whose pages may use the polling transport (`*`: any).
+    pub cors_origins: Vec<String>,
 }
 
 /// Which bus the gateway runs on.

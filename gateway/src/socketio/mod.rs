@@ -2,6 +2,7 @@
 //! today's `socket.io-client` code connects to Herald unchanged.
 //! See `docs/socketio.md`.
 //!
+//! - [`cors`]: CORS headers and preflights for pages on other origins.
 //! - [`http`]: the HTTP entry: handshakes, polling requests, WebSocket
 //!   upgrades (direct, and from a polling session), error replies.
 //! - [`polling`]: a long-polling session's shared queues and its registry.
@@ -12,6 +13,7 @@
 //! - [`recovery`]: connection state recovery: offsets and the per-`pid`
 //!   record of a disconnected socket's rooms.
 
+pub mod cors;
 pub mod http;
 pub mod polling;
 pub mod recovery;
@@ -43,7 +45,13 @@ pub fn router(app: Arc<AppState>) -> Router {
         polling: polling::Registry::default(),
         app,
     });
-    Router::new().fallback(http::handler).with_state(state)
+    Router::new()
+        .fallback(http::handler)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            cors::layer,
+        ))
+        .with_state(state)
 }
 
 /// A random URL-safe id (Engine.IO `sid`, socket ids, `pid`s): 16 random

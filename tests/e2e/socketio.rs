@@ -289,3 +289,25 @@ async fn polling_answers_cors_so_pages_on_other_origins_can_connect() {
     assert_eq!(yes.headers()["access-control-allow-headers"], "x-token");
     assert_eq!(preflight("https://evil.example").await.status(), 403);
 }
+
+#[tokio::test]
+async fn connection_state_recovery_works_after_reconnecting_to_another_gateway() {
+    let redis = herald_tests::redis::RedisServer::start();
+    let url = redis.url();
+    let recovery = ["--socketio-recovery", "--socketio-leave-others", "false"];
+    let args = [&["--redis-url", url.as_str()][..], &recovery[..]].concat();
+    let first = GatewayProc::start(&args);
+    let second = GatewayProc::start(&args);
+    let other = format!("http://{}", second.client);
+    let out = finish(
+        &first,
+        node(&first, "sio-recovery.mjs", &["websocket", other.as_str()]),
+    );
+    assert_eq!(out["recovered"], true, "{out}");
+    assert_eq!(out["got"].as_array().map(Vec::len), Some(8), "{out}");
+    assert_eq!(
+        out["reconnected_to"].as_str(),
+        Some(second.client.to_string().as_str()),
+        "the reconnect went to the second gateway"
+    );
+}

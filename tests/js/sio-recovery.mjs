@@ -1,8 +1,10 @@
 // Connection state recovery against a gateway started with
 // --socketio-recovery --socketio-leave-others false.
 //
-//   node sio-recovery.mjs http://CLIENT http://ADMIN [polling|websocket]
+//   node sio-recovery.mjs http://CLIENT http://ADMIN [polling|websocket] [http://OTHER-CLIENT]
 //
+// With OTHER-CLIENT, the reconnect goes to that gateway instead (both
+// gateways share one Redis): recovery across gateways.
 // Subscribes to two rooms on every connect (like the seed code does),
 // receives a first update in each, then closes the transport
 // (socket.io.engine.close()). While it is down, 3 updates per room are
@@ -13,6 +15,7 @@ import { io, urls, fail, step, done, publish, until } from './sio-lib.mjs';
 
 const { client, admin, rest } = urls();
 const transports = rest[0] ? [rest[0]] : ['websocket'];
+const other = rest[1];
 const rooms = ['rec:a', 'rec:b'];
 const got = [];
 let connects = 0;
@@ -33,6 +36,8 @@ if (socket.recovered) fail('recovered on the first connect');
 step('live', { got });
 
 const down = new Promise((resolve) => socket.once('disconnect', resolve));
+// The manager builds its next engine from `uri`: point it at the other gateway.
+if (other) socket.io.uri = other;
 socket.io.engine.close();
 const reason = await down;
 for (let n = 2; n <= 4; n++) {
@@ -49,4 +54,4 @@ for (const r of rooms) {
   if (JSON.stringify(ns) !== '[2,3,4]') fail(`room ${r} after the reconnect got ${JSON.stringify(ns)}; expected [2,3,4]`);
 }
 if (got.length !== 8) fail(`${got.length} updates in all; expected 8: ${JSON.stringify(got)}`);
-done({ recovered: socket.recovered, reason, got });
+done({ recovered: socket.recovered, reason, got, reconnected_to: socket.io.engine.hostname + ':' + socket.io.engine.port });

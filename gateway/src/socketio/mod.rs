@@ -41,7 +41,11 @@ pub struct SioState {
 pub fn router(app: Arc<AppState>) -> Router {
     let cfg = &app.config.socketio;
     let state = Arc::new(SioState {
-        recovery: recovery::Store::new(cfg.recovery_window, app.config.limits.max_connections),
+        recovery: recovery::Store::new(
+            cfg.recovery_window,
+            app.config.limits.max_connections,
+            app.redis.clone(),
+        ),
         polling: polling::Registry::default(),
         app,
     });

@@ -13,9 +13,13 @@
 //! last entry for that room up to there ([`positions`]). The missed
 //! messages then come from the bus's history, exactly once and in order.
 //!
-//! Only the gateway that held the socket has its record. Elsewhere the
-//! `pid` is unknown and the client gets a fresh session (`recovered`
-//! false), whose subscribe sends the rooms' current state.
+//! On a Redis bus the record is also stored in Redis for the recovery
+//! window, so a client that reconnects to another gateway is recovered
+//! there too; the record is taken (read and deleted) by whichever gateway
+//! the client reaches first. Without Redis only the gateway that held the
+//! socket has its record; elsewhere the `pid` is unknown and the client
+//! gets a fresh session (`recovered` false), whose subscribe sends the
+//! rooms' current state.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -23,6 +27,9 @@ use std::time::{Duration, Instant};
 
 use herald_protocol::{Position, RoomName};
 use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+
+use crate::bus::redis::RedisBus;
 
 /// Most entries a socket's [`SentLog`] keeps.
 pub const SENT_LOG_LEN: usize = 1024;
@@ -57,7 +64,7 @@ pub fn parse_offset(s: &str) -> Option<ParsedOffset<'_>> {
 }
 
 /// The messages sent to one socket, oldest first, bounded.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct SentLog {
     /// `(room, offset)` per message event written, in write order.
     entries: VecDeque<(RoomName, u64)>,
@@ -87,7 +94,7 @@ impl SentLog {
 }
 
 /// One room of a disconnected socket.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RoomState {
     /// The room.
     pub room: RoomName,
@@ -98,7 +105,7 @@ pub struct RoomState {
 }
 
 /// A disconnected socket, kept for recovery.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Record {
     /// Its namespace.
     pub nsp: String,
@@ -160,6 +167,11 @@ struct Inner {
     order: VecDeque<(Instant, String)>,
 }
 
+/// The Redis key (under the bus's ephemeral prefix) of a shared record.
+fn record_key(pid: &str) -> String {
+    format!("sio:{pid}")
+}
+
 /// Disconnected sockets by `pid`, for the recovery window; bounded.
 pub struct Store {
     /// The records.
@@ -168,11 +180,14 @@ pub struct Store {
     window: Duration,
     /// Most records kept.
     max: usize,
+    /// Where records are shared with the other gateways, if anywhere.
+    redis: Option<Arc<RedisBus>>,
 }
 
 impl Store {
-    /// An empty store keeping records for `window`, at most `max` of them.
-    pub fn new(window: Duration, max: usize) -> Self {
+    /// An empty store keeping records for `window`, at most `max` of them,
+    /// shared through `redis` when the gateway runs on the Redis bus.
+    pub fn new(window: Duration, max: usize, redis: Option<Arc<RedisBus>>) -> Self {
         Self {
             inner: Mutex::new(Inner {
                 map: HashMap::new(),
@@ -180,6 +195,54 @@ impl Store {
             }),
             window,
             max,
+            redis,
+        }
+    }
+
+    /// Keeps `rec` under `pid` here and, on a Redis bus, in Redis for the
+    /// other gateways. Returns false when the local store is full.
+    pub fn put_shared(&self, pid: String, rec: Record) -> bool {
+        if let Some(redis) = self.redis.clone() {
+            match serde_json::to_vec(&rec) {
+                Ok(bytes) => {
+                    let (key, window) = (pid.clone(), self.window);
+                    tokio::spawn(async move {
+                        if let Err(e) = redis.put_ephemeral(&record_key(&key), &bytes, window).await
+                        {
+                            tracing::warn!(error = %e, "could not share a recovery record");
+                        }
+                    });
+                }
+                Err(e) => tracing::warn!(error = %e, "could not encode a recovery record"),
+            }
+        }
+        self.put(pid, rec)
+    }
+
+    /// Takes the record of `pid`: from this gateway's memory, else from
+    /// Redis (another gateway held the socket). Either way it is gone
+    /// afterwards, so a record recovers one reconnect only.
+    pub async fn take_shared(&self, pid: &str) -> Option<Record> {
+        let local = self.take(pid);
+        let Some(redis) = self.redis.as_ref() else {
+            return local;
+        };
+        let shared = match redis.take_ephemeral(&record_key(pid)).await {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read a shared recovery record");
+                None
+            }
+        };
+        if local.is_some() {
+            return local;
+        }
+        match serde_json::from_slice::<Record>(&shared?) {
+            Ok(rec) => Some(rec),
+            Err(e) => {
+                tracing::warn!(error = %e, "invalid shared recovery record; not recovered");
+                None
+            }
         }
     }
 
@@ -307,12 +370,12 @@ mod tests {
 
     #[test]
     fn the_store_is_bounded_and_takes_once() {
-        let store = Store::new(Duration::from_secs(60), 1);
+        let store = Store::new(Duration::from_secs(60), 1, None);
         assert!(store.put("p1".into(), record(&[], &[])));
         assert!(!store.put("p2".into(), record(&[], &[])));
         assert!(store.take("p1").is_some());
         assert!(store.take("p1").is_none());
-        let expired = Store::new(Duration::ZERO, 4);
+        let expired = Store::new(Duration::ZERO, 4, None);
         expired.put("p".into(), record(&[], &[]));
         assert!(expired.take("p").is_none());
     }

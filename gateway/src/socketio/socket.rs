@@ -204,7 +204,7 @@ impl Sockets {
                         rooms,
                         sent: s.sent,
                     };
-                    if !self.sio.recovery.put(pid, record) {
+                    if !self.sio.recovery.put_shared(pid, record) {
                         tracing::debug!("recovery store full; socket not kept");
                     }
                 }
@@ -306,7 +306,8 @@ impl Sockets {
             restored = self
                 .sio
                 .recovery
-                .take(pid)
+                .take_shared(pid)
+                .await
                 .filter(|rec| rec.nsp == nsp)
                 .and_then(|rec| {
                     recovery::positions(&rec, offset).map(|pos| (pid.to_owned(), pos, rec.sent))

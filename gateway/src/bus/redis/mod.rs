@@ -151,6 +151,53 @@ impl RedisBus {
         control::room_counts(&self.shared, rooms).await
     }
 
+    /// Stores `value` under `key` for `ttl`, for state that must survive a
+    /// client moving to another node (Socket.IO recovery records). The
+    /// key is `<prefix>:eph:<key>`, a single key, so it is cluster-safe.
+    ///
+    /// # Errors
+    /// [`BusError::Unavailable`] when Redis did not store it.
+    pub async fn put_ephemeral(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: std::time::Duration,
+    ) -> Result<(), BusError> {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(self.ephemeral_key(key))
+            .arg(value)
+            .arg("PX")
+            .arg(ttl.as_millis().max(1) as u64);
+        self.command::<()>(cmd, "SET").await
+    }
+
+    /// Takes (reads and deletes) what [`RedisBus::put_ephemeral`] stored.
+    ///
+    /// # Errors
+    /// [`BusError::Unavailable`] when Redis did not answer.
+    pub async fn take_ephemeral(&self, key: &str) -> Result<Option<Vec<u8>>, BusError> {
+        let mut cmd = redis::cmd("GETDEL");
+        cmd.arg(self.ephemeral_key(key));
+        self.command::<Option<Vec<u8>>>(cmd, "GETDEL").await
+    }
+
+    fn ephemeral_key(&self, key: &str) -> String {
+        format!("{}:eph:{key}", self.shared.config.prefix)
+    }
+
+    async fn command<T: redis::FromRedisValue>(
+        &self,
+        cmd: redis::Cmd,
+        what: &str,
+    ) -> Result<T, BusError> {
+        let mut conn = self.shared.conn();
+        let q = cmd.query_async::<T>(&mut conn);
+        tokio::time::timeout(self.shared.config.command_timeout, q)
+            .await
+            .map_err(|_| BusError::Unavailable(format!("{what} timed out")))?
+            .map_err(unavailable)
+    }
+
     /// This node's id.
     pub fn node_id(&self) -> &str {
         &self.shared.config.node_id

@@ -1,0 +1,93 @@
+//! Fuzz target: arbitrary bytes read as a BSON change event, routed through
+//! every rule of a scope (filters, room templates, every payload kind, BSON
+//! to JSON).
+//!
+//! Must never panic on any input.
+
+#![no_main]
+
+use std::sync::OnceLock;
+
+use herald_router::convert::document_to_json;
+use herald_router::publish::{Origin, event_time_ms, route, route_rule};
+use herald_router::rules::{Scope, parse_rules};
+use libfuzzer_sys::fuzz_target;
+use mongodb::bson::Document;
+
+/// Rules touching every filter operator, template value kind and payload kind.
+const RULES: &str = r#"
+[[scope]]
+name = "shop"
+db = "shop"
+coll = "orders"
+full_document = "updateLookup"
+full_document_before_change = "whenAvailable"
+
+[[rule]]
+name = "full"
+scope = "shop"
+ns = "shop.orders"
+ops = ["insert", "update", "replace", "delete"]
+filter = { "fullDocument.status" = { "$in" = ["paid", "shipped"] }, "fullDocument.total" = { "$gte" = 10, "$lt" = 1e9 } }
+rooms = ["room:{fullDocument.room}", "orders:all", "c:{fullDocument.customer.id}:{documentKey._id}"]
+event = "order:full"
+payload = "full_document"
+
+[[rule]]
+name = "upd"
+scope = "shop"
+ns = "shop.orders"
+ops = ["update"]
+filter = { "$or" = [ { "fullDocument.a" = { "$exists" = true } }, { "fullDocument.b" = { "$nin" = [1, 2] } } ], "$nor" = [ { "fullDocument.c" = { "$ne" = "x" } } ] }
+rooms = ["upd:{fullDocument.room}"]
+event = "order:update"
+payload = "update_description"
+
+[[rule]]
+name = "ev"
+scope = "shop"
+ns = "shop.orders"
+ops = ["insert", "update", "replace", "delete"]
+filter = { "$and" = [ { "documentKey._id" = { "$exists" = true } }, { "fullDocument.n" = { "$gt" = -5, "$lte" = 5, "$eq" = 3 } } ] }
+rooms = ["ev:{documentKey._id}"]
+event = "order:event"
+payload = "event"
+
+[[rule]]
+name = "proj"
+scope = "shop"
+ns = "shop.orders"
+ops = ["insert", "replace"]
+rooms = ["p:{fullDocument.room}"]
+event = "order:proj"
+payload = { project = ["total", "customer.name", "a.b.c"] }
+"#;
+
+fn scope() -> &'static Scope {
+    static SCOPE: OnceLock<Scope> = OnceLock::new();
+    SCOPE.get_or_init(|| {
+        let mut rules = parse_rules(RULES).expect("the fuzz rules are valid");
+        rules.scopes.remove(0)
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(event) = Document::from_reader(data) else {
+        return;
+    };
+    let scope = scope();
+    let origin = Origin {
+        scope: &scope.name,
+        src_pos: Some("8200000001"),
+        src_ts_ms: event_time_ms(&event),
+        fence: 1,
+    };
+    let _ = route(scope, &event, origin);
+    // Every rule directly too, so inputs that miss `ns`/`operationType` still
+    // reach the filters, templates and payloads.
+    let mut out = Vec::new();
+    for rule in &scope.rules {
+        route_rule(rule, &event, origin, &mut out);
+    }
+    let _ = document_to_json(&event);
+});

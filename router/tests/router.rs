@@ -107,7 +107,7 @@ async fn every_operation_reaches_its_rooms_with_event_and_payload() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_ten_times_loses_and_duplicates_nothing() {
     const ROOMS: usize = 20;
-    const TOTAL: usize = 2000;
+    const TOTAL: usize = 5000;
     let env = Env::start(RULES).await;
     let mut r = env.router("r1", &["--checkpoint-interval-ms", "300"]);
     wait_streaming(&r).await;
@@ -124,12 +124,20 @@ async fn kill_9_ten_times_loses_and_duplicates_nothing() {
             }
         }
     });
+    let mut during_inserts = 0;
     for _ in 0..10 {
         let pause = rand::rng().random_range(100..600);
         tokio::time::sleep(Duration::from_millis(pause)).await;
+        if !writer.is_finished() {
+            during_inserts += 1;
+        }
         r.kill9();
         r = env.router("r1", &["--checkpoint-interval-ms", "300"]);
     }
+    assert!(
+        during_inserts >= 3,
+        "only {during_inserts} of the 10 kills came while inserts were running"
+    );
     writer.await.unwrap();
     let bus = env.verifier().await;
     let mut got = BTreeMap::new();

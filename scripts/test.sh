@@ -36,6 +36,7 @@ cargo build --workspace --bins --locked
 
 step "build fuzz targets"
 cargo build --manifest-path protocol/fuzz/Cargo.toml --locked
+cargo check --manifest-path router/fuzz/Cargo.toml --locked
 
 if [ -x scripts/check-grafana.sh ]; then
   step "promtool checks"

@@ -430,3 +430,265 @@ async fn unreachable_redis_and_mongodb_are_retried_not_fatal() {
         "exited instead of retrying"
     );
 }
+
+/// The scope's stored checkpoint: (token hex, invalidate flag "1"/"0").
+fn checkpoint(env: &Env) -> (String, String) {
+    let get = |field: &str| {
+        support::redis::cli(
+            env.redis.port,
+            &["HGET", "herald:router:{shop}:checkpoint", field],
+        )
+        .trim()
+        .to_owned()
+    };
+    (get("token"), get("invalidate"))
+}
+
+/// Inserts `d`, retrying through dropped connections; a duplicate key on a
+/// retry means the first attempt landed.
+async fn insert_through_faults(
+    orders: &mongodb::Collection<mongodb::bson::Document>,
+    d: mongodb::bson::Document,
+) {
+    use mongodb::error::{ErrorKind, WriteFailure};
+    for _ in 0..100 {
+        match orders.insert_one(d.clone()).await {
+            Ok(_) => return,
+            Err(e) => {
+                if let ErrorKind::Write(WriteFailure::WriteError(w)) = e.kind.as_ref() {
+                    if w.code == 11000 {
+                        return;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+    panic!("insert of {d} kept failing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resumable_errors_and_dropped_connections_resume_without_loss_or_duplicates() {
+    const ROOMS: i64 = 20;
+    const TOTAL: i64 = 600;
+    let env = Env::start(RULES).await;
+    let mut r = env.router("r1", &["--checkpoint-interval-ms", "200"]);
+    wait_streaming(&r).await;
+    let orders = env.orders().await;
+    env.mongo.reset_stats();
+    let writer = tokio::spawn(async move {
+        for i in 0..TOTAL {
+            let room = format!("f{}", i % ROOMS);
+            insert_through_faults(&orders, doc! {"_id": i, "room": room, "seq": i}).await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    });
+    let mut during_inserts = 0;
+    for round in 0..6 {
+        let pause = rand::rng().random_range(100..300);
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+        if !writer.is_finished() {
+            during_inserts += 1;
+        }
+        if round % 2 == 0 {
+            env.mongo
+                .fail_next_get_mores(2, 91, &["ResumableChangeStreamError"]);
+        } else {
+            env.mongo.drop_connections();
+        }
+    }
+    assert!(
+        during_inserts >= 3,
+        "only {during_inserts} of the 6 faults came while inserts were running"
+    );
+    writer.await.unwrap();
+    let bus = env.verifier().await;
+    for k in 0..ROOMS {
+        wait_count(&bus, &format!("room:f{k}"), (TOTAL / ROOMS) as usize).await;
+    }
+    wait_count(&bus, "orders:all", TOTAL as usize).await;
+    // Let any straggler (a duplicate) land before judging.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for k in 0..ROOMS {
+        let seqs: Vec<i64> = room(&bus, &format!("room:f{k}"))
+            .await
+            .iter()
+            .map(|(_, d)| d["seq"].as_i64().unwrap())
+            .collect();
+        let want: Vec<i64> = (0..TOTAL).filter(|i| i % ROOMS == k).collect();
+        assert_eq!(seqs, want, "room f{k}: exactly every change, in order");
+    }
+    let all: Vec<i64> = room(&bus, "orders:all")
+        .await
+        .iter()
+        .map(|(_, d)| d["documentKey"]["_id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(all, (0..TOTAL).collect::<Vec<_>>());
+    // The faults really re-opened the stream (the driver's resumes or the
+    // router's re-opens), yet the router never lost its position.
+    let aggregates = env.mongo.stats().aggregates();
+    assert!(aggregates >= 3, "only {aggregates} stream (re)opens");
+    assert_eq!(
+        r.metric("herald_router_resyncs_total", "scope=\"shop\"")
+            .await
+            .unwrap_or(0.0),
+        0.0,
+        "{}",
+        r.log_text()
+    );
+    assert!(r.child.try_wait().unwrap().is_none(), "the router exited");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_collection_invalidates_and_the_router_restarts_after_it() {
+    // RULES' scope watches the collection shop.orders.
+    let env = Env::start(RULES).await;
+    let r = env.router("r1", &[]);
+    wait_streaming(&r).await;
+    let orders = env.orders().await;
+    let bus = env.verifier().await;
+    orders
+        .insert_one(doc! {"_id": 1, "room": "d", "seq": 1})
+        .await
+        .unwrap();
+    wait_count(&bus, "room:d", 1).await;
+
+    // drop → `drop` + `invalidate`; the router re-opens with startAfter.
+    orders.drop().await.unwrap();
+    wait_until(
+        "the stream re-opened after the invalidate",
+        LONG,
+        || async {
+            r.metric("herald_router_stream_opens_total", "scope=\"shop\"")
+                .await
+                .unwrap_or(0.0)
+                >= 2.0
+        },
+    )
+    .await;
+    assert_eq!(checkpoint(&env).1, "1", "the invalidate is checkpointed");
+    orders
+        .insert_one(doc! {"_id": 2, "room": "d", "seq": 2})
+        .await
+        .unwrap();
+    wait_count(&bus, "room:d", 2).await;
+    wait_until(
+        "the checkpoint to move past the invalidate",
+        LONG,
+        || async { checkpoint(&env).1 == "0" },
+    )
+    .await;
+
+    // Again, and this time the router dies right after the invalidate: the
+    // next one starts after the checkpointed invalidate token.
+    orders.drop().await.unwrap();
+    wait_until("the second invalidate checkpointed", LONG, || async {
+        checkpoint(&env).1 == "1"
+    })
+    .await;
+    let mut r = r;
+    r.kill9();
+    let r = env.router("r1", &[]);
+    wait_streaming(&r).await;
+    orders
+        .insert_one(doc! {"_id": 3, "room": "d", "seq": 3})
+        .await
+        .unwrap();
+    wait_count(&bus, "room:d", 3).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let seqs: Vec<i64> = room(&bus, "room:d")
+        .await
+        .iter()
+        .map(|(_, d)| d["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seqs, [1, 2, 3], "each insert once, none replayed");
+    let ops: Vec<String> = room(&bus, "orders:all")
+        .await
+        .iter()
+        .map(|(_, d)| d["operationType"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ops, ["insert", "insert", "insert"], "drops are not routed");
+    assert_eq!(
+        r.metric("herald_router_resyncs_total", "scope=\"shop\"")
+            .await
+            .unwrap_or(0.0),
+        0.0,
+        "an invalidate is not a lost position"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_event_is_skipped_and_counted_not_a_poison_pill() {
+    let limit = ["--max-event-bytes", "2048"];
+    let env = Env::start(RULES).await;
+    let mut r = env.router("r1", &limit);
+    wait_streaming(&r).await;
+    let orders = env.orders().await;
+    let bus = env.verifier().await;
+    orders
+        .insert_one(doc! {"_id": 1, "room": "z", "seq": 1})
+        .await
+        .unwrap();
+    wait_count(&bus, "room:z", 1).await;
+
+    // Our own stream learns the big event's token.
+    let mut watch = orders.watch().await.unwrap();
+    orders
+        .insert_one(doc! {"_id": 2, "room": "z", "seq": 2, "blob": "x".repeat(4096)})
+        .await
+        .unwrap();
+    let big_token = loop {
+        if let Some(ev) = watch.next_if_any().await.unwrap() {
+            break match mongodb::bson::to_bson(&ev.id).unwrap() {
+                mongodb::bson::Bson::Document(d) => d.get_str("_data").unwrap().to_owned(),
+                other => panic!("a resume token that is not a document: {other}"),
+            };
+        }
+    };
+    drop(watch);
+    wait_until("the big event to be skipped", LONG, || async {
+        r.metric("herald_router_skipped_events_total", "reason=\"too_large\"")
+            .await
+            == Some(1.0)
+    })
+    .await;
+    // Its token advances the checkpoint (string order = oplog order).
+    wait_until("the checkpoint to pass the big event", LONG, || async {
+        checkpoint(&env).0 >= big_token
+    })
+    .await;
+    orders
+        .insert_one(doc! {"_id": 3, "room": "z", "seq": 3})
+        .await
+        .unwrap();
+    wait_count(&bus, "room:z", 2).await;
+
+    r.kill9();
+    let r = env.router("r1", &limit);
+    wait_streaming(&r).await;
+    orders
+        .insert_one(doc! {"_id": 4, "room": "z", "seq": 4})
+        .await
+        .unwrap();
+    wait_count(&bus, "room:z", 3).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let seqs: Vec<i64> = room(&bus, "room:z")
+        .await
+        .iter()
+        .map(|(_, d)| d["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seqs, [1, 3, 4], "the big one is skipped, the rest flows");
+    let all: Vec<i64> = room(&bus, "orders:all")
+        .await
+        .iter()
+        .map(|(_, d)| d["documentKey"]["_id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(all, [1, 3, 4]);
+    assert_eq!(
+        r.metric("herald_router_skipped_events_total", "reason=\"too_large\"")
+            .await
+            .unwrap_or(0.0),
+        0.0,
+        "the restarted router does not read the big event again"
+    );
+}

@@ -134,6 +134,33 @@ impl Outbox {
         self.notify.notified().await;
     }
 
+    /// Runs `write` (a socket write) to completion unless the outbox is
+    /// closed meanwhile: a slow consumer must not hold its task in a blocked
+    /// write. Returns the write's output, or the close code.
+    pub async fn guard<T>(
+        &self,
+        write: impl std::future::Future<Output = T>,
+    ) -> Result<T, CloseCode> {
+        tokio::pin!(write);
+        let mut woken = false;
+        let result = loop {
+            tokio::select! {
+                r = &mut write => break r,
+                () = self.ready() => {
+                    if let Some(code) = self.closed() {
+                        return Err(code);
+                    }
+                    woken = true;
+                }
+            }
+        };
+        if woken {
+            // The wake-up was meant for the connection's main loop: hand it back.
+            self.wake();
+        }
+        Ok(result)
+    }
+
     /// Wakes the connection task as if something had been pushed.
     pub fn wake(&self) {
         self.notify.notify_one();

@@ -316,24 +316,11 @@ async fn write_ws(ws: &mut Ws, out: &mut Vec<Frame>, outbox: &Outbox) -> Result<
         }
         ws.flush().await
     };
-    tokio::pin!(write);
-    let mut woken = false;
-    let result = loop {
-        tokio::select! {
-            r = &mut write => break r.map_err(|e| {
-                tracing::debug!(error = %e, "write failed");
-                End::Gone("error")
-            }),
-            () = outbox.ready() => {
-                if let Some(code) = outbox.closed() {
-                    return Err(End::Close(code));
-                }
-                woken = true;
-            }
-        }
-    };
-    if woken {
-        outbox.wake();
+    match outbox.guard(write).await {
+        Ok(r) => r.map_err(|e| {
+            tracing::debug!(error = %e, "write failed");
+            End::Gone("error")
+        }),
+        Err(code) => Err(End::Close(code)),
     }
-    result
 }

@@ -359,27 +359,13 @@ async fn send_frames(ws: &mut Ws, outbox: &Outbox, frames: Vec<WsMessage>) -> Re
         }
         ws.flush().await
     };
-    tokio::pin!(write);
-    let mut woken = false;
-    let result = loop {
-        tokio::select! {
-            r = &mut write => break r.map_err(|e| {
-                tracing::debug!(error = %e, "write failed");
-                End::Gone("error")
-            }),
-            () = outbox.ready() => {
-                if let Some(code) = outbox.closed() {
-                    return Err(End::Close(code));
-                }
-                woken = true;
-            }
-        }
-    };
-    if woken {
-        // We took the wake-up meant for the main loop: hand it back.
-        outbox.wake();
+    match outbox.guard(write).await {
+        Ok(r) => r.map_err(|e| {
+            tracing::debug!(error = %e, "write failed");
+            End::Gone("error")
+        }),
+        Err(code) => Err(End::Close(code)),
     }
-    result
 }
 
 fn frame(f: &ServerFrame, format: Format) -> WsMessage {

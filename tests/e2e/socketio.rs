@@ -311,3 +311,138 @@ async fn connection_state_recovery_works_after_reconnecting_to_another_gateway()
         "the reconnect went to the second gateway"
     );
 }
+
+/// The answers of `/api/emit` by the `me` field of their ack argument.
+fn acks_by_name(reply: &Value) -> std::collections::BTreeMap<String, Value> {
+    reply["responses"]
+        .as_array()
+        .expect("responses")
+        .iter()
+        .map(|r| {
+            let arg = r["args"][0].clone();
+            (arg["me"].as_str().unwrap_or("?").to_owned(), arg)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn server_emits_with_acks_collect_each_sockets_answer() {
+    let gw = gateway(&[]);
+    // A native client in the room: its protocol has no acks, so it is
+    // answered for at once instead of timing out.
+    let (mut native, _) = Client::connect(&gw.ws_url()).await;
+    native
+        .send(&ClientFrame::Subscribe {
+            room: RoomName::new("dashboard:sales").unwrap(),
+            since: None,
+            leave_others: false,
+            id: Some(1),
+        })
+        .await;
+    let _ = native.next_frame().await;
+    let out = finish(&gw, node(&gw, "sio-server-acks.mjs", &[]));
+    let room = &out["room"];
+    assert_eq!(room["sent"], 5, "{out}");
+    assert_eq!(room["acked"], 3, "{out}");
+    assert_eq!(room["timed_out"], 1, "the silent socket: {out}");
+    assert_eq!(
+        room["errors"][0]["error"], "this transport has no acknowledgements",
+        "{out}"
+    );
+    let acks = acks_by_name(room);
+    assert_eq!(acks["ws"]["got"], json!({ "q": 1 }));
+    assert_eq!(acks["polling"]["got"], json!({ "q": 1 }));
+    assert_eq!(
+        acks["binary"]["file"],
+        json!({ "_binary": "AQID" }),
+        "a BINARY_ACK's attachment"
+    );
+    assert_eq!(out["polling_transport"], "polling");
+    let session = &out["session"];
+    assert_eq!(session["sent"], 1, "{out}");
+    assert_eq!(session["timed_out"], 0, "{out}");
+    assert_eq!(
+        session["responses"][0]["args"],
+        json!([{ "me": "ws", "got": { "q": 2 } }])
+    );
+    assert_eq!(
+        out["calls"],
+        json!({ "ws": 2, "polling": 1, "binary": 1, "silent": 1 })
+    );
+}
+
+#[tokio::test]
+async fn server_emits_with_acks_reach_sockets_on_every_gateway() {
+    let redis = herald_tests::redis::RedisServer::start();
+    let url = redis.url();
+    let first = GatewayProc::start(&["--redis-url", url.as_str()]);
+    let second = GatewayProc::start(&["--redis-url", url.as_str()]);
+    let other = format!("http://{}", second.client);
+    let out = finish(
+        &first,
+        node(&first, "sio-server-acks.mjs", &[other.as_str()]),
+    );
+    let room = &out["room"];
+    assert_eq!(room["nodes"], 2, "{out}");
+    assert_eq!(room["nodes_answered"], 2, "{out}");
+    assert_eq!(room["sent"], 4, "{out}");
+    assert_eq!(room["acked"], 3, "{out}");
+    assert_eq!(room["timed_out"], 1, "{out}");
+    assert_eq!(
+        acks_by_name(room)["binary"]["file"],
+        json!({ "_binary": "AQID" }),
+        "the ack from the socket on the other gateway"
+    );
+}
+
+#[tokio::test]
+async fn emit_with_acks_rejects_bad_bodies() {
+    let gw = gateway(&[]);
+    let http = reqwest::Client::new();
+    for (body, needle) in [
+        (
+            json!({ "event": "e" }),
+            "exactly one of room, user or session",
+        ),
+        (
+            json!({ "room": "a", "session": "b", "event": "e" }),
+            "exactly one",
+        ),
+        (json!({ "room": "has space", "event": "e" }), "invalid room"),
+        (json!({ "room": "r", "event": "" }), "event must be"),
+        (
+            json!({ "room": "r", "event": "e", "timeout_ms": 0 }),
+            "timeout_ms",
+        ),
+        (
+            json!({ "room": "r", "event": "e", "timeout_ms": 600000 }),
+            "timeout_ms",
+        ),
+        (
+            json!({ "room": "r", "event": "e", "nope": 1 }),
+            "unknown field",
+        ),
+    ] {
+        let resp = http
+            .post(format!("{}/api/emit", gw.admin_url()))
+            .json(&body)
+            .send()
+            .await
+            .expect("emit");
+        assert_eq!(resp.status(), 400, "{body}");
+        let text = resp.text().await.unwrap();
+        assert!(text.contains(needle), "{body} → {text}");
+    }
+    // Nobody in the room: an immediate, empty answer.
+    let resp: Value = http
+        .post(format!("{}/api/emit", gw.admin_url()))
+        .json(&json!({ "room": "empty:room", "event": "e", "timeout_ms": 60000 }))
+        .send()
+        .await
+        .expect("emit")
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(resp["sent"], 0);
+    assert_eq!(resp["timed_out"], 0);
+}

@@ -15,7 +15,11 @@ pub mod redis;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use herald_protocol::bus::{Control, Publication};
+use herald_protocol::bus::{Control, ControlTarget, Publication};
+use serde_json::Value;
+use tokio::time::Instant;
+
+use crate::hub::ask::Pending;
 use herald_protocol::{Position, RoomName};
 
 pub use message::Message;
@@ -66,6 +70,19 @@ pub trait Sink: Send + Sync + 'static {
     /// The bus lost continuity (for example the store restarted and lost its
     /// data): every subscription must re-read its room's history.
     fn resync_all(&self);
+    /// Sends `event` with an ack callback to the target's local sockets and
+    /// returns the collector of their answers. A sink without sockets sends
+    /// nothing.
+    fn ask(
+        &self,
+        target: &ControlTarget,
+        event: String,
+        data: Value,
+        deadline: Instant,
+    ) -> Pending {
+        let _ = target;
+        Pending::new(None, event, data, deadline, 0).1
+    }
 }
 
 /// The bus abstraction. See the module docs.

@@ -1,4 +1,5 @@
-//! `/api/*` on the admin listener: publish, batch publish, disconnect, room info.
+//! `/api/*` on the admin listener: publish, batch publish, disconnect,
+//! emit with acks (`super::emit`), room info, nodes.
 //!
 //! When an API key is configured every call must carry
 //! `Authorization: Bearer <key>`. Bodies are JSON; a bad body gets a 400
@@ -33,6 +34,7 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/publish", post(publish))
         .route("/publish/batch", post(publish_batch))
         .route("/disconnect", post(disconnect))
+        .route("/emit", post(super::emit::emit))
         .route("/rooms/{room}", get(room_info))
         .route("/nodes", get(nodes))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -63,7 +65,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// Parses a JSON body, naming the problem on failure.
-fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+pub(super) fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.is_empty() {
         return Err(ApiError::bad_request(
             "the request body is empty; send a JSON object",
@@ -183,18 +185,25 @@ struct DisconnectBody {
     reason: String,
 }
 
+/// The one target a body names: a room, a user or a session.
+pub(super) fn target_of(
+    room: Option<String>,
+    user: Option<String>,
+    session: Option<String>,
+) -> Result<ControlTarget, ApiError> {
+    match (room, user, session) {
+        (Some(r), None, None) => Ok(ControlTarget::Room(r)),
+        (None, Some(u), None) => Ok(ControlTarget::User(u)),
+        (None, None, Some(s)) => Ok(ControlTarget::Session(s)),
+        _ => Err(ApiError::bad_request(
+            "give exactly one of room, user or session",
+        )),
+    }
+}
+
 async fn disconnect(State(state): State<Arc<AppState>>, body: Bytes) -> Result<Response, ApiError> {
     let b: DisconnectBody = parse_body(&body)?;
-    let target = match (b.room, b.user, b.session) {
-        (Some(r), None, None) => ControlTarget::Room(r),
-        (None, Some(u), None) => ControlTarget::User(u),
-        (None, None, Some(s)) => ControlTarget::Session(s),
-        _ => {
-            return Err(ApiError::bad_request(
-                "give exactly one of room, user or session",
-            ));
-        }
-    };
+    let target = target_of(b.room, b.user, b.session)?;
     state
         .hub
         .bus()

@@ -6,7 +6,9 @@
 //! - [`subscriptions`]: one connection's per-room positions, shared by
 //!   every transport, which turn the live feed and history into an ordered,
 //!   gap-free, duplicate-free stream.
+//! - [`ask`]: emits that wait for the clients' acknowledgements.
 
+pub mod ask;
 pub mod outbox;
 pub mod rooms;
 pub mod subscriptions;
@@ -20,8 +22,12 @@ use herald_protocol::RoomName;
 use herald_protocol::bus::{Control, ControlTarget};
 use herald_protocol::native::CloseCode;
 
+use serde_json::Value;
+use tokio::time::Instant;
+
 use crate::bus::{Bus, BusError, History, Message, Sink};
 use crate::metrics::GatewayMetrics;
+use ask::Pending;
 use outbox::{Out, Outbox, Push};
 use rooms::{ConnId, Rooms};
 
@@ -91,6 +97,11 @@ impl Hub {
     /// Forgets a session (its rooms must have been left first).
     pub fn unregister(&self, conn: ConnId) {
         self.sessions.remove(&conn);
+    }
+
+    /// The session id of a live connection.
+    pub fn session_id(&self, conn: ConnId) -> Option<String> {
+        self.sessions.get(&conn).map(|s| s.session.clone())
     }
 
     /// Live sessions.
@@ -272,5 +283,26 @@ impl Sink for Hub {
         for s in self.sessions.iter() {
             s.outbox.push(Out::Resync, 0);
         }
+    }
+
+    fn ask(
+        &self,
+        target: &ControlTarget,
+        event: String,
+        data: Value,
+        deadline: Instant,
+    ) -> Pending {
+        let mut outboxes = Vec::new();
+        self.for_target(target, |o| outboxes.push(o.clone()));
+        let room = match target {
+            ControlTarget::Room(r) => RoomName::new(r).ok(),
+            _ => None,
+        };
+        let (ask, mut pending) = Pending::new(room, event, data, deadline, outboxes.len());
+        pending.sent = outboxes
+            .iter()
+            .filter(|o| o.push(Out::Ask(ask.clone()), 0) == Push::Queued)
+            .count();
+        pending
     }
 }

@@ -13,6 +13,7 @@ use herald_protocol::native::CloseCode;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
+use super::ask::Ask;
 use crate::bus::Message;
 
 /// Something for a connection task to do.
@@ -26,6 +27,8 @@ pub enum Out {
     Leave(RoomName),
     /// Re-read every subscribed room's history: the bus lost continuity.
     Resync,
+    /// Send an event with an ack callback and answer the ask.
+    Ask(Arc<Ask>),
 }
 
 /// The result of a push.

@@ -205,6 +205,10 @@ impl Subscriptions {
                     emit.push(Emit::Unsubscribed { room });
                 }
             }
+            // Transports that can ask (Socket.IO) take asks before this.
+            Out::Ask(ask) => {
+                ask.refused(&self.session_id(), "this transport has no acknowledgements")
+            }
             Out::Resync => {
                 let rooms: Vec<(RoomName, Sub)> = self
                     .rooms
@@ -216,6 +220,11 @@ impl Subscriptions {
                 }
             }
         }
+    }
+
+    /// This connection's session id.
+    fn session_id(&self) -> String {
+        self.hub.session_id(self.conn).unwrap_or_default()
     }
 
     /// Live messages handled (sent or skipped) since the last call, for the

@@ -25,6 +25,7 @@ use super::polling::Frame;
 use super::recovery::{self, Record, RoomState, SentLog};
 use super::{SioState, random_id};
 use crate::bus::Message;
+use crate::hub::ask::{Ask, MAX_PENDING_PER_SESSION};
 use crate::hub::outbox::{Out, Outbox};
 use crate::hub::rooms::ConnId;
 use crate::hub::subscriptions::{Emit, SubscribeError, Subscriptions, finish_live};
@@ -63,6 +64,16 @@ struct NspSocket {
     sent: SentLog,
 }
 
+/// An event sent with an ack id, waiting for the client's ACK.
+struct AwaitingAck {
+    /// The ack id the event carried.
+    id: u64,
+    /// The namespace it was sent in.
+    nsp: String,
+    /// The ask to answer.
+    ask: Arc<Ask>,
+}
+
 /// The hub side of a session, created at its first CONNECT (which carries
 /// the `auth` the hub registers the user from).
 struct Core {
@@ -90,6 +101,11 @@ pub struct Sockets {
     emits: Vec<Emit>,
     /// Message events produced since the last [`Sockets::after_write`].
     delivered: u64,
+    /// The last ack id used for a server emit.
+    last_ack_id: u64,
+    /// Server emits waiting for the client's ACK (at most
+    /// [`MAX_PENDING_PER_SESSION`]).
+    awaiting: Vec<AwaitingAck>,
 }
 
 impl Sockets {
@@ -104,6 +120,8 @@ impl Sockets {
             assembler: BinaryAssembler::new(MAX_ATTACHMENTS),
             emits: Vec::new(),
             delivered: 0,
+            last_ack_id: 0,
+            awaiting: Vec::new(),
         }
     }
 
@@ -133,11 +151,22 @@ impl Sockets {
 
     /// Handles what the hub queued for the session.
     pub async fn on_out(&mut self, items: &mut VecDeque<Out>, out: &mut Vec<Frame>) {
-        let Some(core) = self.core.as_mut() else {
-            items.clear();
+        if self.core.is_none() {
+            for item in items.drain(..) {
+                if let Out::Ask(ask) = item {
+                    ask.refused(&self.sid, "the socket joined no namespace");
+                }
+            }
             return;
-        };
+        }
         while let Some(item) = items.pop_front() {
+            if let Out::Ask(ask) = item {
+                self.send_ask(ask, out);
+                continue;
+            }
+            let Some(core) = self.core.as_mut() else {
+                return;
+            };
             if let Out::Join(room) = &item {
                 // An operator's join: the main namespace socket (or the
                 // first one) gets the room's messages.
@@ -184,6 +213,7 @@ impl Sockets {
     /// Ends the session: keeps each namespace socket for recovery when
     /// `recoverable`, leaves every room, unregisters from the hub.
     pub fn finish(&mut self, recoverable: bool) {
+        self.refuse_awaiting(None);
         if let Some(core) = self.core.take() {
             if recoverable {
                 for s in self.nsps.drain(..) {
@@ -237,13 +267,81 @@ impl Sockets {
                 self.on_event(i, packet, out).await;
                 Ok(())
             }
-            // Herald never emits with an ack: nothing waits for one.
-            (SioKind::Ack, Some(_)) => Ok(()),
+            (SioKind::Ack, Some(_)) => {
+                self.on_ack(packet);
+                Ok(())
+            }
             (kind, _) => Err(Violation::new(format!(
                 "{kind} packet for namespace {} in this state",
                 packet.nsp
             ))),
         }
+    }
+
+    /// Sends an ask's event with a fresh ack id in the namespace it is for:
+    /// the first one that joined the ask's room, or the main one.
+    fn send_ask(&mut self, ask: Arc<Ask>, out: &mut Vec<Frame>) {
+        self.awaiting.retain(|a| !a.ask.abandoned());
+        if self.awaiting.len() >= MAX_PENDING_PER_SESSION {
+            ask.refused(&self.sid, "too many acknowledgements pending");
+            return;
+        }
+        let target = match &ask.room {
+            Some(room) => self.nsps.iter().position(|s| s.rooms.contains(room)),
+            None => self
+                .nsps
+                .iter()
+                .position(|s| s.nsp == DEFAULT_NSP)
+                .or((!self.nsps.is_empty()).then_some(0)),
+        };
+        let Some(i) = target else {
+            ask.refused(&self.sid, "the socket is not in the room");
+            return;
+        };
+        self.last_ack_id += 1;
+        let nsp = self.nsps[i].nsp.clone();
+        let mut packet = SioPacket::event(nsp.clone(), &ask.event, [ask.data.clone()]);
+        packet.id = Some(self.last_ack_id);
+        push_packet(out, &packet);
+        self.awaiting.push(AwaitingAck {
+            id: self.last_ack_id,
+            nsp,
+            ask,
+        });
+    }
+
+    /// A client's ACK: answers the ask it belongs to. An ACK nobody waits
+    /// for (late, or a made-up id) is ignored, as Socket.IO servers do.
+    fn on_ack(&mut self, packet: SioPacket) {
+        let Some(pos) = self
+            .awaiting
+            .iter()
+            .position(|a| Some(a.id) == packet.id && a.nsp == packet.nsp)
+        else {
+            return;
+        };
+        let waiting = self.awaiting.swap_remove(pos);
+        let mut args = Value::Array(packet.args().to_vec());
+        if !packet.attachments.is_empty() {
+            inline_binary(&mut args, &packet.attachments);
+        }
+        let Value::Array(args) = args else {
+            return;
+        };
+        waiting.ask.acked(&self.sid, &waiting.nsp, args);
+    }
+
+    /// Answers the asks waiting in `nsp` (every namespace for `None`): the
+    /// socket left, so no ACK will come.
+    fn refuse_awaiting(&mut self, nsp: Option<&str>) {
+        let sid = &self.sid;
+        self.awaiting.retain(|a| {
+            let gone = nsp.is_none_or(|n| n == a.nsp);
+            if gone {
+                a.ask.refused(sid, "the socket disconnected");
+            }
+            !gone
+        });
     }
 
     fn allowed(&self, nsp: &str) -> bool {
@@ -357,6 +455,7 @@ impl Sockets {
     /// Leaves namespace socket `i` and every room only it held.
     fn leave_nsp(&mut self, i: usize) {
         let s = self.nsps.remove(i);
+        self.refuse_awaiting(Some(&s.nsp));
         for room in s.rooms {
             self.release(&room);
         }

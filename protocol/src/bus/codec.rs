@@ -84,7 +84,7 @@ mod tests {
             )),
             (target.clone(), "[a-z]{1,8}")
                 .prop_map(|(target, room)| BusFrame::Control(Control::Join { target, room })),
-            (target, "[a-z]{1,8}")
+            (target.clone(), "[a-z]{1,8}")
                 .prop_map(|(target, room)| BusFrame::Control(Control::Leave { target, room })),
             ("[a-z0-9]{1,8}", any::<u64>(), any::<u64>(), any::<u64>()).prop_map(
                 |(node, ts_ms, connections, rooms)| {
@@ -119,6 +119,34 @@ mod tests {
                     })
                 }
             ),
+            (target, "[a-z:]{1,12}", any::<i32>(), any::<u64>()).prop_map(
+                |(target, event, n, timeout_ms)| BusFrame::AskRequest(AskRequest {
+                    request: "r1".into(),
+                    reply_to: "n1".into(),
+                    target,
+                    event,
+                    data: json!({ "n": n }),
+                    timeout_ms,
+                })
+            ),
+            (
+                any::<u64>(),
+                prop::collection::vec((any::<i32>(), any::<bool>()), 0..4)
+            )
+                .prop_map(|(sent, acks)| BusFrame::AskReply(AskReply {
+                    request: "r1".into(),
+                    node: "n2".into(),
+                    sent,
+                    answers: acks
+                        .into_iter()
+                        .map(|(n, ok)| AskAnswer {
+                            sid: format!("s{n}"),
+                            nsp: ok.then(|| "/".into()),
+                            args: ok.then(|| vec![json!(n), json!("x")]),
+                            error: (!ok).then(|| "no acks".into()),
+                        })
+                        .collect(),
+                })),
         ]
     }
 

@@ -17,6 +17,10 @@ pub enum BusFrame {
     PresenceQuery(PresenceQuery),
     /// One node's answer to a [`PresenceQuery`].
     PresenceReply(PresenceReply),
+    /// An emit that waits for the clients' acknowledgements, on every node.
+    AskRequest(AskRequest),
+    /// One node's acknowledgements for an [`AskRequest`].
+    AskReply(AskReply),
 }
 
 /// A publication, as a publisher hands it to the bus.
@@ -133,4 +137,53 @@ pub struct PresenceReply {
     /// Session ids per room, when the query asked for them.
     #[serde(default)]
     pub sessions: Vec<Vec<String>>,
+}
+
+/// An event sent to the target's sockets with an acknowledgement callback
+/// (Socket.IO's `emit` with an ack); each node collects its sockets'
+/// answers for `timeout_ms` and replies with an [`AskReply`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AskRequest {
+    /// Correlates replies with the request.
+    pub request: String,
+    /// The node that wants the replies.
+    pub reply_to: String,
+    /// Whose sockets.
+    pub target: ControlTarget,
+    /// The event name.
+    pub event: String,
+    /// The event's argument.
+    #[serde(default)]
+    pub data: Value,
+    /// How long each node waits for its sockets' acks, milliseconds.
+    pub timeout_ms: u64,
+}
+
+/// One socket's answer to an [`AskRequest`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AskAnswer {
+    /// The socket's session id.
+    pub sid: String,
+    /// The namespace the event was sent in (none when nothing was sent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nsp: Option<String>,
+    /// The arguments the client acknowledged with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub args: Option<Vec<Value>>,
+    /// Why the socket gave no answer (no ack support, too many pending asks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One node's answers to an [`AskRequest`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AskReply {
+    /// The request's correlation id.
+    pub request: String,
+    /// The answering node.
+    pub node: String,
+    /// Sockets the event was sent to.
+    pub sent: u64,
+    /// The answers that arrived in time (acks and refusals).
+    pub answers: Vec<AskAnswer>,
 }

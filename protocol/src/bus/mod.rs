@@ -11,5 +11,6 @@ pub mod frame;
 
 pub use codec::{BUS_VERSION, BusDecodeError, decode_bus, encode_bus};
 pub use frame::{
-    BusFrame, Control, ControlTarget, NodeHeartbeat, PresenceQuery, PresenceReply, Publication,
+    AskAnswer, AskReply, AskRequest, BusFrame, Control, ControlTarget, NodeHeartbeat,
+    PresenceQuery, PresenceReply, Publication,
 };

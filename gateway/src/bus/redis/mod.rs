@@ -10,9 +10,11 @@
 //! - `reader`: the `XREAD` loops feeding the sink.
 //! - `entry`: stream entries to messages; invalid entries are counted and skipped.
 //! - `control`: control stream, presence queries, node heartbeats.
+//! - [`ask`]: cluster-wide emits with acks over the control stream.
 //! - `guard`: heartbeat and data-loss checks, the liveness probe.
 //! - `state`: what the handle and its tasks share.
 
+pub mod ask;
 #[cfg(test)]
 mod batch_tests;
 pub mod config;
@@ -31,7 +33,9 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
-use herald_protocol::bus::{BusFrame, Control, NodeHeartbeat, Publication, encode_bus};
+use herald_protocol::bus::{
+    BusFrame, Control, ControlTarget, NodeHeartbeat, Publication, encode_bus,
+};
 use herald_protocol::{Position, RoomName};
 use parking_lot::Mutex;
 use redis::streams::StreamRangeReply;
@@ -108,6 +112,8 @@ impl RedisBus {
             probe_room,
             probe_seen: Mutex::new(None),
             presence_waiters: Mutex::new(HashMap::new()),
+            ask_waiters: Mutex::new(HashMap::new()),
+            asks_running: Default::default(),
             control_out,
             control_rx: Mutex::new(Some(control_rx)),
             markers: Mutex::new(HashMap::new()),
@@ -149,6 +155,22 @@ impl RedisBus {
     /// [`BusError::Unavailable`] when the query could not be sent.
     pub async fn room_counts(&self, rooms: &[String]) -> Result<HashMap<String, u64>, BusError> {
         control::room_counts(&self.shared, rooms).await
+    }
+
+    /// Sends `event` with an ack callback to the target's sockets on every
+    /// live node and returns their answers, waiting at most `timeout` (plus
+    /// the presence timeout for the replies to cross Redis).
+    ///
+    /// # Errors
+    /// [`BusError::Unavailable`] when the request could not be sent.
+    pub async fn ask(
+        &self,
+        target: ControlTarget,
+        event: String,
+        data: serde_json::Value,
+        timeout: std::time::Duration,
+    ) -> Result<ask::ClusterAnswers, BusError> {
+        ask::ask_cluster(&self.shared, target, event, data, timeout).await
     }
 
     /// Stores `value` under `key` for `ttl`, for state that must survive a

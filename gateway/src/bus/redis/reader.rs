@@ -14,9 +14,9 @@ use herald_protocol::bus::{BusFrame, decode_bus};
 use redis::streams::{StreamId, StreamReadReply};
 
 use super::conn::ReaderConn;
-use super::control;
 use super::entry::{self, invalid};
 use super::state::Shared;
+use super::{ask, control};
 
 /// Which streams a reader reads.
 #[derive(Debug, Clone, Copy)]
@@ -308,6 +308,8 @@ fn control_entry(shared: &Arc<Shared>, stream: &str, e: &StreamId) {
         }
         Ok(BusFrame::PresenceQuery(q)) => control::answer(shared, q),
         Ok(BusFrame::PresenceReply(r)) => control::reply_arrived(shared, r),
+        Ok(BusFrame::AskRequest(r)) => ask::serve(shared, r),
+        Ok(BusFrame::AskReply(r)) => ask::reply_arrived(shared, r),
         Ok(BusFrame::Heartbeat(_)) => {}
         Ok(BusFrame::Publish(_)) => invalid(stream, &e.id, "publication on the control stream"),
         Err(err) => invalid(stream, &e.id, &err.to_string()),

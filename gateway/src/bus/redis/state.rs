@@ -1,11 +1,11 @@
 //! State shared by the bus handle and its background tasks.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use herald_protocol::RoomName;
-use herald_protocol::bus::PresenceReply;
+use herald_protocol::bus::{AskReply, PresenceReply};
 use parking_lot::Mutex;
 use tokio::sync::{Notify, mpsc};
 use tokio::task::AbortHandle;
@@ -112,6 +112,10 @@ pub struct Shared {
     pub probe_seen: Mutex<Option<(Arc<str>, u64)>>,
     /// Open presence queries by request id.
     pub presence_waiters: Mutex<HashMap<String, mpsc::Sender<PresenceReply>>>,
+    /// Open cluster-wide asks by request id.
+    pub ask_waiters: Mutex<HashMap<String, mpsc::Sender<AskReply>>>,
+    /// Asks this node is serving now (at most `ask::MAX_RUNNING`).
+    pub asks_running: AtomicUsize,
     /// Frames waiting to be added to the control stream (bounded).
     pub control_out: mpsc::Sender<Vec<u8>>,
     /// The control writer's end, taken by `start`.

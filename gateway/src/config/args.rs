@@ -92,8 +92,9 @@ pub struct GatewayArgs {
     #[arg(long, env = "HERALD_OUTBOX_MAX_BYTES", default_value_t = 1_048_576)]
     pub outbox_max_bytes: usize,
 
-    /// WebSocket read buffer per connection, in bytes.
-    #[arg(long, env = "HERALD_WS_READ_BUFFER_BYTES", default_value_t = 1024)]
+    /// WebSocket read buffer per connection, in bytes. It is allocated for
+    /// every connection, idle or not; larger frames take several reads.
+    #[arg(long, env = "HERALD_WS_READ_BUFFER_BYTES", default_value_t = 512)]
     pub ws_read_buffer_bytes: usize,
 
     /// WebSocket write buffer per connection, in bytes (frames coalesce up to this).

@@ -99,9 +99,23 @@ pub struct Gateway {
     background: TaskTracker,
 }
 
-async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
-    TcpListener::bind(addr)
-        .await
+/// The listen backlog: connection storms (every browser of a fleet coming
+/// back at once) must queue, not be dropped; the kernel caps it at
+/// `net.core.somaxconn`.
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()
+    } else {
+        tokio::net::TcpSocket::new_v6()
+    };
+    socket
+        .and_then(|s| {
+            s.set_reuseaddr(true)?;
+            s.bind(addr)?;
+            s.listen(LISTEN_BACKLOG)
+        })
         .map_err(|source| StartError::Bind { addr, source })
 }
 
@@ -193,8 +207,8 @@ impl Gateway {
         let metrics_render = MetricsRender::install(config.metrics_enabled, "herald-gateway")
             .map_err(StartError::Metrics)?;
         let metrics = Arc::new(GatewayMetrics::new(config.metrics_enabled));
-        let client_listener = bind(config.listen).await?;
-        let admin_listener = bind(config.admin_listen).await?;
+        let client_listener = bind(config.listen)?;
+        let admin_listener = bind(config.admin_listen)?;
         let client_addr = client_listener
             .local_addr()
             .map_err(|source| StartError::Bind {

@@ -170,8 +170,8 @@ async fn websocket(sio: Arc<SioState>, mut req: Request) -> Response {
     let on_upgrade = hyper::upgrade::on(&mut req);
     let config = ws_config(&sio);
     let tracker = sio.app.tracker.clone();
-    tracker.spawn(async move {
-        let Some(ws) = into_websocket(on_upgrade, config).await else {
+    let task = async move {
+        let Some(ws) = Box::pin(into_websocket(on_upgrade, config)).await else {
             return;
         };
         let sid = random_id();
@@ -187,7 +187,8 @@ async fn websocket(sio: Arc<SioState>, mut req: Request) -> Response {
             Some(open),
         )
         .await;
-    });
+    };
+    tracker.spawn(task);
     switching_protocols(&accept)
 }
 
@@ -296,7 +297,7 @@ async fn upgrade(sio: Arc<SioState>, mut req: Request, sid: String) -> Response 
     let on_upgrade = hyper::upgrade::on(&mut req);
     let config = ws_config(&sio);
     sio.app.tracker.clone().spawn(async move {
-        let upgraded = match into_websocket(on_upgrade, config).await {
+        let upgraded = match Box::pin(into_websocket(on_upgrade, config)).await {
             Some(mut ws) => {
                 match tokio::time::timeout(PROBE_TIMEOUT, probe(&mut ws, &handle)).await {
                     Ok(true) => Some(ws),

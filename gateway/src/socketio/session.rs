@@ -84,9 +84,18 @@ async fn run_inner(
     let shutdown = app.shutdown.clone();
     tracing::debug!("connected");
 
-    let mut end = write(&mut transport, &mut out, &outbox, &app).await.err();
+    // This future lives as long as the session: work that runs briefly is
+    // boxed rather than sized into it, and the heartbeat timer is one
+    // boxed `Sleep`, reset each turn.
+    let mut end = Box::pin(write(&mut transport, &mut out, &outbox, &app))
+        .await
+        .err();
+    let mut timer = Box::pin(tokio::time::sleep_until(next_ping));
     while end.is_none() {
         let wake = pong_deadline.unwrap_or(next_ping);
+        if timer.deadline() != wake {
+            timer.as_mut().reset(wake);
+        }
         let is_ws = matches!(transport, Transport::Ws(_));
         end = tokio::select! {
             biased;
@@ -94,13 +103,13 @@ async fn run_inner(
             () = outbox.ready() => match outbox.drain(&mut pending) {
                 Some(code) => Some(End::Close(code)),
                 None => {
-                    sockets.on_out(&mut pending, &mut out).await;
+                    Box::pin(sockets.on_out(&mut pending, &mut out)).await;
                     None
                 }
             },
             msg = next_ws(&mut transport), if is_ws => {
                 match ws_packet(msg) {
-                    Ok(packet) => on_packet(packet, &mut sockets, &mut out, &mut next_ping, &mut pong_deadline, &cfg).await,
+                    Ok(packet) => Box::pin(on_packet(packet, &mut sockets, &mut out, &mut next_ping, &mut pong_deadline, &cfg)).await,
                     Err(end) => Some(end),
                 }
             }
@@ -109,7 +118,7 @@ async fn run_inner(
                 Some(Incoming::Packets(packets)) => {
                     let mut end = None;
                     for packet in packets {
-                        end = on_packet(packet, &mut sockets, &mut out, &mut next_ping, &mut pong_deadline, &cfg).await;
+                        end = Box::pin(on_packet(packet, &mut sockets, &mut out, &mut next_ping, &mut pong_deadline, &cfg)).await;
                         if end.is_some() {
                             break;
                         }
@@ -139,7 +148,7 @@ async fn run_inner(
                     permit.is_none().then_some(End::Close(CloseCode::ConnectionLimit))
                 }
             },
-            () = tokio::time::sleep_until(wake) => {
+            () = timer.as_mut() => {
                 if pong_deadline.is_some() {
                     Some(End::Close(CloseCode::HeartbeatTimeout))
                 } else {
@@ -150,7 +159,9 @@ async fn run_inner(
             }
         };
         if end.is_none() && !out.is_empty() {
-            end = write(&mut transport, &mut out, &outbox, &app).await.err();
+            end = Box::pin(write(&mut transport, &mut out, &outbox, &app))
+                .await
+                .err();
             sockets.after_write();
         }
     }
@@ -163,10 +174,10 @@ async fn run_inner(
     if matches!(end, End::Close(CloseCode::Kicked)) {
         // Socket.IO's server-side disconnect: the client does not reconnect.
         sockets.disconnect_frames(&mut out);
-        let _ = tokio::time::timeout(
+        let _ = Box::pin(tokio::time::timeout(
             Duration::from_secs(1),
             write(&mut transport, &mut out, &outbox, &app),
-        )
+        ))
         .await;
     }
     sockets.finish(recoverable);
@@ -192,7 +203,7 @@ async fn run_inner(
         }
         Transport::Ws(ws) => {
             if let End::Close(code) = end {
-                let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                let _ = Box::pin(tokio::time::timeout(Duration::from_secs(1), async {
                     let _ = ws.feed(WsMessage::Text("1".into())).await;
                     (**ws)
                         .close(Some(CloseFrame {
@@ -200,7 +211,7 @@ async fn run_inner(
                             reason: code.name().into(),
                         }))
                         .await
-                })
+                }))
                 .await;
             }
         }

@@ -1,6 +1,8 @@
 //! One native WebSocket connection.
 
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -14,7 +16,6 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode as WsCloseCode;
 use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
-use tracing::Instrument;
 
 use crate::hub::outbox::Outbox;
 use crate::hub::subscriptions::{Emit, Subscriptions, finish_live};
@@ -31,8 +32,14 @@ enum End {
     Gone(&'static str),
 }
 
+/// The WebSocket handshake still to finish: `None` when the upgrade failed.
+pub type Handshake = Pin<Box<dyn Future<Output = Option<Ws>> + Send>>;
+
 /// Refuses a connection the gateway has no room for.
-pub async fn refuse(mut ws: Ws, code: CloseCode, format: Format) {
+pub async fn refuse(handshake: Handshake, code: CloseCode, format: Format) {
+    let Some(mut ws) = handshake.await else {
+        return;
+    };
     let _ = tokio::time::timeout(
         std::time::Duration::from_secs(2),
         close(&mut ws, code, format),
@@ -40,27 +47,23 @@ pub async fn refuse(mut ws: Ws, code: CloseCode, format: Format) {
     .await;
 }
 
-/// Runs a session until either side closes it.
-pub async fn run(ws: Ws, state: Arc<AppState>, format: Format, permit: ConnPermit) {
-    let session = state.new_session_id();
-    let peer = ws
-        .get_ref()
-        .peer_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
-    let span = tracing::info_span!("conn", %session, %peer, transport = "ws");
-    run_inner(ws, state, format, session, permit)
-        .instrument(span)
-        .await;
-}
-
-async fn run_inner(
-    mut ws: Ws,
+/// Runs a session until either side closes it. Call it inside the
+/// connection's span, which has an empty `peer` field to fill.
+pub async fn run(
+    handshake: Handshake,
     state: Arc<AppState>,
     mut format: Format,
     session: String,
     _permit: ConnPermit,
 ) {
+    // Awaiting the boxed handshake here keeps one copy of the socket in
+    // this future, which lives as long as the connection.
+    let Some(mut ws) = handshake.await else {
+        return;
+    };
+    if let Ok(peer) = ws.get_ref().peer_addr() {
+        tracing::Span::current().record("peer", tracing::field::display(peer));
+    }
     let hub = state.hub.clone();
     let limits = &state.config.limits;
     let outbox = Outbox::new(state.outbox_limits());
@@ -73,14 +76,17 @@ async fn run_inner(
         state.config.snapshot_depth,
     );
     tracing::debug!("connected");
-    let welcome = ServerFrame::Welcome {
-        session: session.clone(),
-        node: state.config.node_id.clone(),
-        heartbeat_ms: state.config.heartbeat_interval.as_millis() as u64,
-        max_frame_bytes: limits.max_frame_bytes as u64,
-        max_rooms: limits.max_rooms_per_connection as u64,
-    };
-    let mut end = send_frames(&mut ws, &outbox, vec![frame(&welcome, format)])
+    let welcome = frame(
+        &ServerFrame::Welcome {
+            session,
+            node: state.config.node_id.clone(),
+            heartbeat_ms: state.config.heartbeat_interval.as_millis() as u64,
+            max_frame_bytes: limits.max_frame_bytes as u64,
+            max_rooms: limits.max_rooms_per_connection as u64,
+        },
+        format,
+    );
+    let mut end = Box::pin(send_frames(&mut ws, &outbox, vec![welcome]))
         .await
         .err();
 
@@ -102,9 +108,9 @@ async fn run_inner(
                     continue;
                 }
                 while let Some(out) = pending.pop_front() {
-                    subs.on_out(out, &mut emits).await;
+                    Box::pin(subs.on_out(out, &mut emits)).await;
                 }
-                end = flush_emits(&mut ws, &state, &outbox, &mut subs, &mut emits, format).await.err();
+                end = Box::pin(flush_emits(&mut ws, &state, &outbox, &mut subs, &mut emits, format)).await.err();
             }
             incoming = ws.next() => {
                 last_seen = Instant::now();
@@ -112,11 +118,11 @@ async fn run_inner(
                     None => Some(End::Gone("client_closed")),
                     Some(Ok(WsMessage::Text(text))) => {
                         format = Format::Json;
-                        handle_frame(text.as_bytes(), format, &mut ws, &state, &outbox, &mut subs, &mut emits).await.err()
+                        Box::pin(handle_frame(text.as_bytes(), format, &mut ws, &state, &outbox, &mut subs, &mut emits)).await.err()
                     }
                     Some(Ok(WsMessage::Binary(bytes))) => {
                         format = Format::MsgPack;
-                        handle_frame(&bytes, format, &mut ws, &state, &outbox, &mut subs, &mut emits).await.err()
+                        Box::pin(handle_frame(&bytes, format, &mut ws, &state, &outbox, &mut subs, &mut emits)).await.err()
                     }
                     Some(Ok(WsMessage::Close(_))) => Some(End::Gone("client_closed")),
                     Some(Ok(_)) => None,
@@ -138,7 +144,7 @@ async fn run_inner(
                 if last_seen.elapsed() > dead_after {
                     end = Some(End::Close(CloseCode::HeartbeatTimeout));
                 } else {
-                    end = send_frames(&mut ws, &outbox, vec![WsMessage::Ping(Default::default())]).await.err();
+                    end = Box::pin(send_frames(&mut ws, &outbox, vec![WsMessage::Ping(Default::default())])).await.err();
                 }
             }
         }
@@ -156,10 +162,10 @@ async fn run_inner(
                 tracing::debug!(code = code.name(), "closing");
             }
             // A slow or dead peer may never read this: bound the goodbye.
-            let _ = tokio::time::timeout(
+            let _ = Box::pin(tokio::time::timeout(
                 std::time::Duration::from_secs(1),
                 close(&mut ws, code, format),
-            )
+            ))
             .await;
         }
         Some(End::Gone(reason)) => {

@@ -12,6 +12,7 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tracing::Instrument;
 
 use super::session;
 use crate::server::AppState;
@@ -123,17 +124,33 @@ pub async fn handler(State(state): State<Arc<AppState>>, mut req: Request) -> Re
         _ => Format::Json,
     };
     let on_upgrade = hyper::upgrade::on(&mut req);
-    let config = ws_config(&state);
     let permit = state.admission.try_admit("ws");
     let st = state.clone();
-    state.tracker.spawn(async move {
-        let Some(ws) = into_websocket(on_upgrade, config).await else {
-            return;
-        };
+    // The task lives as long as the connection, and its future is most of
+    // an idle connection's memory: the handshake and the refusal, which run
+    // briefly, are boxed rather than sized into it, and the session runs in
+    // the task's own future (no wrapper holding a second copy of the socket).
+    let session = state.new_session_id();
+    let span = tracing::info_span!(
+        "conn",
+        %session,
+        peer = tracing::field::Empty,
+        transport = "ws"
+    );
+    let handshake: session::Handshake = Box::pin(into_websocket(on_upgrade, ws_config(&state)));
+    let task = async move {
         match permit {
-            Some(permit) => session::run(ws, st, format, permit).await,
-            None => session::refuse(ws, CloseCode::ConnectionLimit, format).await,
+            Some(permit) => session::run(handshake, st, format, session, permit).await,
+            None => {
+                Box::pin(session::refuse(
+                    handshake,
+                    CloseCode::ConnectionLimit,
+                    format,
+                ))
+                .await
+            }
         }
-    });
+    };
+    state.tracker.spawn(task.instrument(span));
     switching_protocols(&accept)
 }

@@ -16,6 +16,25 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A port for a Redis Cluster node: free, and so is its cluster bus port
+/// (`port + 10000`). Both sit below the usual ephemeral range (32768 and
+/// up), so busy client sockets on the machine cannot hold the bus port.
+pub fn free_cluster_port() -> u16 {
+    let bindable = |p: u16| TcpListener::bind(("127.0.0.1", p)).is_ok();
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos())
+        ^ std::process::id();
+    for i in 0..1000u32 {
+        // Spread tests running in parallel over the range.
+        let port = 20_000 + (seed.wrapping_add(i.wrapping_mul(7919)) % 2_700) as u16;
+        if bindable(port) && bindable(port + 10_000) {
+            return port;
+        }
+    }
+    panic!("no free port pair for a Redis Cluster node");
+}
+
 /// Runs `redis-cli -p port args...` and returns its stdout.
 pub fn cli(port: u16, args: &[&str]) -> String {
     let out = Command::new("redis-cli")
@@ -128,7 +147,7 @@ impl RedisCluster {
     pub fn start() -> Self {
         let nodes: Vec<RedisServer> = (0..3)
             .map(|_| {
-                let port = free_port();
+                let port = free_cluster_port();
                 let conf = format!("nodes-{port}.conf");
                 RedisServer::start_with(
                     port,

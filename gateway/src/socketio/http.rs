@@ -176,13 +176,12 @@ async fn websocket(sio: Arc<SioState>, mut req: Request) -> Response {
         };
         let sid = random_id();
         let open = open_packet(&sio, &sid, &[]);
-        // A WebSocket session takes nothing over HTTP.
-        let (_tx, rx) = mpsc::channel(1);
+        // A WebSocket session takes nothing over HTTP: no channel.
         session::run(
             sio,
             sid,
             Transport::Ws(Box::new(ws)),
-            rx,
+            None,
             permit,
             Some(open),
         )
@@ -207,7 +206,7 @@ fn handshake(sio: Arc<SioState>) -> Response {
         sio,
         sid,
         Transport::Polling(handle),
-        rx,
+        Some(rx),
         permit,
         None,
     ));

@@ -44,13 +44,14 @@ enum End {
 }
 
 /// Runs a session until it ends. `rx` carries a polling session's POSTs
-/// and its upgrade; `open` is written first (a WebSocket session's open
+/// and its upgrade (a WebSocket-only session has none: an idle channel
+/// costs over 1 KB); `open` is written first (a WebSocket session's open
 /// packet; a polling session's was the handshake reply).
 pub async fn run(
     sio: Arc<SioState>,
     sid: String,
     transport: Transport,
-    rx: mpsc::Receiver<Incoming>,
+    rx: Option<mpsc::Receiver<Incoming>>,
     permit: ConnPermit,
     open: Option<String>,
 ) {
@@ -68,7 +69,7 @@ async fn run_inner(
     sio: Arc<SioState>,
     sid: String,
     mut transport: Transport,
-    mut rx: mpsc::Receiver<Incoming>,
+    mut rx: Option<mpsc::Receiver<Incoming>>,
     permit: ConnPermit,
     open: Option<String>,
 ) {
@@ -113,7 +114,7 @@ async fn run_inner(
                     Err(end) => Some(end),
                 }
             }
-            incoming = rx.recv(), if !is_ws => match incoming {
+            incoming = next_incoming(&mut rx), if !is_ws => match incoming {
                 None => Some(End::Gone("error")),
                 Some(Incoming::Packets(packets)) => {
                     let mut end = None;
@@ -217,6 +218,15 @@ async fn run_inner(
         }
     }
     drop(permit);
+}
+
+/// The next POST or upgrade of a polling session; `None` once its HTTP
+/// side is gone, and never for a session without a channel.
+async fn next_incoming(rx: &mut Option<mpsc::Receiver<Incoming>>) -> Option<Incoming> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn next_ws(transport: &mut Transport) -> Option<Result<WsMessage, tungstenite::Error>> {

@@ -424,6 +424,8 @@ impl Sockets {
             Some((_, pos, sent)) => (pos, sent),
             None => (Vec::new(), SentLog::default()),
         };
+        // Most sessions join one namespace: no spare slots per session.
+        self.nsps.reserve_exact(1);
         self.nsps.push(NspSocket {
             nsp,
             rooms: HashSet::new(),

@@ -83,6 +83,10 @@ async fn run_inner(
     let mut next_ping = Instant::now() + cfg.ping_interval;
     let mut pong_deadline: Option<Instant> = None;
     let shutdown = app.shutdown.clone();
+    // Registered once: every connection waits on the same token, and
+    // re-registering each turn would take its lock once per delivery.
+    let stopping = shutdown.cancelled();
+    tokio::pin!(stopping);
     tracing::debug!("connected");
 
     // This future lives as long as the session: work that runs briefly is
@@ -100,7 +104,7 @@ async fn run_inner(
         let is_ws = matches!(transport, Transport::Ws(_));
         end = tokio::select! {
             biased;
-            () = shutdown.cancelled() => Some(End::Close(CloseCode::Shutdown)),
+            () = &mut stopping => Some(End::Close(CloseCode::Shutdown)),
             () = outbox.ready() => match outbox.drain(&mut pending) {
                 Some(code) => Some(End::Close(code)),
                 None => {

@@ -97,11 +97,15 @@ pub async fn run(
     let mut pending = VecDeque::new();
     let mut emits = Vec::new();
     let shutdown = state.shutdown.clone();
+    // Registered once: every connection waits on the same token, and
+    // re-registering each turn would take its lock once per delivery.
+    let stopping = shutdown.cancelled();
+    tokio::pin!(stopping);
 
     while end.is_none() {
         tokio::select! {
             biased;
-            () = shutdown.cancelled() => end = Some(End::Close(CloseCode::Shutdown)),
+            () = &mut stopping => end = Some(End::Close(CloseCode::Shutdown)),
             () = outbox.ready() => {
                 if let Some(code) = outbox.drain(&mut pending) {
                     end = Some(End::Close(code));

@@ -387,6 +387,24 @@ async fn the_api_checks_its_key_and_names_what_is_wrong_with_a_body() {
     assert!(batch.text().await.unwrap().contains("messages[1]"));
 }
 
+#[tokio::test]
+async fn past_the_room_limit_a_publish_to_a_new_room_is_refused_with_409() {
+    let gw = GatewayProc::start(&["--standalone", "--demo-rate", "0", "--max-rooms", "2"]);
+    gw.publish("room:a", "e", json!(1)).await;
+    gw.publish("room:b", "e", json!(1)).await;
+    let resp = reqwest::Client::new()
+        .post(format!("{}/api/publish", gw.admin_url()))
+        .json(&json!({ "room": "room:c", "event": "e", "data": 1 }))
+        .send()
+        .await
+        .expect("POST /api/publish");
+    assert_eq!(resp.status(), 409);
+    let body = resp.text().await.unwrap();
+    assert!(body.contains("room limit reached"), "{body}");
+    // Rooms that hold history go on.
+    assert_eq!(gw.publish("room:a", "e", json!(2)).await["offset"], 2);
+}
+
 #[test]
 fn an_invalid_configuration_names_the_problem_and_exits_with_2() {
     let gw = herald_tests::process::bin("herald-gateway");

@@ -19,6 +19,10 @@ pub struct MemoryBusConfig {
     pub history_size: usize,
     /// A room untouched for this long forgets its history.
     pub history_ttl: Duration,
+    /// Most rooms with history: a publish that would create one more is
+    /// refused (after forgetting expired rooms), so publishers cannot grow
+    /// the map without bound.
+    pub max_rooms: usize,
 }
 
 /// One room's stream: its latest offset and the bounded tail of messages.
@@ -70,6 +74,15 @@ impl MemoryBus {
 
     fn publish_one(&self, p: Publication) -> Result<Position, BusError> {
         let room = RoomName::new(&p.room).map_err(|e| BusError::Invalid(e.to_string()))?;
+        if self.rooms.len() >= self.config.max_rooms
+            && !self.rooms.contains_key(&room)
+            && (self.sweep() == 0 || self.rooms.len() >= self.config.max_rooms)
+        {
+            return Err(BusError::Rejected(format!(
+                "room limit reached: {} rooms hold history (--max-rooms)",
+                self.config.max_rooms
+            )));
+        }
         let log = self
             .rooms
             .entry(room.clone())
@@ -235,7 +248,47 @@ mod tests {
         MemoryBus::new(MemoryBusConfig {
             history_size,
             history_ttl: Duration::from_secs(60),
+            max_rooms: 1000,
         })
+    }
+
+    #[tokio::test]
+    async fn a_publish_past_the_room_limit_is_refused_and_existing_rooms_go_on() {
+        let bus = MemoryBus::new(MemoryBusConfig {
+            history_size: 4,
+            history_ttl: Duration::from_secs(60),
+            max_rooms: 2,
+        });
+        bus.start(Arc::new(Collect::default())).await.unwrap();
+        let results = bus
+            .publish(vec![
+                publication("a", 1),
+                publication("b", 2),
+                publication("c", 3),
+                publication("a", 4),
+            ])
+            .await;
+        assert!(results[0].is_ok() && results[1].is_ok());
+        match &results[2] {
+            Err(BusError::Rejected(why)) => assert!(why.contains("room limit"), "{why}"),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        assert_eq!(results[3].as_ref().map(|p| p.offset).ok(), Some(2));
+        assert_eq!(bus.rooms(), 2);
+    }
+
+    #[tokio::test]
+    async fn expired_rooms_make_space_under_the_room_limit() {
+        let bus = MemoryBus::new(MemoryBusConfig {
+            history_size: 4,
+            history_ttl: Duration::from_millis(50),
+            max_rooms: 1,
+        });
+        bus.start(Arc::new(Collect::default())).await.unwrap();
+        assert!(bus.publish(vec![publication("a", 1)]).await[0].is_ok());
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        assert!(bus.publish(vec![publication("b", 2)]).await[0].is_ok());
+        assert_eq!(bus.rooms(), 1);
     }
 
     #[tokio::test]

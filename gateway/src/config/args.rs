@@ -64,6 +64,11 @@ pub struct GatewayArgs {
     #[arg(long, env = "HERALD_HISTORY_TTL_SECS", default_value_t = 3600)]
     pub history_ttl_secs: u64,
 
+    /// Most rooms the in-memory bus (`--standalone`) keeps history for; a
+    /// publish that would create one more is refused.
+    #[arg(long, env = "HERALD_MAX_ROOMS", default_value_t = 1_000_000)]
+    pub max_rooms: usize,
+
     /// Messages a new subscriber gets as the room's current state.
     #[arg(long, env = "HERALD_SNAPSHOT_DEPTH", default_value_t = 1)]
     pub snapshot_depth: usize,
@@ -355,6 +360,7 @@ impl GatewayArgs {
             BusChoice::Memory {
                 history_size: self.history_size,
                 history_ttl,
+                max_rooms: self.max_rooms,
             }
         } else {
             BusChoice::Redis {

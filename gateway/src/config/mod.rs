@@ -87,6 +87,8 @@ pub enum BusChoice {
         history_size: usize,
         /// Idle rooms forget their history after this long.
         history_ttl: Duration,
+        /// Most rooms with history.
+        max_rooms: usize,
     },
     /// Herald's Redis streams adapter.
     Redis {

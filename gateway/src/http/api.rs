@@ -124,7 +124,7 @@ async fn publish(State(state): State<Arc<AppState>>, body: Bytes) -> Result<Resp
         }
         Some(Err(e)) => {
             metrics.publish_errors.increment(1);
-            Err(ApiError::unavailable(e.to_string()))
+            Err(ApiError::from_bus(&e))
         }
         None => Err(ApiError::unavailable("the bus returned no result")),
     }

@@ -155,10 +155,12 @@ async fn build_bus(
         BusChoice::Memory {
             history_size,
             history_ttl,
+            max_rooms,
         } => {
             let bus = MemoryBus::new(MemoryBusConfig {
                 history_size: *history_size,
                 history_ttl: *history_ttl,
+                max_rooms: *max_rooms,
             });
             let sweeper = Arc::downgrade(&bus);
             tokio::spawn(async move {

@@ -465,11 +465,11 @@ mod tests {
         assert_eq!(a.max_rooms_per_connection, 5);
         assert_eq!(a.listen.port(), 2);
 
-        std::fs::write(&path, "max_rooms = 5\n").unwrap();
+        std::fs::write(&path, "max_moons = 5\n").unwrap();
         let Err(ParseOutcome::Config(e)) = parse(&["--config", path.to_str().unwrap()]) else {
             panic!()
         };
-        assert!(e.to_string().contains("unknown option `max_rooms`"), "{e}");
+        assert!(e.to_string().contains("unknown option `max_moons`"), "{e}");
 
         std::fs::write(&path, "history_size = \"many\"\n").unwrap();
         let Err(ParseOutcome::Config(e)) = parse(&["--config", path.to_str().unwrap()]) else {

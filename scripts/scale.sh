@@ -106,6 +106,8 @@ case "$what" in
   idle) idle ;;
   avalanche) avalanche ;;
   soak) soak ;;
-  all) idle; avalanche; soak ;;
+  # Closed client sockets hold their ports in TIME_WAIT for a minute: let
+  # them drain between runs so one run's ports do not starve the next.
+  all) avalanche; sleep 65; idle; sleep 65; soak ;;
   *) echo "usage: scripts/scale.sh idle|avalanche|soak|all" >&2; exit 2 ;;
 esac

@@ -3,17 +3,15 @@
 //! its local target sockets, waits for their acks until the request's
 //! timeout, and answers with one [`AskReply`]. The asker merges the replies.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use herald_protocol::bus::{AskAnswer, AskReply, AskRequest, BusFrame, ControlTarget, encode_bus};
 use serde_json::Value;
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::control::{self, Heartbeat};
+use super::control::{self, Waiter};
 use super::state::Shared;
 use crate::bus::BusError;
 
@@ -47,17 +45,14 @@ pub async fn ask_cluster(
     timeout: Duration,
 ) -> Result<ClusterAnswers, BusError> {
     let timeout = timeout.min(MAX_TIMEOUT);
-    let live = control::heartbeat(shared, Heartbeat::List).await?;
-    let expected: HashSet<String> = live.into_iter().map(|h| h.node).collect();
-    let request = format!("{}-{:016x}", shared.config.node_id, rand::random::<u64>());
-    let (tx, mut rx) = mpsc::channel(expected.len().max(1) + 4);
-    shared.ask_waiters.lock().insert(request.clone(), tx);
-    let _waiter = Waiter {
-        shared,
-        request: request.clone(),
-    };
+    let expected = control::live_nodes(shared).await?;
+    let mut waiter = Waiter::register(
+        &shared.ask_waiters,
+        &shared.config.node_id,
+        expected.len() + 4,
+    );
     let frame = BusFrame::AskRequest(AskRequest {
-        request,
+        request: waiter.request.clone(),
         reply_to: shared.config.node_id.clone(),
         target,
         event,
@@ -67,23 +62,16 @@ pub async fn ask_cluster(
     control::append(shared, encode_bus(&frame)).await?;
     // Each node waits `timeout` for its sockets; its reply then crosses Redis.
     let deadline = Instant::now() + timeout + shared.config.presence_timeout;
+    let replies = waiter.gather(&expected, deadline, |r| &r.node).await;
     let mut merged = ClusterAnswers {
         nodes: expected.len(),
+        nodes_answered: replies.len(),
         ..ClusterAnswers::default()
     };
-    let mut answered = HashSet::new();
-    while !expected.iter().all(|n| answered.contains(n)) {
-        let reply = match tokio::time::timeout_at(deadline, rx.recv()).await {
-            Ok(Some(r)) => r,
-            Ok(None) | Err(_) => break,
-        };
-        if !answered.insert(reply.node.clone()) {
-            continue;
-        }
+    for reply in replies {
         merged.sent += reply.sent;
         merged.answers.extend(reply.answers);
     }
-    merged.nodes_answered = answered.len();
     Ok(merged)
 }
 
@@ -124,22 +112,6 @@ pub fn serve(shared: &Arc<Shared>, req: AskRequest) {
 
 /// Routes a node's reply to the ask waiting for it, if any.
 pub fn reply_arrived(shared: &Shared, r: AskReply) {
-    let waiter = shared.ask_waiters.lock().get(&r.request).cloned();
-    if let Some(tx) = waiter {
-        let _ = tx.try_send(r);
-    }
-}
-
-/// Removes an ask waiter when the ask ends, however it ends.
-struct Waiter<'a> {
-    /// The registry.
-    shared: &'a Shared,
-    /// The request id.
-    request: String,
-}
-
-impl Drop for Waiter<'_> {
-    fn drop(&mut self) {
-        self.shared.ask_waiters.lock().remove(&self.request);
-    }
+    let request = r.request.clone();
+    control::route(&shared.ask_waiters, &request, r);
 }

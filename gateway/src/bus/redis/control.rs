@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use herald_protocol::bus::{
     BusFrame, NodeHeartbeat, PresenceQuery, PresenceReply, decode_bus, encode_bus,
 };
+use parking_lot::Mutex;
 use redis::Value;
 use tokio::sync::mpsc;
 
@@ -90,10 +91,8 @@ pub fn answer(shared: &Shared, q: PresenceQuery) {
 
 /// Routes a presence reply to the query waiting for it, if any.
 pub fn reply_arrived(shared: &Shared, r: PresenceReply) {
-    let waiter = shared.presence_waiters.lock().get(&r.request).cloned();
-    if let Some(tx) = waiter {
-        let _ = tx.try_send(r);
-    }
+    let request = r.request.clone();
+    route(&shared.presence_waiters, &request, r);
 }
 
 /// Writes this node's heartbeat (or, with `leave`, removes it) and returns
@@ -146,18 +145,84 @@ pub enum Heartbeat {
     List,
 }
 
-/// Removes a presence waiter when the query ends, however it ends.
-struct Waiter<'a> {
+/// Open requests by id, each with the channel its replies go to.
+pub type Waiters<T> = Mutex<HashMap<String, mpsc::Sender<T>>>;
+
+/// A cluster-wide request's reply channel, registered in a [`Waiters`]
+/// map and removed when the request ends, however it ends.
+pub struct Waiter<'a, T> {
     /// The registry.
-    shared: &'a Shared,
+    map: &'a Waiters<T>,
     /// The request id.
-    request: String,
+    pub request: String,
+    /// The replies.
+    rx: mpsc::Receiver<T>,
 }
 
-impl Drop for Waiter<'_> {
-    fn drop(&mut self) {
-        self.shared.presence_waiters.lock().remove(&self.request);
+impl<'a, T> Waiter<'a, T> {
+    /// Registers a fresh request id of `node` with room for `capacity` replies.
+    pub fn register(map: &'a Waiters<T>, node: &str, capacity: usize) -> Self {
+        let request = format!("{node}-{:016x}", rand::random::<u64>());
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        map.lock().insert(request.clone(), tx);
+        Self { map, request, rx }
     }
+
+    /// Receives replies until each node in `expected` answered once or
+    /// `deadline` passed; a node's repeated replies are dropped.
+    pub async fn gather(
+        &mut self,
+        expected: &HashSet<String>,
+        deadline: tokio::time::Instant,
+        node_of: impl Fn(&T) -> &str,
+    ) -> Vec<T> {
+        let mut answered: HashSet<String> = HashSet::new();
+        let mut replies = Vec::new();
+        while !expected.iter().all(|n| answered.contains(n)) {
+            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+                Ok(Some(r)) => {
+                    if answered.insert(node_of(&r).to_owned()) {
+                        replies.push(r);
+                    }
+                }
+                Ok(None) | Err(_) => break,
+            }
+        }
+        if replies.len() < expected.len() {
+            tracing::debug!(
+                answered = replies.len(),
+                expected = expected.len(),
+                "cluster request timed out"
+            );
+        }
+        replies
+    }
+}
+
+impl<T> Drop for Waiter<'_, T> {
+    fn drop(&mut self) {
+        self.map.lock().remove(&self.request);
+    }
+}
+
+/// Routes a reply to the request waiting for it, if any.
+pub fn route<T>(map: &Waiters<T>, request: &str, reply: T) {
+    let waiter = map.lock().get(request).cloned();
+    if let Some(tx) = waiter {
+        let _ = tx.try_send(reply);
+    }
+}
+
+/// The ids of the live nodes (from their heartbeats).
+///
+/// # Errors
+/// [`BusError::Unavailable`] when Redis did not answer.
+pub async fn live_nodes(shared: &Shared) -> Result<HashSet<String>, BusError> {
+    Ok(heartbeat(shared, Heartbeat::List)
+        .await?
+        .into_iter()
+        .map(|h| h.node)
+        .collect())
 }
 
 /// Member counts of `rooms` summed over the live nodes.
@@ -168,45 +233,23 @@ pub async fn room_counts(
     shared: &Shared,
     rooms: &[String],
 ) -> Result<HashMap<String, u64>, BusError> {
-    let live = heartbeat(shared, Heartbeat::List).await?;
-    let expected: HashSet<String> = live.into_iter().map(|h| h.node).collect();
-    let request = format!("{}-{:016x}", shared.config.node_id, rand::random::<u64>());
-    let (tx, mut rx) = mpsc::channel(64);
-    shared.presence_waiters.lock().insert(request.clone(), tx);
-    let _waiter = Waiter {
-        shared,
-        request: request.clone(),
-    };
+    let expected = live_nodes(shared).await?;
+    let mut waiter = Waiter::register(&shared.presence_waiters, &shared.config.node_id, 64);
     let query = BusFrame::PresenceQuery(PresenceQuery {
-        request,
+        request: waiter.request.clone(),
         rooms: rooms.to_vec(),
         sessions: false,
         reply_to: shared.config.node_id.clone(),
     });
     append(shared, encode_bus(&query)).await?;
-    let mut totals: HashMap<String, u64> = rooms.iter().map(|r| (r.clone(), 0)).collect();
-    let mut answered: HashSet<String> = HashSet::new();
     let deadline = tokio::time::Instant::now() + shared.config.presence_timeout;
-    while !expected.iter().all(|n| answered.contains(n)) {
-        let reply = match tokio::time::timeout_at(deadline, rx.recv()).await {
-            Ok(Some(r)) => r,
-            Ok(None) | Err(_) => break,
-        };
-        if !answered.insert(reply.node.clone()) {
-            continue;
-        }
+    let mut totals: HashMap<String, u64> = rooms.iter().map(|r| (r.clone(), 0)).collect();
+    for reply in waiter.gather(&expected, deadline, |r| &r.node).await {
         for (room, n) in rooms.iter().zip(reply.counts) {
             if let Some(t) = totals.get_mut(room) {
                 *t += n;
             }
         }
-    }
-    if answered.len() < expected.len() {
-        tracing::debug!(
-            answered = answered.len(),
-            expected = expected.len(),
-            "presence query timed out"
-        );
     }
     Ok(totals)
 }

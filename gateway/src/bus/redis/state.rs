@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::config::RedisBusConfig;
 use super::conn::{Conn, Connector};
+use super::control::Waiters;
 use super::keys::Keys;
 use super::scripts::Scripts;
 use crate::bus::Sink;
@@ -111,9 +112,9 @@ pub struct Shared {
     /// The latest probe position the reader saw.
     pub probe_seen: Mutex<Option<(Arc<str>, u64)>>,
     /// Open presence queries by request id.
-    pub presence_waiters: Mutex<HashMap<String, mpsc::Sender<PresenceReply>>>,
+    pub presence_waiters: Waiters<PresenceReply>,
     /// Open cluster-wide asks by request id.
-    pub ask_waiters: Mutex<HashMap<String, mpsc::Sender<AskReply>>>,
+    pub ask_waiters: Waiters<AskReply>,
     /// Asks this node is serving now (at most `ask::MAX_RUNNING`).
     pub asks_running: AtomicUsize,
     /// Frames waiting to be added to the control stream (bounded).

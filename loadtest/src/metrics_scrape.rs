@@ -104,13 +104,18 @@ pub async fn scrape(http: &reqwest::Client, admin: &str) -> Result<GatewaySample
     })
 }
 
-/// Scrapes every admin URL; a failed scrape becomes an empty sample.
+/// Scrapes every admin URL; a failed scrape is tried once more (a pooled
+/// keep-alive connection the server just closed fails the first send),
+/// then becomes an empty sample.
 pub async fn scrape_all(http: &reqwest::Client, admins: &[String]) -> Vec<GatewaySample> {
     let futs = admins.iter().map(|a| async move {
-        scrape(http, a).await.unwrap_or_else(|e| {
-            tracing::warn!("{e}");
-            GatewaySample::default()
-        })
+        match scrape(http, a).await {
+            Ok(s) => s,
+            Err(first) => scrape(http, a).await.unwrap_or_else(|e| {
+                tracing::warn!("{first}; retry: {e}");
+                GatewaySample::default()
+            }),
+        }
     });
     futures_util::future::join_all(futs).await
 }

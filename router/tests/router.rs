@@ -15,7 +15,7 @@ use mongodb::bson::doc;
 use rand::Rng;
 use serde_json::json;
 
-use support::{Env, RULES, RouterProc, room, wait_until};
+use support::{Env, RULES, RouterProc, room, room_seqs, wait_until};
 
 const LONG: Duration = Duration::from_secs(60);
 
@@ -146,11 +146,7 @@ async fn kill_9_ten_times_loses_and_duplicates_nothing() {
         wait_count(&bus, &name, TOTAL / ROOMS).await;
         // Let any straggler (a duplicate) land before judging.
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let seqs: Vec<i64> = room(&bus, &name)
-            .await
-            .iter()
-            .map(|(_, d)| d["seq"].as_i64().unwrap())
-            .collect();
+        let seqs: Vec<i64> = room_seqs(&bus, &name).await;
         got.insert(k, seqs);
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -158,11 +154,7 @@ async fn kill_9_ten_times_loses_and_duplicates_nothing() {
         let want: Vec<i64> = (0..TOTAL as i64)
             .filter(|i| *i as usize % ROOMS == k)
             .collect();
-        let again: Vec<i64> = room(&bus, &format!("room:k{k}"))
-            .await
-            .iter()
-            .map(|(_, d)| d["seq"].as_i64().unwrap())
-            .collect();
+        let again: Vec<i64> = room_seqs(&bus, &format!("room:k{k}")).await;
         assert_eq!(seqs, want, "room k{k}: exactly every change, in order");
         assert_eq!(again, want, "room k{k}: no late duplicate");
     }
@@ -296,11 +288,7 @@ async fn the_standby_takes_over_within_two_leases_without_loss_or_duplicate() {
     let bus = env.verifier().await;
     wait_count(&bus, "room:ha", TOTAL as usize).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let seqs: Vec<i64> = room(&bus, "room:ha")
-        .await
-        .iter()
-        .map(|(_, d)| d["seq"].as_i64().unwrap())
-        .collect();
+    let seqs: Vec<i64> = room_seqs(&bus, "room:ha").await;
     assert_eq!(seqs, (0..TOTAL).collect::<Vec<_>>());
 }
 
@@ -510,11 +498,7 @@ async fn resumable_errors_and_dropped_connections_resume_without_loss_or_duplica
     // Let any straggler (a duplicate) land before judging.
     tokio::time::sleep(Duration::from_millis(500)).await;
     for k in 0..ROOMS {
-        let seqs: Vec<i64> = room(&bus, &format!("room:f{k}"))
-            .await
-            .iter()
-            .map(|(_, d)| d["seq"].as_i64().unwrap())
-            .collect();
+        let seqs: Vec<i64> = room_seqs(&bus, &format!("room:f{k}")).await;
         let want: Vec<i64> = (0..TOTAL).filter(|i| i % ROOMS == k).collect();
         assert_eq!(seqs, want, "room f{k}: exactly every change, in order");
     }
@@ -596,11 +580,7 @@ async fn a_dropped_collection_invalidates_and_the_router_restarts_after_it() {
         .unwrap();
     wait_count(&bus, "room:d", 3).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let seqs: Vec<i64> = room(&bus, "room:d")
-        .await
-        .iter()
-        .map(|(_, d)| d["seq"].as_i64().unwrap())
-        .collect();
+    let seqs: Vec<i64> = room_seqs(&bus, "room:d").await;
     assert_eq!(seqs, [1, 2, 3], "each insert once, none replayed");
     let ops: Vec<String> = room(&bus, "orders:all")
         .await
@@ -672,11 +652,7 @@ async fn an_oversized_event_is_skipped_and_counted_not_a_poison_pill() {
         .unwrap();
     wait_count(&bus, "room:z", 3).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let seqs: Vec<i64> = room(&bus, "room:z")
-        .await
-        .iter()
-        .map(|(_, d)| d["seq"].as_i64().unwrap())
-        .collect();
+    let seqs: Vec<i64> = room_seqs(&bus, "room:z").await;
     assert_eq!(seqs, [1, 3, 4], "the big one is skipped, the rest flows");
     let all: Vec<i64> = room(&bus, "orders:all")
         .await

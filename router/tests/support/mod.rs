@@ -233,6 +233,15 @@ pub async fn room(bus: &RedisBus, room: &str) -> Vec<(String, serde_json::Value)
     }
 }
 
+/// The `seq` field of each message held for `room`, oldest first.
+pub async fn room_seqs(bus: &RedisBus, room_name: &str) -> Vec<i64> {
+    room(bus, room_name)
+        .await
+        .iter()
+        .map(|(_, d)| d["seq"].as_i64().unwrap())
+        .collect()
+}
+
 pub async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut f: F)
 where
     F: FnMut() -> Fut,

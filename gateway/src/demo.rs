@@ -11,8 +11,8 @@ use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::bus::Bus;
-use crate::clock::unix_ms;
+use herald_bus::Bus;
+use herald_service::clock::unix_ms;
 
 /// The event name every demo publication uses.
 pub const EVENT: &str = "dashboard:update";

@@ -5,29 +5,30 @@
 //! - [`config`]: flags, environment and TOML file → a validated [`config::Config`].
 //! - [`server`]: starts the node, shares [`server::AppState`], drains on shutdown.
 //! - [`http`]: the client and admin listeners, and the `/api/*` publish API.
-//! - [`ws`]: the native WebSocket transport (`/ws`): where a client frame is
-//!   decoded and applied ([`ws::session`]).
+//! - [`transport`]: what every transport shares. A delivery is written to a
+//!   socket in [`transport::link`]; a client's WebSocket bytes become
+//!   messages in `herald_protocol::ws`, read in [`transport::ws`].
+//! - [`native`]: Herald's native protocol over WebSocket (`/ws`): where a
+//!   native client frame is decoded and applied ([`native::session`]).
 //! - [`socketio`]: the Socket.IO transport (`/socket.io/`): Engine.IO
 //!   sessions over WebSocket and long-polling ([`socketio::session`]) and
 //!   the Socket.IO layer mapping events onto rooms ([`socketio::socket`]).
 //! - [`hub`]: this node's rooms: where a room's subscribers live
-//!   ([`hub::rooms`]), each connection's bounded queue ([`hub::outbox`]) and
-//!   its ordered, gap-free positions ([`hub::subscriptions`]).
-//! - [`bus`]: between publishers and gateways: in memory ([`bus::memory`])
-//!   or over Redis streams.
-//! - [`metrics`]: metric names, handles, `/metrics` rendering.
+//!   ([`hub::rooms`]), the fan-out ([`hub::fanout`]) and each connection's
+//!   ordered, gap-free positions ([`hub::subscriptions`]).
+//! - [`metrics`]: the gateway's metric names and hot-path handles.
 //! - [`demo`]: the standalone demo feed.
-//! - [`clock`]: wall-clock helpers; [`signal`]: SIGTERM; [`telemetry`]: logging.
+//!
+//! The bus (publications, history; where Redis is read and written) is the
+//! `herald_bus` crate; config files, logging, signals and `/metrics`
+//! rendering are `herald_service`.
 
-pub mod bus;
-pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod http;
 pub mod hub;
 pub mod metrics;
+pub mod native;
 pub mod server;
-pub mod signal;
 pub mod socketio;
-pub mod telemetry;
-pub mod ws;
+pub mod transport;

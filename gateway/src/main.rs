@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use herald_gateway::config::GatewayArgs;
-use herald_gateway::config::file::{ParseOutcome, parse_args};
 use herald_gateway::server::Gateway;
+use herald_service::config::{ParseOutcome, parse_args};
 
 fn main() -> ExitCode {
     let args = match parse_args::<GatewayArgs>(std::env::args_os()) {
@@ -17,7 +17,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    herald_gateway::telemetry::init_tracing(&args.log, args.log_json);
+    herald_service::telemetry::init_tracing(&args.log, args.log_json);
     let config = match args.into_config() {
         Ok(c) => c,
         Err(e) => {
@@ -50,7 +50,7 @@ async fn run(config: herald_gateway::config::Config) -> anyhow::Result<()> {
         "herald-gateway: dashboard http://{}/  websocket ws://{}/ws  admin http://{}/metrics",
         gateway.client_addr, gateway.client_addr, gateway.admin_addr
     );
-    herald_gateway::signal::terminated().await;
+    herald_service::signal::terminated().await;
     let left = gateway.shutdown().await;
     if left > 0 {
         tracing::warn!(left, "grace period ended with connections still open");

@@ -16,6 +16,8 @@
 //! - [`bus`]: the frames that travel between publishers and gateways over
 //!   the bus (MessagePack with a version header).
 //! - [`sio`]: the Engine.IO v4 and Socket.IO v5 codecs.
+//! - [`ws`]: WebSocket framing (RFC 6455), server side: where a client's
+//!   bytes become messages.
 //!
 //! The full specification is `docs/protocol.md`; the bus frames are specified
 //! in `docs/adapter-protocol.md`.
@@ -25,6 +27,7 @@ pub mod native;
 pub mod position;
 pub mod room;
 pub mod sio;
+pub mod ws;
 
 pub use position::Position;
 pub use room::{RoomError, RoomName};

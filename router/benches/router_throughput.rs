@@ -25,8 +25,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use herald_gateway::bus::Bus;
-use herald_gateway::bus::redis::RedisBus;
+use herald_bus::Bus;
+use herald_bus::redis::RedisBus;
 use herald_protocol::RoomName;
 use mongodb::bson::{Document, doc};
 

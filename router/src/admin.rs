@@ -7,7 +7,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
-use herald_gateway::metrics::recorder::MetricsRender;
+use herald_service::metrics::MetricsRender;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 

@@ -7,10 +7,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use herald_gateway::bus::redis::{RedisBus, RedisBusConfig};
-use herald_gateway::metrics::recorder::MetricsRender;
+use herald_bus::redis::{RedisBus, RedisBusConfig};
+use herald_service::metrics::MetricsRender;
 use mongodb::options::ClientOptions;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::admin::{self, AdminState};
 use crate::checkpoint::CheckpointStore;
@@ -73,8 +74,13 @@ where
 /// # Errors
 /// [`StartError`].
 pub async fn run(config: RouterConfig, stop: CancellationToken) -> Result<(), StartError> {
-    let metrics =
-        MetricsRender::install(config.metrics, "herald-router").map_err(StartError::Metrics)?;
+    // Every task the router starts, awaited before `run` returns.
+    let tasks = TaskTracker::new();
+    let metrics = MetricsRender::install(config.metrics, "herald-router", &tasks, stop.clone())
+        .map_err(StartError::Metrics)?;
+    if config.metrics {
+        herald_bus::metrics::register();
+    }
     crate::metrics::register(
         &config
             .rules
@@ -91,7 +97,7 @@ pub async fn run(config: RouterConfig, stop: CancellationToken) -> Result<(), St
         })?;
     let admin_addr = listener.local_addr().unwrap_or(config.admin_listen);
     let ready = Arc::new(AtomicBool::new(false));
-    let admin_task = tokio::spawn(admin::serve(
+    tasks.spawn(admin::serve(
         listener,
         AdminState {
             metrics,
@@ -146,7 +152,7 @@ pub async fn run(config: RouterConfig, stop: CancellationToken) -> Result<(), St
         return Ok(());
     };
     let publisher = Arc::new(Publisher::new(bus.clone()));
-    let mut tasks = Vec::new();
+    let mut scopes = Vec::new();
     for scope in &config.rules.scopes {
         let keys = ScopeKeys::new(PREFIX, &scope.name);
         let ctx = Arc::new(ScopeCtx {
@@ -163,15 +169,16 @@ pub async fn run(config: RouterConfig, stop: CancellationToken) -> Result<(), St
             settings: config.stream.clone(),
             shutdown: stop.clone(),
         });
-        tasks.push(tokio::spawn(run_scope(ctx)));
+        scopes.push(tasks.spawn(run_scope(ctx)));
     }
     ready.store(true, Ordering::Relaxed);
-    tracing::info!(scopes = tasks.len(), id = %config.router_id, "router running");
-    for t in tasks {
+    tracing::info!(scopes = scopes.len(), id = %config.router_id, "router running");
+    for t in scopes {
         let _ = t.await;
     }
     ready.store(false, Ordering::Relaxed);
-    bus.stop();
-    let _ = admin_task.await;
+    bus.shutdown().await;
+    tasks.close();
+    tasks.wait().await;
     Ok(())
 }

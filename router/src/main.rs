@@ -2,8 +2,8 @@
 
 use std::process::ExitCode;
 
-use herald_gateway::config::file::{ParseOutcome, parse_args};
 use herald_router::config::RouterArgs;
+use herald_service::config::{ParseOutcome, parse_args};
 use tokio_util::sync::CancellationToken;
 
 fn main() -> ExitCode {
@@ -15,7 +15,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    herald_gateway::telemetry::init_tracing(&args.log, args.log_json);
+    herald_service::telemetry::init_tracing(&args.log, args.log_json);
     let config = match args.into_config() {
         Ok(c) => c,
         Err(e) => {
@@ -37,7 +37,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         let signal_stop = stop.clone();
         tokio::spawn(async move {
-            herald_gateway::signal::terminated().await;
+            herald_service::signal::terminated().await;
             signal_stop.cancel();
         });
         herald_router::app::run(config, stop).await

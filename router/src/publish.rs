@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use herald_gateway::bus::BusError;
-use herald_gateway::bus::redis::{Published, RedisBus};
+use herald_bus::BusError;
+use herald_bus::redis::{Published, RedisBus};
 use herald_protocol::bus::Publication;
 use mongodb::bson::{Bson, Document, doc};
 use serde_json::Value;
@@ -211,11 +211,11 @@ impl Publisher {
                         tracing::warn!(room = %p.room, error = %m, "publication skipped");
                         metrics::skipped("bus_invalid");
                     }
-                    Err(BusError::Unavailable(m)) => {
+                    Err(e @ BusError::Unavailable { .. }) => {
                         // Resend this one and everything after it, so a room
                         // never stores a later change before an earlier one
                         // (the later ones come back as duplicates).
-                        tracing::warn!(error = %m, "bus unavailable; retrying");
+                        tracing::warn!(error = %e.chain(), "bus unavailable; retrying");
                         retry.push(p);
                         break;
                     }

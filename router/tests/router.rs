@@ -9,7 +9,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use herald_gateway::bus::redis::RedisBus;
+use herald_bus::redis::RedisBus;
 use herald_protocol::bus::Publication;
 use mongodb::bson::doc;
 use rand::Rng;

@@ -97,14 +97,9 @@ pub struct GatewayArgs {
     #[arg(long, env = "HERALD_OUTBOX_MAX_BYTES", default_value_t = 1_048_576)]
     pub outbox_max_bytes: usize,
 
-    /// WebSocket read buffer per connection, in bytes. It is allocated for
-    /// every connection, idle or not; larger frames take several reads.
-    #[arg(long, env = "HERALD_WS_READ_BUFFER_BYTES", default_value_t = 512)]
-    pub ws_read_buffer_bytes: usize,
-
-    /// WebSocket write buffer per connection, in bytes (frames coalesce up to this).
-    #[arg(long, env = "HERALD_WS_WRITE_BUFFER_BYTES", default_value_t = 16_384)]
-    pub ws_write_buffer_bytes: usize,
+    /// Extra fan-out threads that write parts of large rooms (at least 512 local subscribers) in parallel; default: one per CPU core beyond the first. 0 writes every room on the bus reader's thread.
+    #[arg(long, env = "HERALD_FANOUT_LANES")]
+    pub fanout_lanes: Option<usize>,
 
     /// Milliseconds between server pings.
     #[arg(long, env = "HERALD_HEARTBEAT_INTERVAL_MS", default_value_t = 25_000)]
@@ -286,8 +281,8 @@ impl GatewayArgs {
                 "must be at least --max-frame-bytes",
             ));
         }
-        if self.ws_read_buffer_bytes < 64 {
-            return Err(invalid("--ws-read-buffer-bytes", "must be at least 64"));
+        if self.fanout_lanes.is_some_and(|n| n > 64) {
+            return Err(invalid("--fanout-lanes", "must be at most 64"));
         }
         if self.snapshot_depth > self.history_size {
             return Err(invalid(
@@ -383,9 +378,12 @@ impl GatewayArgs {
                 max_frame_bytes: self.max_frame_bytes,
                 outbox_max_messages: self.outbox_max_messages,
                 outbox_max_bytes: self.outbox_max_bytes,
-                ws_read_buffer_bytes: self.ws_read_buffer_bytes,
-                ws_write_buffer_bytes: self.ws_write_buffer_bytes,
             },
+            fanout_lanes: self.fanout_lanes.unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map_or(1, std::num::NonZeroUsize::get)
+                    .saturating_sub(1)
+            }),
             heartbeat_interval: Duration::from_millis(self.heartbeat_interval_ms),
             heartbeat_timeout: Duration::from_millis(self.heartbeat_timeout_ms),
             snapshot_depth: self.snapshot_depth,
@@ -421,7 +419,7 @@ impl GatewayArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::file::{ParseOutcome, parse_args};
+    use herald_service::config::{ParseOutcome, parse_args};
 
     fn parse(args: &[&str]) -> Result<GatewayArgs, ParseOutcome> {
         parse_args::<GatewayArgs>(

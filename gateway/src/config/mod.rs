@@ -2,17 +2,16 @@
 //! an optional TOML file, merged in that order of precedence.
 //!
 //! - [`args`]: the flags, each with its environment variable and default.
-//! - [`file`]: the TOML overlay, shared with the router binary.
+//! - The TOML overlay is `herald_service::config`, shared by every binary.
 //! - [`Config`]: the validated, typed configuration the library takes.
 
 pub mod args;
-pub mod file;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 pub use args::GatewayArgs;
-pub use file::ConfigError;
+pub use herald_service::config::ConfigError;
 
 /// The gateway's validated configuration.
 #[derive(Debug, Clone)]
@@ -47,6 +46,8 @@ pub struct Config {
     pub debug_leak_bytes_per_connection: usize,
     /// The Socket.IO transport at `/socket.io/`.
     pub socketio: SocketIoConfig,
+    /// Extra fan-out threads for large rooms.
+    pub fanout_lanes: usize,
 }
 
 /// The Socket.IO transport's settings (`--socketio-*`; see `docs/socketio.md`).
@@ -118,8 +119,4 @@ pub struct Limits {
     pub outbox_max_messages: usize,
     /// Most bytes queued for one connection before it is a slow consumer.
     pub outbox_max_bytes: usize,
-    /// WebSocket read buffer per connection.
-    pub ws_read_buffer_bytes: usize,
-    /// WebSocket write buffer per connection (frames coalesce up to this).
-    pub ws_write_buffer_bytes: usize,
 }

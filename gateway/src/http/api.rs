@@ -106,7 +106,7 @@ fn to_publication(b: PublishBody) -> Result<Publication, String> {
         room: b.room,
         event: b.event,
         data: b.data,
-        ts_ms: crate::clock::unix_ms(),
+        ts_ms: herald_service::clock::unix_ms(),
         src_ts_ms: None,
         src: None,
         src_pos: None,
@@ -224,6 +224,7 @@ async fn room_info(
         RoomName::new(&room).map_err(|e| ApiError::bad_request(format!("invalid room: {e}")))?;
     let history = state
         .hub
+        .bus()
         .history(&name, None, 0)
         .await
         .map_err(|e| ApiError::unavailable(e.to_string()))?;
@@ -268,7 +269,7 @@ async fn nodes(State(state): State<Arc<AppState>>) -> Result<Response, ApiError>
             .collect(),
         None => vec![json!({
             "node": state.config.node_id,
-            "ts_ms": crate::clock::unix_ms(),
+            "ts_ms": herald_service::clock::unix_ms(),
             "connections": state.admission.live(),
             "rooms": serde_json::Value::Null,
         })],

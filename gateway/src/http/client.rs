@@ -43,7 +43,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/dashboard.css",
             get(|| async { asset("text/css; charset=utf-8", DASHBOARD_CSS) }),
         )
-        .route("/ws", get(crate::ws::upgrade::handler))
+        .route("/ws", get(crate::native::upgrade::handler))
         .route_service("/socket.io/", crate::socketio::router(state.clone()))
         .with_state(state)
 }

@@ -18,9 +18,9 @@ use tokio::time::Instant;
 
 use super::api::{parse_body, target_of};
 use super::error::ApiError;
-use crate::bus::Sink;
-use crate::bus::redis::ask::MAX_TIMEOUT;
 use crate::server::AppState;
+use herald_bus::Sink;
+use herald_bus::redis::ask::MAX_TIMEOUT;
 
 /// The ack timeout when the body names none.
 pub const DEFAULT_TIMEOUT_MS: u64 = 5000;

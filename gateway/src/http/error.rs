@@ -26,12 +26,12 @@ impl ApiError {
     /// The status and message for a publication the bus did not store:
     /// 400 invalid, 409 refused on its merits (a stale fence, a limit), 503
     /// the bus is unreachable.
-    pub fn from_bus(e: &crate::bus::BusError) -> Self {
-        use crate::bus::BusError;
+    pub fn from_bus(e: &herald_bus::BusError) -> Self {
+        use herald_bus::BusError;
         let status = match e {
             BusError::Invalid(_) => StatusCode::BAD_REQUEST,
             BusError::Rejected(_) => StatusCode::CONFLICT,
-            BusError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            BusError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
         };
         Self {
             status,

@@ -2,43 +2,88 @@
 //! fans each publication out to the local subscribers.
 //!
 //! - [`rooms`]: the sharded room map (room → local subscribers).
-//! - [`outbox`]: each connection's bounded outgoing queue.
-//! - [`subscriptions`]: one connection's per-room positions, shared by
-//!   every transport, which turn the live feed and history into an ordered,
-//!   gap-free, duplicate-free stream.
-//! - [`ask`]: emits that wait for the clients' acknowledgements.
+//! - [`fanout`]: one broadcast offered to every subscriber of its room,
+//!   split across lanes for large rooms.
+//! - [`subscriptions`]: one connection's rooms and the ordering rules
+//!   (join before history, overlap, gaps, epochs), shared by every
+//!   transport.
+//! - [`flight`]: single-flight history reads.
 
-pub mod ask;
-pub mod outbox;
+pub mod fanout;
+pub mod flight;
 pub mod rooms;
 pub mod subscriptions;
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use dashmap::DashMap;
-use herald_protocol::RoomName;
+use herald_bus::ask::Pending;
+use herald_bus::{Bus, BusError, Message, Sink};
 use herald_protocol::bus::{Control, ControlTarget};
 use herald_protocol::native::CloseCode;
-
+use herald_protocol::{Position, RoomName};
 use serde_json::Value;
 use tokio::time::Instant;
 
-use crate::bus::{Bus, BusError, History, Message, Sink};
 use crate::metrics::GatewayMetrics;
-use ask::Pending;
-use outbox::{Out, Outbox, Push};
-use rooms::{ConnId, Rooms};
+use crate::transport::frames::Broadcast;
+use crate::transport::link::{Link, Out, SlotId};
+use fanout::Fanout;
+use flight::SingleFlight;
+use rooms::{ConnId, Member, Rooms};
+
+/// What a subscriber gets when it joins or rejoins a room: the bus's
+/// [`herald_bus::History`], with each message ready to encode.
+#[derive(Debug, Clone)]
+pub struct History {
+    /// The room's current epoch.
+    pub epoch: Arc<str>,
+    /// The room's latest offset (0 when nothing was ever published).
+    pub offset: u64,
+    /// Messages to deliver, oldest first (see [`herald_bus::History`]).
+    pub messages: Vec<Arc<Broadcast>>,
+    /// Whether `messages` is exactly everything after the asked position.
+    pub recovered: bool,
+}
 
 /// What the hub knows of a live session, for cluster-wide commands.
 pub struct SessionEntry {
-    /// The session id clients see.
-    pub session: String,
     /// The user the session authenticated as, if any.
     pub user: Option<String>,
-    /// Its outbox.
-    pub outbox: Arc<Outbox>,
+    /// Its write side (which also knows the session id).
+    pub link: Arc<Link>,
+}
+
+/// How the hub is set up.
+#[derive(Debug, Clone, Copy)]
+pub struct HubConfig {
+    /// Extra fan-out threads for large rooms (0: the deliverer writes all).
+    pub lanes: usize,
+    /// Messages the bus keeps per room: a recovery read takes them all,
+    /// once, for every session that needs them.
+    pub history_size: usize,
+}
+
+/// Which read of a room's history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Read {
+    /// The latest `n` messages (a subscribe without a position).
+    Snapshot(usize),
+    /// Everything the bus holds (recoveries and refills pick from it).
+    Tail,
+}
+
+/// A read's result, shared by the sessions that asked together.
+#[derive(Debug, Clone)]
+struct Held {
+    /// The room's epoch.
+    epoch: Arc<str>,
+    /// Its latest offset.
+    latest: u64,
+    /// The messages read, oldest first.
+    messages: Arc<VecDeque<Arc<Broadcast>>>,
 }
 
 /// This node's rooms and sessions.
@@ -51,6 +96,12 @@ pub struct Hub {
     bus: Arc<dyn Bus>,
     /// Metric handles.
     metrics: Arc<GatewayMetrics>,
+    /// Writes broadcasts to subscribers.
+    fanout: Fanout,
+    /// Coalesces history reads.
+    flights: SingleFlight<(RoomName, Read), Held, BusError>,
+    /// The setup.
+    config: HubConfig,
     /// Next connection id.
     next_conn: AtomicU64,
     /// Live (connection, room) pairs.
@@ -59,12 +110,16 @@ pub struct Hub {
 
 impl Hub {
     /// A hub on `bus`. Call [`Bus::start`] with it as the sink.
-    pub fn new(bus: Arc<dyn Bus>, metrics: Arc<GatewayMetrics>) -> Arc<Self> {
+    pub fn new(bus: Arc<dyn Bus>, metrics: Arc<GatewayMetrics>, config: HubConfig) -> Arc<Self> {
+        let fanout = Fanout::new(config.lanes, metrics.clone());
         Arc::new(Self {
-            rooms: Rooms::default(),
+            rooms: Rooms::new(fanout.parts()),
             sessions: DashMap::new(),
             bus,
             metrics,
+            fanout,
+            flights: SingleFlight::default(),
+            config,
             next_conn: AtomicU64::new(1),
             subscriptions: AtomicU64::new(0),
         })
@@ -81,16 +136,9 @@ impl Hub {
     }
 
     /// Registers a session and returns its connection id.
-    pub fn register(&self, session: String, user: Option<String>, outbox: Arc<Outbox>) -> ConnId {
+    pub fn register(&self, user: Option<String>, link: Arc<Link>) -> ConnId {
         let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
-        self.sessions.insert(
-            id,
-            SessionEntry {
-                session,
-                user,
-                outbox,
-            },
-        );
+        self.sessions.insert(id, SessionEntry { user, link });
         id
     }
 
@@ -100,8 +148,8 @@ impl Hub {
     }
 
     /// The session id of a live connection.
-    pub fn session_id(&self, conn: ConnId) -> Option<String> {
-        self.sessions.get(&conn).map(|s| s.session.clone())
+    pub fn session_id(&self, conn: ConnId) -> Option<Arc<str>> {
+        self.sessions.get(&conn).map(|s| s.link.sid().clone())
     }
 
     /// Live sessions.
@@ -109,7 +157,10 @@ impl Hub {
         self.sessions.len()
     }
 
-    /// Adds `conn` to `room` and makes sure the bus delivers the room here.
+    /// Adds `conn` (its room slot `slot` in `link`) to `room` and makes
+    /// sure the bus delivers the room here. From then on the fan-out
+    /// offers the room's messages to the slot. Returns the join's tick, for
+    /// [`Hub::history`].
     ///
     /// # Errors
     /// [`BusError`] when the bus could not start delivering the room; the
@@ -118,18 +169,21 @@ impl Hub {
         &self,
         room: &RoomName,
         conn: ConnId,
-        outbox: Arc<Outbox>,
-    ) -> Result<(), BusError> {
-        let (watched, added) = self.rooms.insert(room, conn, outbox);
+        link: Arc<Link>,
+        slot: SlotId,
+    ) -> Result<u64, BusError> {
+        let (r, added) = self.rooms.insert(room, Member { conn, link, slot });
         if added {
             self.subscriptions.fetch_add(1, Ordering::Relaxed);
         }
+        let watched = r.watched.clone();
+        drop(r);
         let result = watched
             .get_or_try_init(|| async { self.bus.watch(room).await })
             .await;
         self.update_gauges();
         match result {
-            Ok(()) => Ok(()),
+            Ok(()) => Ok(self.flights.tick()),
             Err(e) => {
                 self.leave(room, conn);
                 Err(e)
@@ -140,7 +194,7 @@ impl Hub {
     /// Removes `conn` from `room`; the last local member stops the bus feed.
     pub fn leave(&self, room: &RoomName, conn: ConnId) {
         let (removed, unwatch) = self.rooms.remove(room, conn);
-        if removed {
+        if removed.is_some() {
             self.subscriptions.fetch_sub(1, Ordering::Relaxed);
         }
         if unwatch {
@@ -149,17 +203,53 @@ impl Hub {
         self.update_gauges();
     }
 
-    /// What a subscriber to `room` should get (see [`Bus::history`]).
+    /// What a subscriber to `room` at `since` should get (see
+    /// [`Bus::history`]). `joined` is the tick [`Hub::join`] returned:
+    /// sessions asking at the same time share one bus read begun after
+    /// they joined (see [`flight`]).
     ///
     /// # Errors
     /// [`BusError`] when the bus cannot be read.
     pub async fn history(
         &self,
         room: &RoomName,
-        since: Option<&herald_protocol::Position>,
+        since: Option<&Position>,
         limit: usize,
+        joined: u64,
     ) -> Result<History, BusError> {
-        self.bus.history(room, since, limit).await
+        let read = match since {
+            None => Read::Snapshot(limit),
+            Some(_) => Read::Tail,
+        };
+        let depth = match read {
+            Read::Snapshot(n) => n,
+            Read::Tail => self.config.history_size.max(limit),
+        };
+        let held = self
+            .flights
+            .run((room.clone(), read), joined, || async {
+                let h = self.bus.history(room, None, depth).await?;
+                Ok(Held {
+                    epoch: h.epoch,
+                    latest: h.offset,
+                    messages: Arc::new(h.messages.into_iter().map(Broadcast::new).collect()),
+                })
+            })
+            .await?;
+        let (messages, recovered) = herald_bus::select(
+            &held.epoch,
+            held.latest,
+            &held.messages,
+            since,
+            limit,
+            |b| b.offset,
+        );
+        Ok(History {
+            epoch: held.epoch,
+            offset: held.latest,
+            messages,
+            recovered,
+        })
     }
 
     /// Local member count of a room.
@@ -169,21 +259,23 @@ impl Hub {
 
     /// Session ids of the local members of `room`.
     pub fn room_sessions(&self, room: &str) -> Vec<String> {
-        let conns: Vec<ConnId> = self
-            .rooms
-            .with_members(room, |m| m.keys().copied().collect())
-            .unwrap_or_default();
-        conns
-            .iter()
-            .filter_map(|c| self.sessions.get(c).map(|s| s.session.clone()))
-            .collect()
+        let mut out = Vec::new();
+        if let Some(r) = self.rooms.get(room) {
+            r.for_each(|m| out.push(m.link.sid().to_string()));
+        }
+        out
     }
 
     /// Closes every session with `code` (shutdown).
     pub fn close_all(&self, code: CloseCode) {
         for s in self.sessions.iter() {
-            s.outbox.close(code);
+            s.link.close(code);
         }
+    }
+
+    /// Stops the fan-out lanes (after every session ended).
+    pub fn stop(&self) {
+        self.fanout.stop();
     }
 
     fn update_gauges(&self) {
@@ -193,86 +285,56 @@ impl Hub {
             .set(self.subscriptions.load(Ordering::Relaxed) as f64);
     }
 
-    fn for_target(&self, target: &ControlTarget, mut f: impl FnMut(&Arc<Outbox>)) {
+    fn for_target(&self, target: &ControlTarget, mut f: impl FnMut(&Arc<Link>)) {
         match target {
             ControlTarget::Room(room) => {
-                self.rooms
-                    .with_members(room, |m| m.values().for_each(&mut f));
+                if let Some(r) = self.rooms.get(room) {
+                    r.for_each(|m| f(&m.link));
+                }
             }
             ControlTarget::User(user) => self
                 .sessions
                 .iter()
                 .filter(|s| s.user.as_deref() == Some(user.as_str()))
-                .for_each(|s| f(&s.outbox)),
+                .for_each(|s| f(&s.link)),
             ControlTarget::Session(id) => self
                 .sessions
                 .iter()
-                .filter(|s| s.session == *id)
-                .for_each(|s| f(&s.outbox)),
+                .filter(|s| **s.link.sid() == **id)
+                .for_each(|s| f(&s.link)),
         }
     }
 }
 
-fn unix_seconds() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
-
 impl Sink for Hub {
     fn deliver(&self, msg: Arc<Message>) {
-        let now = unix_seconds();
+        let now = herald_service::clock::unix_seconds();
         self.metrics.last_delivery.set(now);
         self.metrics
             .bus_lag
             .record((now - msg.ts_ms as f64 / 1000.0).max(0.0));
-        // The byte cost every queue is charged; encoding here also means the
-        // subscribers' tasks find the frame ready.
-        let cost = msg.json_frame().len();
-        let outcome = self.rooms.with_members(&msg.room, |members| {
-            msg.begin_fanout(members.len());
-            let mut refused = 0;
-            let mut overflowed = 0;
-            for outbox in members.values() {
-                match outbox.push(Out::Msg(msg.clone()), cost) {
-                    Push::Queued => {}
-                    Push::Overflowed => {
-                        refused += 1;
-                        overflowed += 1;
-                    }
-                    Push::Closed => refused += 1,
-                }
-            }
-            (refused, overflowed)
-        });
-        if let Some((refused, overflowed)) = outcome {
-            if overflowed > 0 {
-                self.metrics.slow_consumers.increment(overflowed);
-            }
-            if msg.fanout_done(refused as usize + 1) {
-                self.metrics
-                    .fanout
-                    .record(msg.arrived.elapsed().as_secs_f64());
-            }
-        }
+        let Some(room) = self.rooms.get(&msg.room) else {
+            return;
+        };
+        self.fanout.deliver(&room, &Broadcast::new(msg));
     }
 
     fn control(&self, cmd: Control) {
         match cmd {
             Control::Disconnect { target, .. } => {
-                self.for_target(&target, |o| o.close(CloseCode::Kicked))
+                self.for_target(&target, |l| l.close(CloseCode::Kicked))
             }
             Control::Join { target, room } => {
                 if let Ok(room) = RoomName::new(&room) {
-                    self.for_target(&target, |o| {
-                        o.push(Out::Join(room.clone()), 0);
+                    self.for_target(&target, |l| {
+                        let _ = l.push(Out::Join(room.clone()));
                     });
                 }
             }
             Control::Leave { target, room } => {
                 if let Ok(room) = RoomName::new(&room) {
-                    self.for_target(&target, |o| {
-                        o.push(Out::Leave(room.clone()), 0);
+                    self.for_target(&target, |l| {
+                        let _ = l.push(Out::Leave(room.clone()));
                     });
                 }
             }
@@ -281,7 +343,7 @@ impl Sink for Hub {
 
     fn resync_all(&self) {
         for s in self.sessions.iter() {
-            s.outbox.push(Out::Resync, 0);
+            let _ = s.link.push(Out::Resync);
         }
     }
 
@@ -292,17 +354,26 @@ impl Sink for Hub {
         data: Value,
         deadline: Instant,
     ) -> Pending {
-        let mut outboxes = Vec::new();
-        self.for_target(target, |o| outboxes.push(o.clone()));
+        let mut links = Vec::new();
+        self.for_target(target, |l| links.push(l.clone()));
         let room = match target {
             ControlTarget::Room(r) => RoomName::new(r).ok(),
             _ => None,
         };
-        let (ask, mut pending) = Pending::new(room, event, data, deadline, outboxes.len());
-        pending.sent = outboxes
+        let (ask, mut pending) = Pending::new(room, event, data, deadline, links.len());
+        pending.sent = links
             .iter()
-            .filter(|o| o.push(Out::Ask(ask.clone()), 0) == Push::Queued)
+            .filter(|l| l.push(Out::Ask(ask.clone())).is_ok())
             .count();
         pending
     }
 }
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        self.fanout.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests;

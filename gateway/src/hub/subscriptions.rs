@@ -1,27 +1,35 @@
 //! One connection's subscriptions: the rules that turn the hub's live feed
 //! plus the bus's history into an ordered stream without gaps or duplicates.
 //!
-//! Every transport (native WebSocket, Socket.IO) drives a [`Subscriptions`]
-//! and turns the [`Emit`]s it yields into its own frames.
+//! Every transport drives a [`Subscriptions`] from its connection task and
+//! turns the [`Emit`]s it yields into its own frames. The fan-out writes a
+//! room's messages straight to the socket while the connection is caught
+//! up in that room (its slot is *live*, see `transport::link`); everything
+//! else comes here, through the link's inbox.
 //!
 //! The rules, per room:
 //! - subscribe joins the hub first, then reads history, so the live feed and
-//!   the history overlap instead of leaving a gap;
+//!   the history overlap instead of leaving a gap; until the history is
+//!   written the slot is held, and live messages wait in the inbox;
 //! - a live message at or below the last offset sent is a duplicate: skipped;
 //! - a live message past `last + 1` means something was missed: the gap is
 //!   filled from history before it is sent;
 //! - a live message from another epoch means the bus lost the room's history:
-//!   the client gets `subscribed` with `recovered: false` and a fresh snapshot.
+//!   the client gets `subscribed` with `recovered: false` and a fresh snapshot;
+//! - once written, [`Subscriptions::settle`] puts the slot back on the
+//!   direct path.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use herald_bus::BusError;
+use herald_protocol::native::ErrorCode;
 use herald_protocol::{Position, RoomName};
 
-use super::Hub;
-use super::outbox::{Out, Outbox};
 use super::rooms::ConnId;
-use crate::bus::{BusError, History, Message};
+use super::{History, Hub};
+use crate::transport::frames::Broadcast;
+use crate::transport::link::{Link, Out, SlotId};
 
 /// Something the transport must send, in order.
 #[derive(Debug, Clone)]
@@ -40,7 +48,12 @@ pub enum Emit {
         id: Option<u64>,
     },
     /// A message to send.
-    Message(Arc<Message>),
+    Message {
+        /// The message.
+        b: Arc<Broadcast>,
+        /// A live delivery (its fan-out completes when written), not history.
+        live: bool,
+    },
     /// The connection left a room on an operator's request.
     Unsubscribed {
         /// The room.
@@ -59,13 +72,14 @@ pub enum SubscribeError {
     Bus(#[from] BusError),
 }
 
-/// Where the connection stands in one room.
-#[derive(Debug, Clone)]
-struct Sub {
-    /// The epoch the client holds.
-    epoch: Arc<str>,
-    /// The last offset sent to the client.
-    last: u64,
+impl SubscribeError {
+    /// The error code every protocol answers this with.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::TooManyRooms(_) => ErrorCode::TooManyRooms,
+            Self::Bus(_) => ErrorCode::BusUnavailable,
+        }
+    }
 }
 
 /// A connection's rooms and positions.
@@ -74,16 +88,19 @@ pub struct Subscriptions {
     hub: Arc<Hub>,
     /// This connection's id in the hub.
     conn: ConnId,
-    /// This connection's outbox, registered in each room.
-    outbox: Arc<Outbox>,
-    /// Room → position.
-    rooms: HashMap<RoomName, Sub>,
+    /// This connection's write side, where positions live.
+    link: Arc<Link>,
+    /// Room → its slot in the link, and the tick of the join.
+    rooms: HashMap<RoomName, (SlotId, u64)>,
+    /// Slots taken off the direct path, to settle once written.
+    held: Vec<SlotId>,
     /// Most rooms allowed.
     max_rooms: usize,
     /// Messages sent as a new subscriber's snapshot.
     snapshot_depth: usize,
-    /// Live deliveries handled since the last [`Subscriptions::take_live_done`].
-    live_done: Vec<Arc<Message>>,
+    /// Live deliveries this task handled without writing (duplicates, or
+    /// for rooms no longer joined), to complete.
+    skipped: Vec<Arc<Broadcast>>,
 }
 
 impl Subscriptions {
@@ -91,19 +108,25 @@ impl Subscriptions {
     pub fn new(
         hub: Arc<Hub>,
         conn: ConnId,
-        outbox: Arc<Outbox>,
+        link: Arc<Link>,
         max_rooms: usize,
         snapshot_depth: usize,
     ) -> Self {
         Self {
             hub,
             conn,
-            outbox,
+            link,
             rooms: HashMap::new(),
+            held: Vec::new(),
             max_rooms,
             snapshot_depth,
-            live_done: Vec::new(),
+            skipped: Vec::new(),
         }
+    }
+
+    /// The hub.
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.hub
     }
 
     /// How many rooms the connection is in.
@@ -126,71 +149,105 @@ impl Subscriptions {
         self.rooms.keys()
     }
 
+    /// The room's slot in the link.
+    pub fn slot(&self, room: &str) -> Option<SlotId> {
+        self.rooms.get(room).map(|(s, _)| *s)
+    }
+
+    /// When the connection joined `room` (a tick for [`Hub::history`]).
+    pub fn joined(&self, room: &str) -> Option<u64> {
+        self.rooms.get(room).map(|(_, t)| *t)
+    }
+
     /// The client's position in `room`.
     pub fn position(&self, room: &str) -> Option<Position> {
-        self.rooms.get(room).map(|s| Position {
-            epoch: s.epoch.to_string(),
-            offset: s.last,
+        let slot = self.slot(room)?;
+        self.link.position(slot).map(|(epoch, offset)| Position {
+            epoch: epoch.to_string(),
+            offset,
         })
     }
 
-    /// Joins `room` (a no-op re-read if already in it) and emits
-    /// `Subscribed` followed by the missed messages or the snapshot.
+    /// Joins `room` (a re-read if already in it) and emits `Subscribed`
+    /// followed by the missed messages or the snapshot. Returns the slot.
     ///
     /// # Errors
-    /// [`SubscribeError`]; the connection is then not in the room.
+    /// [`SubscribeError`]; the connection is then not in the room (or, if
+    /// it already was, still is, unchanged).
     pub async fn subscribe(
         &mut self,
         room: RoomName,
         since: Option<Position>,
         id: Option<u64>,
         emit: &mut Vec<Emit>,
-    ) -> Result<(), SubscribeError> {
-        let already = self.rooms.contains_key(&room);
-        if !already && self.rooms.len() >= self.max_rooms {
-            return Err(SubscribeError::TooManyRooms(self.max_rooms));
-        }
-        if !already {
-            self.hub.join(&room, self.conn, self.outbox.clone()).await?;
-        }
+    ) -> Result<SlotId, SubscribeError> {
+        let new = !self.rooms.contains_key(&room);
+        let (slot, joined) = match self.rooms.get(&room) {
+            Some(&(slot, joined)) => {
+                self.link.hold(slot);
+                (slot, joined)
+            }
+            None => {
+                if self.rooms.len() >= self.max_rooms {
+                    return Err(SubscribeError::TooManyRooms(self.max_rooms));
+                }
+                let slot = self.link.add_slot(room.clone(), Arc::from(""), 0);
+                let joined = match self
+                    .hub
+                    .join(&room, self.conn, self.link.clone(), slot)
+                    .await
+                {
+                    Ok(tick) => tick,
+                    Err(e) => {
+                        self.link.remove_slot(slot);
+                        return Err(e.into());
+                    }
+                };
+                self.rooms.insert(room.clone(), (slot, joined));
+                (slot, joined)
+            }
+        };
+        self.hold(slot);
         let history = match self
             .hub
-            .history(&room, since.as_ref(), self.snapshot_depth)
+            .history(&room, since.as_ref(), self.snapshot_depth, joined)
             .await
         {
             Ok(h) => h,
             Err(e) => {
-                if !already {
-                    self.hub.leave(&room, self.conn);
+                if new {
+                    self.unsubscribe(&room);
                 }
                 return Err(e.into());
             }
         };
-        self.start(room, history, id, emit);
-        Ok(())
+        self.start(&room, slot, history, id, emit);
+        Ok(slot)
     }
 
     /// Leaves `room`. Returns whether the connection was in it.
     pub fn unsubscribe(&mut self, room: &RoomName) -> bool {
-        if self.rooms.remove(room).is_some() {
-            self.hub.leave(room, self.conn);
-            true
-        } else {
-            false
-        }
+        let Some((slot, _)) = self.rooms.remove(room) else {
+            return false;
+        };
+        self.hub.leave(room, self.conn);
+        self.link.remove_slot(slot);
+        self.held.retain(|s| *s != slot);
+        true
     }
 
     /// Leaves every room.
     pub fn leave_all(&mut self) {
-        for (room, _) in self.rooms.drain() {
-            self.hub.leave(&room, self.conn);
+        let rooms: Vec<RoomName> = self.rooms.keys().cloned().collect();
+        for room in rooms {
+            self.unsubscribe(&room);
         }
     }
 
-    /// Handles one item from the outbox.
+    /// Handles one item from the link's inbox.
     pub async fn on_out(&mut self, out: Out, emit: &mut Vec<Emit>) {
         match out {
-            Out::Msg(msg) => self.on_message(msg, emit).await,
+            Out::Msg(b) => self.on_message(b, emit).await,
             Out::Join(room) => {
                 if self
                     .subscribe(room.clone(), None, None, emit)
@@ -206,76 +263,116 @@ impl Subscriptions {
                 }
             }
             // Transports that can ask (Socket.IO) take asks before this.
-            Out::Ask(ask) => {
-                ask.refused(&self.session_id(), "this transport has no acknowledgements")
-            }
+            Out::Ask(ask) => ask.refused(self.link.sid(), "this transport has no acknowledgements"),
             Out::Resync => {
-                let rooms: Vec<(RoomName, Sub)> = self
+                let rooms: Vec<(RoomName, SlotId)> = self
                     .rooms
                     .iter()
-                    .map(|(r, s)| (r.clone(), s.clone()))
+                    .map(|(r, (s, _))| (r.clone(), *s))
                     .collect();
-                for (room, sub) in rooms {
-                    self.refill(&room, &sub, emit).await;
+                for (room, slot) in rooms {
+                    self.link.hold(slot);
+                    self.hold(slot);
+                    self.refill(&room, slot, emit).await;
                 }
             }
         }
     }
 
-    /// This connection's session id.
-    fn session_id(&self) -> String {
-        self.hub.session_id(self.conn).unwrap_or_default()
+    /// Call once the emits produced so far are written: puts held slots
+    /// back on the direct path (those with inbox messages left stay held
+    /// until the next turn), and completes the deliveries skipped here.
+    pub fn settle(&mut self) {
+        let link = &self.link;
+        self.held.retain(|&slot| !link.go_live(slot));
+        if !self.skipped.is_empty() {
+            let skipped = std::mem::take(&mut self.skipped);
+            crate::transport::accounting::dropped(self.hub.metrics(), &skipped);
+        }
     }
 
-    /// Live messages handled (sent or skipped) since the last call, for the
-    /// transport to mark written once its writes are flushed.
-    pub fn take_live_done(&mut self) -> Vec<Arc<Message>> {
-        std::mem::take(&mut self.live_done)
+    /// Takes `room` off the direct path until the next [`Subscriptions::settle`]
+    /// (a transport writing something of its own for the room first).
+    pub fn hold_room(&mut self, room: &str) {
+        if let Some(slot) = self.slot(room) {
+            self.link.hold(slot);
+            self.hold(slot);
+        }
     }
 
-    async fn on_message(&mut self, msg: Arc<Message>, emit: &mut Vec<Emit>) {
-        self.live_done.push(msg.clone());
-        let Some(sub) = self.rooms.get(&msg.room).cloned() else {
+    fn hold(&mut self, slot: SlotId) {
+        if !self.held.contains(&slot) {
+            self.held.push(slot);
+        }
+    }
+
+    async fn on_message(&mut self, b: Arc<Broadcast>, emit: &mut Vec<Emit>) {
+        let Some(slot) = self.slot(&b.room) else {
+            self.skipped.push(b);
             return;
         };
-        if sub.epoch != msg.epoch || msg.offset > sub.last + 1 {
-            self.refill(&msg.room, &sub, emit).await;
+        self.hold(slot);
+        let Some((epoch, last)) = self.link.position(slot) else {
+            self.skipped.push(b);
+            return;
+        };
+        if epoch != b.epoch || b.offset > last + 1 {
+            let room = b.room.clone();
+            self.refill(&room, slot, emit).await;
         }
-        if let Some(sub) = self.rooms.get_mut(&msg.room)
-            && sub.epoch == msg.epoch
-            && msg.offset == sub.last + 1
-        {
-            sub.last = msg.offset;
-            emit.push(Emit::Message(msg));
+        match self.link.position(slot) {
+            Some((epoch, last)) if epoch == b.epoch && b.offset == last + 1 => {
+                self.link.set_position(slot, epoch, b.offset);
+                emit.push(Emit::Message { b, live: true });
+            }
+            _ => self.skipped.push(b),
         }
     }
 
-    /// Re-reads `room` after `sub`'s position: sends what is missing, or a
-    /// fresh snapshot when that is gone.
-    async fn refill(&mut self, room: &RoomName, sub: &Sub, emit: &mut Vec<Emit>) {
+    /// Re-reads `room` after the slot's position: sends what is missing, or
+    /// a fresh snapshot when that is gone.
+    async fn refill(&mut self, room: &RoomName, slot: SlotId, emit: &mut Vec<Emit>) {
+        let Some((epoch, last)) = self.link.position(slot) else {
+            return;
+        };
+        let joined = self.joined(room).unwrap_or(0);
         let since = Position {
-            epoch: sub.epoch.to_string(),
-            offset: sub.last,
+            epoch: epoch.to_string(),
+            offset: last,
         };
         match self
             .hub
-            .history(room, Some(&since), self.snapshot_depth)
+            .history(room, Some(&since), self.snapshot_depth, joined)
             .await
         {
             Ok(history) if history.recovered => {
-                let last = self.send_after(room, sub.last, &history.messages, emit);
-                if let Some(s) = self.rooms.get_mut(room) {
-                    s.last = last;
+                let mut last = last;
+                for m in &history.messages {
+                    if m.offset == last + 1 {
+                        last = m.offset;
+                        emit.push(Emit::Message {
+                            b: m.clone(),
+                            live: false,
+                        });
+                    }
                 }
+                self.link.set_position(slot, epoch, last);
             }
-            Ok(history) => self.start(room.clone(), history, None, emit),
+            Ok(history) => self.start(room, slot, history, None, emit),
             Err(e) => {
                 tracing::warn!(%room, error = %e, "could not refill a gap; will retry on the next message")
             }
         }
     }
 
-    fn start(&mut self, room: RoomName, history: History, id: Option<u64>, emit: &mut Vec<Emit>) {
+    fn start(
+        &mut self,
+        room: &RoomName,
+        slot: SlotId,
+        history: History,
+        id: Option<u64>,
+        emit: &mut Vec<Emit>,
+    ) {
         emit.push(Emit::Subscribed {
             room: room.clone(),
             epoch: history.epoch.clone(),
@@ -284,55 +381,18 @@ impl Subscriptions {
             id,
         });
         for m in &history.messages {
-            emit.push(Emit::Message(m.clone()));
+            emit.push(Emit::Message {
+                b: m.clone(),
+                live: false,
+            });
         }
-        self.rooms.insert(
-            room,
-            Sub {
-                epoch: history.epoch,
-                last: history.offset,
-            },
-        );
-    }
-
-    fn send_after(
-        &self,
-        _room: &RoomName,
-        last: u64,
-        messages: &[Arc<Message>],
-        emit: &mut Vec<Emit>,
-    ) -> u64 {
-        let mut last = last;
-        for m in messages {
-            if m.offset == last + 1 {
-                last = m.offset;
-                emit.push(Emit::Message(m.clone()));
-            }
-        }
-        last
+        self.link.set_position(slot, history.epoch, history.offset);
     }
 }
 
 impl Drop for Subscriptions {
     fn drop(&mut self) {
         self.leave_all();
-        let done = std::mem::take(&mut self.live_done);
-        finish_live(&self.hub, &done);
-    }
-}
-
-/// Marks live deliveries written: the last subscriber of each message
-/// records the fan-out and end-to-end latency.
-pub fn finish_live(hub: &Hub, done: &[Arc<Message>]) {
-    let metrics = hub.metrics();
-    for msg in done {
-        if msg.fanout_done(1) {
-            metrics.fanout.record(msg.arrived.elapsed().as_secs_f64());
-            let src = msg.src_ts_ms.unwrap_or(msg.ts_ms) as f64 / 1000.0;
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0.0, |d| d.as_secs_f64());
-            metrics.end_to_end.record((now - src).max(0.0));
-        }
+        self.settle();
     }
 }

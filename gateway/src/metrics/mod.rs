@@ -1,14 +1,52 @@
-//! Metrics: names, cheap handles for the hot path, the Prometheus recorder
-//! and the standard process metrics.
+//! The gateway's metrics: names, and cheap handles for the hot path. The
+//! recorder and `/metrics` rendering are `herald_service::metrics`.
 //!
 //! Handles are resolved once and kept in [`GatewayMetrics`]; the hot path
-//! only does atomic adds. With metrics off, every handle is a no-op.
+//! only does atomic adds. With metrics off, every handle is a no-op. Every
+//! labelled series takes its label from a fixed list ([`TRANSPORTS`],
+//! [`DISCONNECT_REASONS`], [`CLIENT_ERROR_CODES`]), and every series the
+//! dashboards use is registered at 0 when the gateway starts, so a fresh
+//! gateway shows 0 rather than "no data".
 
 pub mod names;
-pub mod process;
-pub mod recorder;
 
+use herald_protocol::native::{CloseCode, ErrorCode};
 use metrics::{Counter, Gauge, Histogram};
+
+/// Every `transport` label value.
+pub const TRANSPORTS: &[&str] = &["ws", "socketio_ws", "socketio_polling"];
+
+/// Disconnect reasons that are not close codes.
+pub const GONE_REASONS: &[&str] = &["client_closed", "error"];
+
+/// Socket.IO-only client error codes (beside [`ErrorCode`]'s names).
+pub const SOCKETIO_ERROR_CODES: &[&str] = &[
+    "invalid_namespace",
+    "too_many_namespaces",
+    "poll_overlap",
+    "payload_too_large",
+];
+
+/// Every `reason` label value of `herald_gateway_disconnects_total`.
+pub fn disconnect_reasons() -> impl Iterator<Item = &'static str> {
+    CloseCode::ALL
+        .iter()
+        .map(|c| c.name())
+        .chain(GONE_REASONS.iter().copied())
+}
+
+/// Every `code` label value of `herald_gateway_client_errors_total`.
+pub fn client_error_codes() -> impl Iterator<Item = &'static str> {
+    ErrorCode::ALL
+        .iter()
+        .map(|c| c.name())
+        .chain(SOCKETIO_ERROR_CODES.iter().copied())
+}
+
+/// The fixed reason lists, for docs and tests.
+pub const DISCONNECT_REASONS: &str = "the close-code names, `client_closed`, `error`";
+/// The fixed code lists, for docs and tests.
+pub const CLIENT_ERROR_CODES: &str = "the error-code names, `invalid_namespace`, `too_many_namespaces`, `poll_overlap`, `payload_too_large`";
 
 /// The gateway's metric handles.
 pub struct GatewayMetrics {
@@ -57,6 +95,7 @@ impl GatewayMetrics {
                 enabled,
             };
         }
+        Self::register_series();
         Self {
             delivered: metrics::counter!(names::MESSAGES_DELIVERED),
             slow_consumers: metrics::counter!(names::SLOW_CONSUMERS),
@@ -71,6 +110,22 @@ impl GatewayMetrics {
             publish_errors: metrics::counter!(names::PUBLISH_ERRORS),
             enabled,
         }
+    }
+
+    /// Registers every labelled series at 0 (see the module docs).
+    fn register_series() {
+        for t in TRANSPORTS {
+            metrics::gauge!(names::CONNECTIONS, "transport" => *t).increment(0.0);
+            metrics::counter!(names::CONNECTIONS_ACCEPTED, "transport" => *t).increment(0);
+        }
+        for r in disconnect_reasons() {
+            metrics::counter!(names::DISCONNECTS, "reason" => r).increment(0);
+        }
+        for c in client_error_codes() {
+            metrics::counter!(names::CLIENT_ERRORS, "code" => c).increment(0);
+        }
+        metrics::gauge!(names::BUS_UP).set(0.0);
+        metrics::gauge!(names::BUS_LAST_DELIVERY).set(0.0);
     }
 
     /// `herald_gateway_disconnects_total{reason}`.

@@ -30,7 +30,3 @@ pub const BUS_UP: &str = "herald_gateway_bus_up";
 pub const BUS_LAST_DELIVERY: &str = "herald_gateway_bus_last_delivery_timestamp_seconds";
 /// Counter, by `code`: client frames answered with an error.
 pub const CLIENT_ERRORS: &str = "herald_gateway_client_errors_total";
-/// Counter: bus entries that could not be decoded and were skipped.
-pub const BUS_INVALID_FRAMES: &str = "herald_bus_invalid_frames_total";
-/// Gauge, by `version`: always 1.
-pub const BUILD_INFO: &str = "herald_build_info";

@@ -16,15 +16,16 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::bus::memory::{MemoryBus, MemoryBusConfig};
-use crate::bus::redis::{LocalPresence, RedisBus, RedisBusConfig};
-use crate::bus::{Bus, BusError, Sink};
 use crate::config::{BusChoice, Config};
 use crate::hub::Hub;
-use crate::hub::outbox::OutboxLimits;
+use crate::hub::HubConfig;
 use crate::metrics::GatewayMetrics;
-use crate::metrics::recorder::MetricsRender;
+use crate::transport::link::LinkLimits;
 use admission::Admission;
+use herald_bus::memory::{MemoryBus, MemoryBusConfig};
+use herald_bus::redis::{LocalPresence, RedisBus, RedisBusConfig};
+use herald_bus::{Bus, BusError, Sink};
+use herald_service::metrics::MetricsRender;
 
 /// What every handler and session shares.
 pub struct AppState {
@@ -55,9 +56,9 @@ impl AppState {
         format!("{}-{:08x}-{n:x}", self.config.node_id, self.boot)
     }
 
-    /// The outbox limits for a new connection.
-    pub fn outbox_limits(&self) -> OutboxLimits {
-        OutboxLimits {
+    /// The queue limits of a new connection.
+    pub fn link_limits(&self) -> LinkLimits {
+        LinkLimits {
             max_messages: self.config.limits.outbox_max_messages,
             max_bytes: self.config.limits.outbox_max_bytes,
         }
@@ -150,6 +151,8 @@ impl LocalPresence for HubPresence {
 async fn build_bus(
     config: &Config,
     presence: Arc<HubPresence>,
+    tasks: &TaskTracker,
+    stop: CancellationToken,
 ) -> Result<(Arc<dyn Bus>, Option<Arc<RedisBus>>), StartError> {
     match &config.bus {
         BusChoice::Memory {
@@ -163,10 +166,13 @@ async fn build_bus(
                 max_rooms: *max_rooms,
             });
             let sweeper = Arc::downgrade(&bus);
-            tokio::spawn(async move {
+            tasks.spawn(async move {
                 let mut tick = tokio::time::interval(Duration::from_secs(60));
                 loop {
-                    tick.tick().await;
+                    tokio::select! {
+                        () = stop.cancelled() => break,
+                        _ = tick.tick() => {}
+                    }
                     match sweeper.upgrade() {
                         Some(bus) => {
                             bus.sweep();
@@ -206,8 +212,19 @@ impl Gateway {
     /// # Errors
     /// [`StartError`] when a listener cannot bind or the bus cannot start.
     pub async fn start(config: Config) -> Result<Self, StartError> {
-        let metrics_render = MetricsRender::install(config.metrics_enabled, "herald-gateway")
-            .map_err(StartError::Metrics)?;
+        let stop_client = CancellationToken::new();
+        let stop_admin = CancellationToken::new();
+        let background = TaskTracker::new();
+        let metrics_render = MetricsRender::install(
+            config.metrics_enabled,
+            "herald-gateway",
+            &background,
+            stop_admin.clone(),
+        )
+        .map_err(StartError::Metrics)?;
+        if config.metrics_enabled {
+            herald_bus::metrics::register();
+        }
         let metrics = Arc::new(GatewayMetrics::new(config.metrics_enabled));
         let client_listener = bind(config.listen)?;
         let admin_listener = bind(config.admin_listen)?;
@@ -225,8 +242,21 @@ impl Gateway {
             })?;
 
         let presence = Arc::new(HubPresence::default());
-        let (bus, redis) = build_bus(&config, presence.clone()).await?;
-        let hub = Hub::new(bus.clone(), metrics.clone());
+        let (bus, redis) =
+            build_bus(&config, presence.clone(), &background, stop_admin.clone()).await?;
+        let history_size = match &config.bus {
+            BusChoice::Memory { history_size, .. } | BusChoice::Redis { history_size, .. } => {
+                *history_size
+            }
+        };
+        let hub = Hub::new(
+            bus.clone(),
+            metrics.clone(),
+            HubConfig {
+                lanes: config.fanout_lanes,
+                history_size,
+            },
+        );
         let _ = presence.hub.set(Arc::downgrade(&hub));
         bus.start(hub.clone() as Arc<dyn Sink>).await?;
 
@@ -245,9 +275,6 @@ impl Gateway {
             next_session: AtomicU64::new(1),
             config,
         });
-        let stop_client = CancellationToken::new();
-        let stop_admin = CancellationToken::new();
-        let background = TaskTracker::new();
         background.spawn(crate::http::serve::serve(
             client_listener,
             crate::http::client::router(state.clone()),

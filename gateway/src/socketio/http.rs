@@ -8,16 +8,19 @@ use std::time::Duration;
 use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use futures_util::{SinkExt, StreamExt};
+use bytes::Bytes;
 use herald_protocol::sio::{EioPacket, OpenInfo, decode_payload, encode_eio_text};
+use herald_protocol::ws::{Limits, Opcode, WsMessage};
+use tokio::net::TcpStream;
 use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::Message as WsMessage;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-use super::polling::{Frame, Incoming, PollError, PollHandle};
+use super::polling::{Incoming, PollError, PollHandle};
 use super::session::{self, Transport};
 use super::{SioState, random_id};
-use crate::ws::upgrade::{check_upgrade, into_websocket, switching_protocols};
+use crate::native::upgrade::{check_upgrade, into_tcp, switching_protocols};
+use crate::transport::frames::{Framing, ws_frame};
+use crate::transport::link::{Chunk, Link, Wire};
+use crate::transport::ws::WsReader;
 
 /// How many POSTed payloads may wait for a busy session task.
 const INCOMING_QUEUE: usize = 8;
@@ -99,17 +102,29 @@ fn parse_query(q: &str) -> Query<'_> {
     out
 }
 
-/// The WebSocket config of a Socket.IO connection: small buffers, and
-/// `maxPayload` as the message limit.
-fn ws_config(sio: &SioState) -> WebSocketConfig {
-    let l = &sio.app.config.limits;
-    let max = sio.app.config.socketio.max_payload;
-    WebSocketConfig::default()
-        .read_buffer_size(l.ws_read_buffer_bytes)
-        .write_buffer_size(l.ws_write_buffer_bytes)
-        .max_write_buffer_size(usize::MAX)
-        .max_message_size(Some(max))
-        .max_frame_size(Some(max))
+/// The WebSocket limits of a Socket.IO connection: `maxPayload`.
+fn ws_limits(sio: &SioState) -> Limits {
+    let max = sio.app.config.socketio.max_payload as u64;
+    Limits {
+        max_frame: max,
+        max_message: max,
+    }
+}
+
+/// A new session's link: a socket's, or none for polling.
+fn new_link(sio: &SioState, sid: &str, sock: Option<Arc<TcpStream>>) -> Arc<Link> {
+    let framing = if sock.is_some() {
+        Framing::WsSocketIo
+    } else {
+        Framing::PollSocketIo
+    };
+    Link::new(
+        Arc::from(sid),
+        framing,
+        sock.map(|s| s as Arc<dyn Wire>),
+        sio.app.link_limits(),
+        sio.app.hub.metrics().clone(),
+    )
 }
 
 fn open_packet(sio: &SioState, sid: &str, upgrades: &[&str]) -> String {
@@ -168,19 +183,22 @@ async fn websocket(sio: Arc<SioState>, mut req: Request) -> Response {
         return EioHttpError::Forbidden.into_response();
     };
     let on_upgrade = hyper::upgrade::on(&mut req);
-    let config = ws_config(&sio);
     let tracker = sio.app.tracker.clone();
     let task = async move {
-        let Some(ws) = Box::pin(into_websocket(on_upgrade, config)).await else {
+        let Some((sock, leftover)) = Box::pin(into_tcp(on_upgrade)).await else {
             return;
         };
         let sid = random_id();
         let open = open_packet(&sio, &sid, &[]);
+        let sock = Arc::new(sock);
+        let link = new_link(&sio, &sid, Some(sock.clone()));
+        let reader = Box::new(WsReader::new(ws_limits(&sio), leftover));
         // A WebSocket session takes nothing over HTTP: no channel.
         session::run(
             sio,
             sid,
-            Transport::Ws(Box::new(ws)),
+            Transport::Ws { sock, reader },
+            link,
             None,
             permit,
             Some(open),
@@ -198,7 +216,8 @@ fn handshake(sio: Arc<SioState>) -> Response {
     };
     let sid = random_id();
     let (tx, rx) = mpsc::channel(INCOMING_QUEUE);
-    let handle = PollHandle::new(tx);
+    let link = new_link(&sio, &sid, None);
+    let handle = PollHandle::new(tx, link.clone());
     sio.polling.insert(sid.clone(), handle.clone());
     let open = open_packet(&sio, &sid, &["websocket"]);
     let tracker = sio.app.tracker.clone();
@@ -206,6 +225,7 @@ fn handshake(sio: Arc<SioState>) -> Response {
         sio,
         sid,
         Transport::Polling(handle),
+        link,
         Some(rx),
         permit,
         None,
@@ -294,16 +314,15 @@ async fn upgrade(sio: Arc<SioState>, mut req: Request, sid: String) -> Response 
         return EioHttpError::BadRequest.into_response();
     }
     let on_upgrade = hyper::upgrade::on(&mut req);
-    let config = ws_config(&sio);
+    let limits = ws_limits(&sio);
     sio.app.tracker.clone().spawn(async move {
-        let upgraded = match Box::pin(into_websocket(on_upgrade, config)).await {
-            Some(mut ws) => {
-                match tokio::time::timeout(PROBE_TIMEOUT, probe(&mut ws, &handle)).await {
-                    Ok(true) => Some(ws),
-                    _ => {
-                        let _ = ws.close(None).await;
-                        None
-                    }
+        let upgraded = match Box::pin(into_tcp(on_upgrade)).await {
+            Some((sock, leftover)) => {
+                let mut reader = WsReader::new(limits, leftover);
+                match tokio::time::timeout(PROBE_TIMEOUT, probe(&sock, &mut reader, &handle)).await
+                {
+                    Ok(true) => Some((Arc::new(sock), reader)),
+                    _ => None,
                 }
             }
             None => None,
@@ -323,20 +342,36 @@ async fn upgrade(sio: Arc<SioState>, mut req: Request, sid: String) -> Response 
     switching_protocols(&accept)
 }
 
-async fn probe(
-    ws: &mut tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
-    handle: &PollHandle,
-) -> bool {
-    match ws.next().await {
-        Some(Ok(WsMessage::Text(t))) if t.as_str() == "2probe" => {}
+/// Writes `bytes` to a socket no one else writes to yet.
+async fn write_all(sock: &TcpStream, bytes: &[u8]) -> bool {
+    let mut at = 0;
+    while at < bytes.len() {
+        if sock.writable().await.is_err() {
+            return false;
+        }
+        match sock.try_write(&bytes[at..]) {
+            Ok(n) => at += n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => return false,
+        }
+    }
+    true
+}
+
+/// The upgrade probe: `2probe` answered with `3probe`, a noop releasing
+/// the client's pending poll, then the client's `5`.
+async fn probe(sock: &TcpStream, reader: &mut WsReader, handle: &PollHandle) -> bool {
+    let text = |m: &WsMessage, want: &str| m.as_text() == Some(want);
+    match reader.next(sock).await {
+        Ok(m) if text(&m, "2probe") => {}
         _ => return false,
     }
-    if ws.send(WsMessage::Text("3probe".into())).await.is_err() {
+    if !write_all(sock, &ws_frame(Opcode::Text, b"3probe")).await {
         return false;
     }
     // Release the client's pending poll so it can pause polling.
-    handle.push(vec![Frame::text("6")], usize::MAX, usize::MAX);
-    matches!(ws.next().await, Some(Ok(WsMessage::Text(t))) if t.as_str() == "5")
+    let _ = handle.link.write([Chunk::plain(Bytes::from_static(b"6"))]);
+    matches!(reader.next(sock).await, Ok(m) if text(&m, "5"))
 }
 
 #[cfg(test)]

@@ -45,6 +45,7 @@ pub fn router(app: Arc<AppState>) -> Router {
             cfg.recovery_window,
             app.config.limits.max_connections,
             app.redis.clone(),
+            app.tracker.clone(),
         ),
         polling: polling::Registry::default(),
         app,

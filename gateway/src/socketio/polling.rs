@@ -1,10 +1,11 @@
-//! Long-polling sessions: the queues a session task shares with the HTTP
+//! Long-polling sessions: what a session task shares with the HTTP
 //! requests of its client, and the registry of live sessions by `sid`.
 //!
-//! The session task pushes encoded packets ([`PollHandle::push`]); a GET
-//! takes them all at once, joined by `0x1e`, or waits for some. A POST
-//! hands the client's packets to the task through a bounded channel, so a
-//! client that posts faster than its session works waits for it.
+//! The session's packets queue in its link (the same bounded queue, and
+//! the same slow-consumer rule, as a socket's); a GET takes them all at
+//! once, joined by `0x1e`, or waits for some. A POST hands the client's
+//! packets to the task through a bounded channel, so a client that posts
+//! faster than its session works waits for it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,39 +15,40 @@ use base64::Engine as _;
 use bytes::Bytes;
 use dashmap::DashMap;
 use herald_protocol::sio::{EioPacket, RECORD_SEPARATOR};
-use parking_lot::Mutex;
 use tokio::net::TcpStream;
-use tokio::sync::{Notify, mpsc};
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::Utf8Bytes;
+use tokio::sync::mpsc;
 
-/// An encoded Engine.IO packet on its way to the client.
+use crate::transport::frames::Broadcast;
+use crate::transport::link::{Chunk, Link};
+use crate::transport::ws::WsReader;
+
+/// An Engine.IO packet on its way to the client, before it is framed for
+/// the session's current transport.
 #[derive(Debug, Clone)]
 pub enum Frame {
-    /// A text packet (`4...`, `2`, `6`...): a WebSocket text frame, or one
-    /// packet of a polling payload.
-    Text(Utf8Bytes),
-    /// A binary message: a WebSocket binary frame, or `b<base64>` when polling.
+    /// A text packet (`4...`, `2`, `6`...).
+    Text(Bytes),
+    /// A binary message (an attachment).
     Binary(Bytes),
+    /// A room message for one namespace socket.
+    Event {
+        /// The message.
+        b: Arc<Broadcast>,
+        /// The namespace socket's id in the link.
+        nsp_id: u16,
+        /// The namespace.
+        nsp: Arc<str>,
+        /// Whether the event carries its recovery offset.
+        recovery: bool,
+        /// Whether this completes a live delivery (else it is history).
+        live: bool,
+    },
 }
 
 impl Frame {
-    /// A text frame from a string.
-    pub fn text(s: impl Into<Utf8Bytes>) -> Self {
+    /// A text packet.
+    pub fn text(s: impl Into<Bytes>) -> Self {
         Self::Text(s.into())
-    }
-
-    /// Bytes this frame costs on the wire (approximately, for budgets).
-    pub fn len(&self) -> usize {
-        match self {
-            Self::Text(t) => t.len(),
-            Self::Binary(b) => b.len() * 4 / 3 + 4,
-        }
-    }
-
-    /// Whether the frame is empty.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
@@ -55,7 +57,7 @@ pub enum Incoming {
     /// Packets from a POST, in order.
     Packets(Vec<EioPacket>),
     /// The client completed the upgrade to this WebSocket (`5` received).
-    Upgrade(Box<WebSocketStream<TcpStream>>),
+    Upgrade(Box<(Arc<TcpStream>, WsReader)>),
     /// The client broke a transport rule (overlapping polls, a bad or
     /// oversized POST): the session must close with this reason.
     Violation(&'static str),
@@ -68,25 +70,12 @@ pub enum PollError {
     Overlap,
 }
 
-/// Packets waiting for the client's next GET.
-#[derive(Default)]
-struct PollOut {
-    /// The packets, oldest first.
-    frames: Vec<Frame>,
-    /// Their total size.
-    bytes: usize,
-    /// Set once the session ended: the close packet is the last one.
-    closed: bool,
-}
-
 /// One long-polling session, shared by its task and its HTTP requests.
 pub struct PollHandle {
     /// Hands POSTed packets and upgrades to the session task (bounded).
     pub tx: mpsc::Sender<Incoming>,
-    /// Packets for the next GET.
-    out: Mutex<PollOut>,
-    /// Wakes a waiting GET.
-    notify: Notify,
+    /// The session's write side: a GET takes its queued packets.
+    pub link: Arc<Link>,
     /// Set while a GET is in progress.
     get_busy: AtomicBool,
     /// Set while a WebSocket upgrade is in progress.
@@ -103,57 +92,19 @@ impl Drop for BusyGuard<'_> {
 }
 
 impl PollHandle {
-    /// A handle feeding `tx`.
-    pub fn new(tx: mpsc::Sender<Incoming>) -> Arc<Self> {
+    /// A handle feeding `tx`, answering GETs from `link`.
+    pub fn new(tx: mpsc::Sender<Incoming>, link: Arc<Link>) -> Arc<Self> {
         Arc::new(Self {
             tx,
-            out: Mutex::new(PollOut::default()),
-            notify: Notify::new(),
+            link,
             get_busy: AtomicBool::new(false),
             upgrading: AtomicBool::new(false),
         })
     }
 
-    /// Queues frames for the client. Returns false, queuing nothing, when
-    /// that would pass `max_bytes` or `max_frames`: the client does not
-    /// poll fast enough.
-    pub fn push(&self, frames: Vec<Frame>, max_bytes: usize, max_frames: usize) -> bool {
-        if frames.is_empty() {
-            return true;
-        }
-        let mut out = self.out.lock();
-        let bytes: usize = frames.iter().map(Frame::len).sum();
-        if out.bytes + bytes > max_bytes || out.frames.len() + frames.len() > max_frames {
-            return false;
-        }
-        out.bytes += bytes;
-        out.frames.extend(frames);
-        drop(out);
-        self.notify.notify_one();
-        true
-    }
-
-    /// Ends the session: `packet` (close `1`, or noop `6` on an upgrade) is
-    /// the last thing a poll returns.
-    pub fn finish(&self, packet: &'static str) {
-        let mut out = self.out.lock();
-        if !out.closed {
-            out.closed = true;
-            out.frames.push(Frame::text(packet));
-        }
-        drop(out);
-        self.notify.notify_one();
-    }
-
-    /// Takes every queued frame (on an upgrade, to send over the WebSocket).
-    pub fn take_all(&self) -> Vec<Frame> {
-        let mut out = self.out.lock();
-        out.bytes = 0;
-        std::mem::take(&mut out.frames)
-    }
-
     /// Answers a GET: the queued packets as one payload, waiting up to
-    /// `wait` for some (then a noop, so the client polls again).
+    /// `wait` for some (then a noop, so the client polls again); a close
+    /// packet once the session ended.
     ///
     /// # Errors
     /// [`PollError::Overlap`] when another GET is in progress.
@@ -164,19 +115,12 @@ impl PollHandle {
         let _busy = BusyGuard(&self.get_busy);
         let deadline = tokio::time::Instant::now() + wait;
         loop {
-            {
-                let mut out = self.out.lock();
-                if !out.frames.is_empty() {
-                    out.bytes = 0;
-                    let frames = std::mem::take(&mut out.frames);
-                    drop(out);
-                    return Ok(payload(&frames));
-                }
-                if out.closed {
-                    return Ok("1".to_owned());
-                }
+            match self.link.take_poll() {
+                None => return Ok("1".to_owned()),
+                Some(chunks) if !chunks.is_empty() => return Ok(payload(&chunks)),
+                Some(_) => {}
             }
-            if tokio::time::timeout_at(deadline, self.notify.notified())
+            if tokio::time::timeout_at(deadline, self.link.poll_ready())
                 .await
                 .is_err()
             {
@@ -186,20 +130,20 @@ impl PollHandle {
     }
 }
 
-/// Joins frames into a polling payload (binary as `b<base64>`).
-pub fn payload(frames: &[Frame]) -> String {
-    let len = frames.iter().map(|f| f.len() + 2).sum();
+/// Joins packets into a polling payload (binary as `b<base64>`).
+pub fn payload(chunks: &[Chunk]) -> String {
+    let len = chunks.iter().map(|c| c.bytes.len() * 4 / 3 + 3).sum();
     let mut out = String::with_capacity(len);
-    for (i, f) in frames.iter().enumerate() {
+    for (i, c) in chunks.iter().enumerate() {
         if i > 0 {
             out.push(RECORD_SEPARATOR);
         }
-        match f {
-            Frame::Text(t) => out.push_str(t.as_str()),
-            Frame::Binary(b) => {
-                out.push('b');
-                base64::engine::general_purpose::STANDARD.encode_string(b, &mut out);
-            }
+        if c.binary {
+            out.push('b');
+            base64::engine::general_purpose::STANDARD.encode_string(&c.bytes, &mut out);
+        } else {
+            // Text packets were encoded from `String`s.
+            out.push_str(&String::from_utf8_lossy(&c.bytes));
         }
     }
     out
@@ -243,39 +187,59 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::GatewayMetrics;
+    use crate::transport::frames::Framing;
+    use crate::transport::link::LinkLimits;
+    use herald_protocol::native::CloseCode;
 
-    fn handle() -> Arc<PollHandle> {
-        PollHandle::new(mpsc::channel(1).0)
+    fn handle(max_bytes: usize) -> Arc<PollHandle> {
+        let link = Link::new(
+            Arc::from("sid"),
+            Framing::PollSocketIo,
+            None,
+            LinkLimits {
+                max_messages: 10,
+                max_bytes,
+            },
+            Arc::new(GatewayMetrics::new(false)),
+        );
+        PollHandle::new(mpsc::channel(1).0, link)
+    }
+
+    fn text(s: &'static str) -> Chunk {
+        Chunk::plain(Bytes::from_static(s.as_bytes()))
     }
 
     #[tokio::test]
     async fn a_poll_returns_queued_packets_joined() {
-        let h = handle();
-        assert!(h.push(
-            vec![
-                Frame::text("2"),
-                Frame::Binary(Bytes::from_static(b"\x01\x02"))
-            ],
-            100,
-            10
-        ));
+        let h = handle(100);
+        h.link
+            .write([
+                text("2"),
+                Chunk {
+                    bytes: Bytes::from_static(b"\x01\x02"),
+                    binary: true,
+                    done: None,
+                },
+            ])
+            .unwrap();
         assert_eq!(
             h.poll(Duration::from_secs(1)).await,
             Ok("2\x1ebAQI=".into())
         );
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn an_empty_poll_times_out_with_a_noop_and_a_closed_one_says_close() {
-        let h = handle();
+        let h = handle(100);
         assert_eq!(h.poll(Duration::from_millis(10)).await, Ok("6".into()));
-        h.finish("1");
+        h.link.close(CloseCode::Normal);
         assert_eq!(h.poll(Duration::from_secs(1)).await, Ok("1".into()));
     }
 
     #[tokio::test]
-    async fn overlapping_polls_are_refused() {
-        let h = handle();
+    async fn a_waiting_poll_is_answered_by_a_write() {
+        let h = handle(100);
         let h2 = h.clone();
         let first = tokio::spawn(async move { h2.poll(Duration::from_secs(5)).await });
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -283,15 +247,20 @@ mod tests {
             h.poll(Duration::from_secs(1)).await,
             Err(PollError::Overlap)
         );
-        h.push(vec![Frame::text("42[\"x\"]")], 100, 10);
+        h.link.write([text("42[\"x\"]")]).unwrap();
         assert_eq!(first.await.unwrap(), Ok("42[\"x\"]".into()));
     }
 
     #[test]
-    fn pushes_past_the_budget_are_refused() {
-        let h = handle();
-        assert!(h.push(vec![Frame::text("12345")], 8, 10));
-        assert!(!h.push(vec![Frame::text("12345")], 8, 10));
-        assert!(!h.push(vec![Frame::text("1"), Frame::text("2")], 100, 2));
+    fn a_client_that_does_not_poll_is_a_slow_consumer() {
+        let h = handle(8);
+        assert!(h.link.write([text("12345")]).is_ok());
+        assert!(h.link.write([text("12345")]).is_err());
+        assert_eq!(
+            h.link.closed(),
+            Some(crate::transport::link::Closed::Code(
+                CloseCode::SlowConsumer
+            ))
+        );
     }
 }

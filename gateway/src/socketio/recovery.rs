@@ -23,16 +23,18 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tokio_util::task::TaskTracker;
 
 use herald_protocol::{Position, RoomName};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
-use crate::bus::redis::RedisBus;
+use herald_bus::redis::RedisBus;
 
-/// Most entries a socket's [`SentLog`] keeps.
-pub const SENT_LOG_LEN: usize = 1024;
+pub use crate::transport::sentlog::SentLog;
 
 /// The offset argument of a message event: `"<offset> <epoch> <room>"`.
 pub fn offset_string(offset: u64, epoch: &str, room: &str) -> String {
@@ -63,36 +65,6 @@ pub fn parse_offset(s: &str) -> Option<ParsedOffset<'_>> {
     })
 }
 
-/// The messages sent to one socket, oldest first, bounded.
-#[derive(Debug, Default, Clone, Serialize, Deserialize)]
-pub struct SentLog {
-    /// `(room, offset)` per message event written, in write order.
-    entries: VecDeque<(RoomName, u64)>,
-    /// Whether old entries were dropped to stay within [`SENT_LOG_LEN`].
-    evicted: bool,
-}
-
-impl SentLog {
-    /// Records a message event written to the socket.
-    pub fn push(&mut self, room: RoomName, offset: u64) {
-        if self.entries.len() >= SENT_LOG_LEN {
-            self.entries.pop_front();
-            self.evicted = true;
-        }
-        self.entries.push_back((room, offset));
-    }
-
-    /// Entries held.
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    /// Whether nothing was recorded.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-}
-
 /// One room of a disconnected socket.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RoomState {
@@ -121,33 +93,31 @@ pub struct Record {
 /// Returns `None` when the offset is not in the log (too old, or not one
 /// of this socket's): the socket cannot be recovered.
 pub fn positions(rec: &Record, last: Option<&str>) -> Option<Vec<(RoomName, Position)>> {
-    let entries = &rec.sent.entries;
-    // Index one past the last entry the client received.
-    let upto = match last {
-        None if rec.sent.evicted => return None,
-        None => 0,
+    let log = &rec.sent;
+    let at = match last {
+        None if log.evicted => return None,
+        None => None,
         Some(s) => {
             let p = parse_offset(s)?;
-            let i = entries
-                .iter()
-                .rposition(|(r, o)| r.as_str() == p.room && *o == p.offset)?;
-            i + 1
+            let received = log.positions_at(p.room, p.offset)?;
+            Some((p, received))
         }
     };
     let mut out = Vec::with_capacity(rec.rooms.len());
     for rs in &rec.rooms {
-        let received = entries
-            .range(..upto)
-            .rev()
-            .find(|(r, _)| *r == rs.room)
-            .map(|(_, o)| *o);
-        let offset = match received {
-            Some(o) => o,
-            None => match entries.range(upto..).find(|(r, _)| *r == rs.room) {
-                // The first message of the room the client did not get.
-                Some((_, o)) => o.saturating_sub(1),
-                None => rs.last,
+        let offset = match &at {
+            Some((p, received)) => match received.iter().find(|(r, _)| *r == rs.room) {
+                Some((_, o)) => *o,
+                // Nothing of this room reached the client before that
+                // point: resume before the first one written after it.
+                None => log
+                    .first_after(&rs.room, p.room, p.offset)
+                    .map_or(rs.last, |o| o.saturating_sub(1)),
             },
+            None => log
+                .runs()
+                .find(|r| r.room == rs.room)
+                .map_or(rs.last, |r| r.first.saturating_sub(1)),
         };
         out.push((
             rs.room.clone(),
@@ -182,12 +152,20 @@ pub struct Store {
     max: usize,
     /// Where records are shared with the other gateways, if anywhere.
     redis: Option<Arc<RedisBus>>,
+    /// Tracks the writes to Redis, so a draining gateway waits for them.
+    tasks: TaskTracker,
 }
 
 impl Store {
     /// An empty store keeping records for `window`, at most `max` of them,
-    /// shared through `redis` when the gateway runs on the Redis bus.
-    pub fn new(window: Duration, max: usize, redis: Option<Arc<RedisBus>>) -> Self {
+    /// shared through `redis` when the gateway runs on the Redis bus; its
+    /// writes to Redis run on `tasks`.
+    pub fn new(
+        window: Duration,
+        max: usize,
+        redis: Option<Arc<RedisBus>>,
+        tasks: TaskTracker,
+    ) -> Self {
         Self {
             inner: Mutex::new(Inner {
                 map: HashMap::new(),
@@ -196,6 +174,7 @@ impl Store {
             window,
             max,
             redis,
+            tasks,
         }
     }
 
@@ -206,7 +185,7 @@ impl Store {
             match serde_json::to_vec(&rec) {
                 Ok(bytes) => {
                     let (key, window) = (pid.clone(), self.window);
-                    tokio::spawn(async move {
+                    self.tasks.spawn(async move {
                         if let Err(e) = redis.put_ephemeral(&record_key(&key), &bytes, window).await
                         {
                             tracing::warn!(error = %e, "could not share a recovery record");
@@ -307,7 +286,7 @@ mod tests {
     fn record(sent: &[(&str, u64)], rooms: &[(&str, u64)]) -> Record {
         let mut log = SentLog::default();
         for (r, o) in sent {
-            log.push(room(r), *o);
+            log.push(&room(r), *o);
         }
         Record {
             nsp: "/".into(),
@@ -370,31 +349,13 @@ mod tests {
 
     #[test]
     fn the_store_is_bounded_and_takes_once() {
-        let store = Store::new(Duration::from_secs(60), 1, None);
+        let store = Store::new(Duration::from_secs(60), 1, None, TaskTracker::new());
         assert!(store.put("p1".into(), record(&[], &[])));
         assert!(!store.put("p2".into(), record(&[], &[])));
         assert!(store.take("p1").is_some());
         assert!(store.take("p1").is_none());
-        let expired = Store::new(Duration::ZERO, 4, None);
+        let expired = Store::new(Duration::ZERO, 4, None, TaskTracker::new());
         expired.put("p".into(), record(&[], &[]));
         assert!(expired.take("p").is_none());
-    }
-
-    #[test]
-    fn the_sent_log_is_bounded() {
-        let mut log = SentLog::default();
-        for i in 0..(SENT_LOG_LEN as u64 + 5) {
-            log.push(room("a"), i);
-        }
-        assert_eq!(log.len(), SENT_LOG_LEN);
-        let rec = Record {
-            nsp: "/".into(),
-            rooms: vec![],
-            sent: log,
-        };
-        assert!(
-            positions(&rec, None).is_none(),
-            "evicted log cannot recover from nothing"
-        );
     }
 }

@@ -1,85 +1,150 @@
 //! One Engine.IO session's task: reads the client's packets from its
-//! transport, writes the outbox's room messages, pings, and switches from
-//! long-polling to WebSocket when the client upgrades.
+//! transport, handles what the hub queued, pings, and switches from
+//! long-polling to WebSocket when the client upgrades. Writing, close
+//! reasons and the slow-consumer rule are the transport core's.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use bytes::Bytes;
 use herald_protocol::native::CloseCode;
 use herald_protocol::sio::{EioData, EioPacket, decode_eio_text, encode_eio_text};
+use herald_protocol::ws::{Opcode, WsMessage};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode as WsCloseCode;
-use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
 use tracing::Instrument;
 
 use super::SioState;
 use super::polling::{Frame, Incoming, PollHandle};
 use super::socket::{Sockets, Violation};
-use crate::hub::outbox::Outbox;
 use crate::server::admission::ConnPermit;
+use crate::transport::end::End;
+use crate::transport::frames::{Framing, SioEncoding, ws_frame};
+use crate::transport::link::{Chunk, Link, Wire};
+use crate::transport::ws::{self, WsReader};
+use crate::transport::{accounting, span};
 
-type Ws = WebSocketStream<TcpStream>;
-
-/// The transport a session currently writes to.
+/// The transport a session currently reads from.
 pub enum Transport {
     /// A WebSocket (direct, or after an upgrade).
-    Ws(Box<Ws>),
+    Ws {
+        /// The socket, shared with the link.
+        sock: Arc<TcpStream>,
+        /// Its reader.
+        reader: Box<WsReader>,
+    },
     /// HTTP long-polling through its shared handle.
     Polling(Arc<PollHandle>),
 }
 
-/// How a session ended.
-#[derive(Debug, Clone, Copy)]
-enum End {
-    /// The gateway closes it for this reason.
-    Close(CloseCode),
-    /// The client left or the transport failed.
-    Gone(&'static str),
-}
-
-/// Runs a session until it ends. `rx` carries a polling session's POSTs
-/// and its upgrade (a WebSocket-only session has none: an idle channel
-/// costs over 1 KB); `open` is written first (a WebSocket session's open
-/// packet; a polling session's was the handshake reply).
+/// Runs a session until it ends. `link` is the session's write side
+/// (created with the transport: a socket, or none for polling); `rx`
+/// carries a polling session's POSTs and its upgrade (a WebSocket-only
+/// session has none: an idle channel costs over 1 KB); `open` is written
+/// first (a WebSocket session's open packet; a polling session's was the
+/// handshake reply).
 pub async fn run(
     sio: Arc<SioState>,
     sid: String,
     transport: Transport,
+    link: Arc<Link>,
     rx: Option<mpsc::Receiver<Incoming>>,
     permit: ConnPermit,
     open: Option<String>,
 ) {
     let kind = match transport {
-        Transport::Ws(_) => "websocket",
+        Transport::Ws { .. } => "websocket",
         Transport::Polling(_) => "polling",
     };
-    let span = tracing::info_span!("conn", session = %sid, transport = kind);
-    run_inner(sio, sid, transport, rx, permit, open)
+    let span = span::connection(&sid, kind);
+    run_inner(sio, sid, transport, link, rx, permit, open)
         .instrument(span)
         .await;
+}
+
+/// Frames `out` for the link's current wire and writes it.
+fn write(link: &Link, out: &mut Vec<Frame>) -> Result<(), End> {
+    if out.is_empty() {
+        return Ok(());
+    }
+    let framing = link.framing();
+    let chunks: Vec<Chunk> = out.drain(..).map(|f| chunk(link, f, framing)).collect();
+    link.write(chunks).map_err(End::from)
+}
+
+fn chunk(link: &Link, f: Frame, framing: Framing) -> Chunk {
+    let framed = framing.is_framed();
+    match f {
+        Frame::Text(t) => Chunk {
+            bytes: if framed {
+                ws_frame(Opcode::Text, &t)
+            } else {
+                t
+            },
+            binary: false,
+            done: None,
+        },
+        Frame::Binary(b) => Chunk {
+            bytes: if framed {
+                ws_frame(Opcode::Binary, &b)
+            } else {
+                b
+            },
+            binary: true,
+            done: None,
+        },
+        Frame::Event {
+            b,
+            nsp_id,
+            nsp,
+            recovery,
+            live,
+        } => {
+            link.log_sent(nsp_id, &b.room, b.offset);
+            Chunk {
+                bytes: b.sio(
+                    SioEncoding {
+                        nsp: &nsp,
+                        recovery,
+                    },
+                    framing,
+                ),
+                binary: false,
+                done: live.then_some(b),
+            }
+        }
+    }
+}
+
+/// A packet written unframed, re-framed for a WebSocket after an upgrade.
+fn reframe(c: &Chunk) -> Bytes {
+    ws_frame(
+        if c.binary {
+            Opcode::Binary
+        } else {
+            Opcode::Text
+        },
+        &c.bytes,
+    )
 }
 
 async fn run_inner(
     sio: Arc<SioState>,
     sid: String,
     mut transport: Transport,
+    link: Arc<Link>,
     mut rx: Option<mpsc::Receiver<Incoming>>,
     permit: ConnPermit,
     open: Option<String>,
 ) {
     let app = sio.app.clone();
     let cfg = app.config.socketio.clone();
-    let outbox = Outbox::new(app.outbox_limits());
-    let mut sockets = Sockets::new(sio.clone(), sid.clone(), outbox.clone());
+    let mut sockets = Sockets::new(sio.clone(), sid.clone(), link.clone());
     let mut permit = Some(permit);
     let mut out: Vec<Frame> = open.into_iter().map(Frame::text).collect();
-    let mut pending = VecDeque::new();
+    let mut inbox = VecDeque::new();
+    let mut written = Vec::new();
     let mut next_ping = Instant::now() + cfg.ping_interval;
     let mut pong_deadline: Option<Instant> = None;
     let shutdown = app.shutdown.clone();
@@ -92,136 +157,163 @@ async fn run_inner(
     // This future lives as long as the session: work that runs briefly is
     // boxed rather than sized into it, and the heartbeat timer is one
     // boxed `Sleep`, reset each turn.
-    let mut end = Box::pin(write(&mut transport, &mut out, &outbox, &app))
-        .await
-        .err();
+    let mut end = write(&link, &mut out).err();
     let mut timer = Box::pin(tokio::time::sleep_until(next_ping));
     while end.is_none() {
         let wake = pong_deadline.unwrap_or(next_ping);
         if timer.deadline() != wake {
             timer.as_mut().reset(wake);
         }
-        let is_ws = matches!(transport, Transport::Ws(_));
-        end = tokio::select! {
-            biased;
-            () = &mut stopping => Some(End::Close(CloseCode::Shutdown)),
-            () = outbox.ready() => match outbox.drain(&mut pending) {
-                Some(code) => Some(End::Close(code)),
-                None => {
-                    Box::pin(sockets.on_out(&mut pending, &mut out)).await;
-                    None
+        let queued = link.has_queued();
+        end = match &mut transport {
+            Transport::Ws { sock, reader } => tokio::select! {
+                biased;
+                () = &mut stopping => Some(End::Close(CloseCode::Shutdown)),
+                () = link.notified() => on_notified(&link, &mut sockets, &mut inbox, &mut out).await,
+                open = ws::flush(&link, sock), if queued => {
+                    (!open).then(|| link.closed().map_or(End::Gone("error"), End::from))
                 }
+                msg = reader.next(sock) => match msg {
+                    Ok(m) => match ws_packet(m, &link) {
+                        Ok(packet) => Box::pin(on_packet(packet, &mut sockets, &mut out, &mut next_ping, &mut pong_deadline, &cfg)).await,
+                        Err(end) => Some(end),
+                    },
+                    Err(e) => Some(End::from(e)),
+                },
+                () = timer.as_mut() => on_timer(&mut out, &mut pong_deadline, &cfg),
             },
-            msg = next_ws(&mut transport), if is_ws => {
-                match ws_packet(msg) {
-                    Ok(packet) => Box::pin(on_packet(packet, &mut sockets, &mut out, &mut next_ping, &mut pong_deadline, &cfg)).await,
-                    Err(end) => Some(end),
-                }
-            }
-            incoming = next_incoming(&mut rx), if !is_ws => match incoming {
-                None => Some(End::Gone("error")),
-                Some(Incoming::Packets(packets)) => {
-                    let mut end = None;
-                    for packet in packets {
-                        end = Box::pin(on_packet(packet, &mut sockets, &mut out, &mut next_ping, &mut pong_deadline, &cfg)).await;
-                        if end.is_some() {
-                            break;
+            Transport::Polling(_) => tokio::select! {
+                biased;
+                () = &mut stopping => Some(End::Close(CloseCode::Shutdown)),
+                () = link.notified() => on_notified(&link, &mut sockets, &mut inbox, &mut out).await,
+                incoming = next_incoming(&mut rx) => match incoming {
+                    None => Some(End::Gone("error")),
+                    Some(Incoming::Packets(packets)) => {
+                        let mut end = None;
+                        for packet in packets {
+                            end = Box::pin(on_packet(Some(packet), &mut sockets, &mut out, &mut next_ping, &mut pong_deadline, &cfg)).await;
+                            if end.is_some() {
+                                break;
+                            }
                         }
+                        end
                     }
-                    end
-                }
-                Some(Incoming::Violation(reason)) => {
-                    app.hub.metrics().client_error(reason);
-                    tracing::debug!(reason, "transport violation");
-                    Some(End::Close(if reason == "payload_too_large" {
-                        CloseCode::FrameTooLarge
-                    } else {
-                        CloseCode::ProtocolViolation
-                    }))
-                }
-                Some(Incoming::Upgrade(ws)) => {
-                    if let Transport::Polling(handle) = &transport {
-                        let mut queued = handle.take_all();
-                        queued.append(&mut out);
-                        out = queued;
+                    Some(Incoming::Violation(reason)) => {
+                        app.hub.metrics().client_error(reason);
+                        tracing::debug!(reason, "transport violation");
+                        Some(End::Close(if reason == "payload_too_large" {
+                            CloseCode::FrameTooLarge
+                        } else {
+                            CloseCode::ProtocolViolation
+                        }))
                     }
-                    sio.polling.remove(&sid);
-                    transport = Transport::Ws(ws);
-                    drop(permit.take());
-                    permit = app.admission.try_admit("socketio_ws");
-                    tracing::debug!("upgraded to websocket");
-                    permit.is_none().then_some(End::Close(CloseCode::ConnectionLimit))
-                }
+                    Some(Incoming::Upgrade(upgraded)) => {
+                        let (sock, reader) = *upgraded;
+                        sio.polling.remove(&sid);
+                        // Packets still queued for a poll go first, over the socket.
+                        link.set_wire(Framing::WsSocketIo, Some(sock.clone() as Arc<dyn Wire>), reframe);
+                        transport = Transport::Ws { sock, reader: Box::new(reader) };
+                        drop(permit.take());
+                        permit = app.admission.try_admit("socketio_ws");
+                        tracing::debug!("upgraded to websocket");
+                        permit.is_none().then_some(End::Close(CloseCode::ConnectionLimit))
+                    }
+                },
+                () = timer.as_mut() => on_timer(&mut out, &mut pong_deadline, &cfg),
             },
-            () = timer.as_mut() => {
-                if pong_deadline.is_some() {
-                    Some(End::Close(CloseCode::HeartbeatTimeout))
-                } else {
-                    out.push(Frame::text("2"));
-                    pong_deadline = Some(Instant::now() + cfg.ping_timeout);
-                    None
-                }
-            }
         };
         if end.is_none() && !out.is_empty() {
-            end = Box::pin(write(&mut transport, &mut out, &outbox, &app))
-                .await
-                .err();
-            sockets.after_write();
+            end = write(&link, &mut out).err();
         }
+        if end.is_none() {
+            sockets.settle();
+        }
+        link.take_written(&mut written);
+        accounting::written(app.hub.metrics(), &written);
+        written.clear();
     }
 
     let end = end.unwrap_or(End::Gone("error"));
+    // Connection state recovery keeps the session when the client went
+    // away on its own or was told to come back (a drain, a heartbeat
+    // timeout); never after a kick or a protocol violation.
     let recoverable = !matches!(
         end,
         End::Close(CloseCode::Kicked | CloseCode::ProtocolViolation)
     );
+    let mut goodbye = Vec::new();
     if matches!(end, End::Close(CloseCode::Kicked)) {
         // Socket.IO's server-side disconnect: the client does not reconnect.
-        sockets.disconnect_frames(&mut out);
-        let _ = Box::pin(tokio::time::timeout(
-            Duration::from_secs(1),
-            write(&mut transport, &mut out, &outbox, &app),
-        ))
-        .await;
+        sockets.disconnect_frames(&mut goodbye);
     }
     sockets.finish(recoverable);
-    let metrics = app.hub.metrics();
+    app.hub.metrics().disconnect(end.reason());
     match end {
-        End::Close(code) => {
-            metrics.disconnect(code.name());
-            if code == CloseCode::SlowConsumer {
-                tracing::info!("disconnected as a slow consumer");
-            } else {
-                tracing::debug!(reason = code.name(), "closing");
-            }
+        End::Close(CloseCode::SlowConsumer) => {
+            tracing::info!("disconnected as a slow consumer")
         }
-        End::Gone(reason) => {
-            metrics.disconnect(reason);
-            tracing::debug!(reason, "gone");
-        }
+        End::Close(code) => tracing::debug!(reason = code.name(), "closing"),
+        End::Gone(reason) => tracing::debug!(reason, "gone"),
     }
-    match &mut transport {
-        Transport::Polling(handle) => {
-            handle.finish("1");
+    if let End::Close(code) = end {
+        link.close(code);
+    }
+    match &transport {
+        Transport::Polling(_) => {
+            let framing = link.framing();
+            let mut last: Vec<Chunk> = goodbye
+                .into_iter()
+                .map(|f| chunk(&link, f, framing))
+                .collect();
+            last.push(Chunk::plain(Bytes::from_static(b"1")));
+            link.close(CloseCode::Normal);
+            link.finish(last);
             sio.polling.remove(&sid);
         }
-        Transport::Ws(ws) => {
+        Transport::Ws { sock, .. } => {
             if let End::Close(code) = end {
-                let _ = Box::pin(tokio::time::timeout(Duration::from_secs(1), async {
-                    let _ = ws.feed(WsMessage::Text("1".into())).await;
-                    (**ws)
-                        .close(Some(CloseFrame {
-                            code: WsCloseCode::from(u16::from(code)),
-                            reason: code.name().into(),
-                        }))
-                        .await
-                }))
-                .await;
+                let framing = link.framing();
+                let mut last: Vec<Chunk> = goodbye
+                    .into_iter()
+                    .map(|f| chunk(&link, f, framing))
+                    .collect();
+                last.push(Chunk::plain(ws_frame(Opcode::Text, b"1")));
+                ws::close_with(&link, sock, code, last).await;
             }
         }
     }
+    link.take_written(&mut written);
+    accounting::written(app.hub.metrics(), &written);
     drop(permit);
+}
+
+/// The hub queued something, or the link was closed.
+async fn on_notified(
+    link: &Link,
+    sockets: &mut Sockets,
+    inbox: &mut VecDeque<crate::transport::link::Out>,
+    out: &mut Vec<Frame>,
+) -> Option<End> {
+    match link.take_inbox(inbox) {
+        Some(closed) => Some(End::from(closed)),
+        None => {
+            Box::pin(sockets.on_out(inbox, out)).await;
+            None
+        }
+    }
+}
+
+fn on_timer(
+    out: &mut Vec<Frame>,
+    pong_deadline: &mut Option<Instant>,
+    cfg: &crate::config::SocketIoConfig,
+) -> Option<End> {
+    if pong_deadline.is_some() {
+        return Some(End::Close(CloseCode::HeartbeatTimeout));
+    }
+    out.push(Frame::text("2"));
+    *pong_deadline = Some(Instant::now() + cfg.ping_timeout);
+    None
 }
 
 /// The next POST or upgrade of a polling session; `None` once its HTTP
@@ -233,44 +325,35 @@ async fn next_incoming(rx: &mut Option<mpsc::Receiver<Incoming>>) -> Option<Inco
     }
 }
 
-async fn next_ws(transport: &mut Transport) -> Option<Result<WsMessage, tungstenite::Error>> {
-    match transport {
-        Transport::Ws(ws) => ws.next().await,
-        Transport::Polling(_) => std::future::pending().await,
-    }
-}
-
 /// A WebSocket message as an Engine.IO packet, or why the session ends.
-fn ws_packet(msg: Option<Result<WsMessage, tungstenite::Error>>) -> Result<Option<EioPacket>, End> {
+fn ws_packet(msg: WsMessage, link: &Link) -> Result<Option<EioPacket>, End> {
     match msg {
-        None | Some(Ok(WsMessage::Close(_))) => Err(End::Gone("client_closed")),
-        Some(Ok(WsMessage::Text(text))) => decode_eio_text(text.as_str()).map(Some).map_err(|e| {
-            tracing::debug!(error = %e, "bad Engine.IO packet");
-            End::Close(CloseCode::ProtocolViolation)
-        }),
-        Some(Ok(WsMessage::Binary(bytes))) => Ok(Some(EioPacket::Message(EioData::Binary(bytes)))),
-        Some(Ok(_)) => Ok(None),
-        Some(Err(tungstenite::Error::Capacity(_))) => Err(End::Close(CloseCode::FrameTooLarge)),
-        Some(Err(tungstenite::Error::Protocol(e))) => {
-            tracing::debug!(error = %e, "WebSocket protocol violation");
-            Err(End::Close(CloseCode::ProtocolViolation))
+        WsMessage::Close(_) => Err(End::Gone("client_closed")),
+        WsMessage::Text(bytes) => {
+            let text = std::str::from_utf8(&bytes).unwrap_or_default();
+            decode_eio_text(text).map(Some).map_err(|e| {
+                tracing::debug!(error = %e, "bad Engine.IO packet");
+                End::Close(CloseCode::ProtocolViolation)
+            })
         }
-        Some(Err(e)) => {
-            tracing::debug!(error = %e, "read failed");
-            Err(End::Gone("error"))
+        WsMessage::Binary(bytes) => Ok(Some(EioPacket::Message(EioData::Binary(bytes)))),
+        WsMessage::Ping(payload) => {
+            ws::pong(link, &payload);
+            Ok(None)
         }
+        WsMessage::Pong(_) => Ok(None),
     }
 }
 
 async fn on_packet(
-    packet: impl Into<Option<EioPacket>>,
+    packet: Option<EioPacket>,
     sockets: &mut Sockets,
     out: &mut Vec<Frame>,
     next_ping: &mut Instant,
     pong_deadline: &mut Option<Instant>,
     cfg: &crate::config::SocketIoConfig,
 ) -> Option<End> {
-    let packet = packet.into()?;
+    let packet = packet?;
     let result = match packet {
         EioPacket::Pong(_) => {
             *pong_deadline = None;
@@ -299,53 +382,5 @@ async fn on_packet(
             tracing::debug!(reason = %v.reason, "protocol violation");
             Some(End::Close(CloseCode::ProtocolViolation))
         }
-    }
-}
-
-/// Writes `out` (emptying it) to the transport.
-async fn write(
-    transport: &mut Transport,
-    out: &mut Vec<Frame>,
-    outbox: &Outbox,
-    app: &crate::server::AppState,
-) -> Result<(), End> {
-    if out.is_empty() {
-        return Ok(());
-    }
-    match transport {
-        Transport::Polling(handle) => {
-            let limits = &app.config.limits;
-            let frames = std::mem::take(out);
-            if handle.push(frames, limits.outbox_max_bytes, limits.outbox_max_messages) {
-                Ok(())
-            } else {
-                app.hub.metrics().slow_consumers.increment(1);
-                Err(End::Close(CloseCode::SlowConsumer))
-            }
-        }
-        Transport::Ws(ws) => write_ws(ws, out, outbox).await,
-    }
-}
-
-/// Feeds the frames and flushes once, giving up if the outbox is closed
-/// meanwhile (a slow consumer must not hold the task in a blocked write).
-async fn write_ws(ws: &mut Ws, out: &mut Vec<Frame>, outbox: &Outbox) -> Result<(), End> {
-    let frames = std::mem::take(out);
-    let write = async {
-        for f in frames {
-            let msg = match f {
-                Frame::Text(t) => WsMessage::Text(t),
-                Frame::Binary(b) => WsMessage::Binary(b),
-            };
-            ws.feed(msg).await?;
-        }
-        ws.flush().await
-    };
-    match outbox.guard(write).await {
-        Ok(r) => r.map_err(|e| {
-            tracing::debug!(error = %e, "write failed");
-            End::Gone("error")
-        }),
-        Err(code) => Err(End::Close(code)),
     }
 }

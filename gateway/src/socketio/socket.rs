@@ -2,33 +2,34 @@
 //! the client's events and acks, and the room messages it is sent.
 //!
 //! All namespaces of a session share one [`Subscriptions`] (one hub
-//! connection, one outbox); each namespace socket keeps the set of rooms it
+//! connection, one link); each namespace socket keeps the set of rooms it
 //! joined, and a room message is written to every namespace socket in its
-//! room. Herald's rooms are global: the same room joined from two
-//! namespaces is one subscription.
+//! room (the link's slot for the room lists them, so the fan-out writes
+//! each its own frame). Herald's rooms are global: the same room joined
+//! from two namespaces is one subscription.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
 use base64::Engine as _;
 use bytes::Bytes;
-use herald_protocol::bus::Publication;
 use herald_protocol::native::ErrorCode;
 use herald_protocol::sio::{
-    BinaryAssembler, DEFAULT_NSP, MAX_ATTACHMENTS, SioKind, SioPacket, encode_event_frame,
-    encode_frame,
+    BinaryAssembler, DEFAULT_NSP, MAX_ATTACHMENTS, SioKind, SioPacket, encode_frame,
 };
 use herald_protocol::{Position, RoomName};
 use serde_json::{Map, Value, json};
 
 use super::polling::Frame;
-use super::recovery::{self, Record, RoomState, SentLog};
+use super::recovery::{self, Record, RoomState};
 use super::{SioState, random_id};
-use crate::bus::Message;
-use crate::hub::ask::{Ask, MAX_PENDING_PER_SESSION};
-use crate::hub::outbox::{Out, Outbox};
 use crate::hub::rooms::ConnId;
-use crate::hub::subscriptions::{Emit, SubscribeError, Subscriptions, finish_live};
+use crate::hub::subscriptions::{Emit, Subscriptions};
+use crate::transport::frames::Broadcast;
+use crate::transport::link::{Link, Out};
+use crate::transport::publish::client_publish;
+use crate::transport::sentlog::SentLog;
+use herald_bus::ask::{Ask, MAX_PENDING_PER_SESSION};
 
 /// The event that publishes to a room when client publishes are allowed:
 /// `socket.emit("publish", room, event, data, ack)`.
@@ -60,8 +61,8 @@ struct NspSocket {
     rooms: HashSet<RoomName>,
     /// The private id for connection state recovery (recovery on only).
     pid: Option<String>,
-    /// Message events written, for recovery (recovery on only).
-    sent: SentLog,
+    /// This socket's id in the link (which logs what it is sent).
+    id: u16,
 }
 
 /// An event sent with an ack id, waiting for the client's ACK.
@@ -89,8 +90,8 @@ pub struct Sockets {
     sio: Arc<SioState>,
     /// The Engine.IO sid, also the hub's session id.
     sid: String,
-    /// The session's outbox.
-    outbox: Arc<Outbox>,
+    /// The session's write side.
+    link: Arc<Link>,
     /// Hub connection and subscriptions, once a namespace is joined.
     core: Option<Core>,
     /// Joined namespaces, in join order.
@@ -99,8 +100,6 @@ pub struct Sockets {
     assembler: BinaryAssembler,
     /// Subscription output not yet turned into frames (kept for its capacity).
     emits: Vec<Emit>,
-    /// Message events produced since the last [`Sockets::after_write`].
-    delivered: u64,
     /// The last ack id used for a server emit.
     last_ack_id: u64,
     /// Server emits waiting for the client's ACK (at most
@@ -110,16 +109,15 @@ pub struct Sockets {
 
 impl Sockets {
     /// A session with no namespace joined yet.
-    pub fn new(sio: Arc<SioState>, sid: String, outbox: Arc<Outbox>) -> Self {
+    pub fn new(sio: Arc<SioState>, sid: String, link: Arc<Link>) -> Self {
         Self {
             sio,
             sid,
-            outbox,
+            link,
             core: None,
             nsps: Vec::new(),
             assembler: BinaryAssembler::new(MAX_ATTACHMENTS),
             emits: Vec::new(),
-            delivered: 0,
             last_ack_id: 0,
             awaiting: Vec::new(),
         }
@@ -167,19 +165,26 @@ impl Sockets {
             let Some(core) = self.core.as_mut() else {
                 return;
             };
-            if let Out::Join(room) = &item {
-                // An operator's join: the main namespace socket (or the
-                // first one) gets the room's messages.
-                let target = self
-                    .nsps
-                    .iter()
-                    .position(|s| s.nsp == DEFAULT_NSP)
-                    .unwrap_or(0);
-                if let Some(s) = self.nsps.get_mut(target) {
-                    s.rooms.insert(room.clone());
+            let joined = match &item {
+                Out::Join(room) => {
+                    // An operator's join: the main namespace socket (or the
+                    // first one) gets the room's messages.
+                    let target = self
+                        .nsps
+                        .iter()
+                        .position(|s| s.nsp == DEFAULT_NSP)
+                        .unwrap_or(0);
+                    if let Some(s) = self.nsps.get_mut(target) {
+                        s.rooms.insert(room.clone());
+                    }
+                    Some(room.clone())
                 }
-            }
+                _ => None,
+            };
             core.subs.on_out(item, &mut self.emits).await;
+            if let Some(room) = joined {
+                self.sync_slot(&room);
+            }
         }
         self.flush_emits(None, out);
     }
@@ -197,17 +202,29 @@ impl Sockets {
         }
     }
 
-    /// Call once the frames produced so far are written: counts deliveries
-    /// and marks the live messages written.
-    pub fn after_write(&mut self) {
-        let hub = &self.sio.app.hub;
-        if self.delivered > 0 {
-            hub.metrics().delivered.increment(self.delivered);
-            self.delivered = 0;
-        }
+    /// Call once the frames produced so far are written: puts caught-up
+    /// rooms back on the fan-out's direct path.
+    pub fn settle(&mut self) {
         if let Some(core) = self.core.as_mut() {
-            finish_live(hub, &core.subs.take_live_done());
+            core.subs.settle();
         }
+    }
+
+    /// Tells the link which namespace sockets get `room`'s messages.
+    fn sync_slot(&self, room: &RoomName) {
+        let Some(core) = self.core.as_ref() else {
+            return;
+        };
+        let Some(slot) = core.subs.slot(room) else {
+            return;
+        };
+        let ids = self
+            .nsps
+            .iter()
+            .filter(|s| s.rooms.contains(room))
+            .map(|s| s.id)
+            .collect();
+        self.link.set_slot_nsps(slot, ids);
     }
 
     /// Ends the session: keeps each namespace socket for recovery when
@@ -232,7 +249,7 @@ impl Sockets {
                     let record = Record {
                         nsp: s.nsp,
                         rooms,
-                        sent: s.sent,
+                        sent: self.link.remove_nsp(s.id).unwrap_or_default(),
                     };
                     if !self.sio.recovery.put_shared(pid, record) {
                         tracing::debug!("recovery store full; socket not kept");
@@ -383,13 +400,11 @@ impl Sockets {
                 .and_then(|a| a.get("user"))
                 .and_then(Value::as_str)
                 .map(str::to_owned);
-            let conn = app
-                .hub
-                .register(self.sid.clone(), user, self.outbox.clone());
+            let conn = app.hub.register(user, self.link.clone());
             let subs = Subscriptions::new(
                 app.hub.clone(),
                 conn,
-                self.outbox.clone(),
+                self.link.clone(),
                 app.config.limits.max_rooms_per_connection,
                 app.config.snapshot_depth,
             );
@@ -424,13 +439,16 @@ impl Sockets {
             Some((_, pos, sent)) => (pos, sent),
             None => (Vec::new(), SentLog::default()),
         };
+        let id = self
+            .link
+            .add_nsp(Arc::from(nsp.as_str()), cfg.recovery, sent);
         // Most sessions join one namespace: no spare slots per session.
         self.nsps.reserve_exact(1);
         self.nsps.push(NspSocket {
             nsp,
             rooms: HashSet::new(),
             pid,
-            sent,
+            id,
         });
         let idx = self.nsps.len() - 1;
         for (room, since) in positions {
@@ -438,17 +456,16 @@ impl Sockets {
                 break;
             };
             self.nsps[idx].rooms.insert(room.clone());
-            if core.subs.contains(&room) {
-                continue;
-            }
-            if let Err(e) = core
-                .subs
-                .subscribe(room.clone(), Some(since), None, &mut self.emits)
-                .await
+            if !core.subs.contains(&room)
+                && let Err(e) = core
+                    .subs
+                    .subscribe(room.clone(), Some(since), None, &mut self.emits)
+                    .await
             {
                 tracing::warn!(%room, error = %e, "could not restore a room");
                 self.nsps[idx].rooms.remove(&room);
             }
+            self.sync_slot(&room);
         }
         self.flush_emits(Some(idx), out);
         Ok(())
@@ -457,6 +474,7 @@ impl Sockets {
     /// Leaves namespace socket `i` and every room only it held.
     fn leave_nsp(&mut self, i: usize) {
         let s = self.nsps.remove(i);
+        self.link.remove_nsp(s.id);
         self.refuse_awaiting(Some(&s.nsp));
         for room in s.rooms {
             self.release(&room);
@@ -467,6 +485,7 @@ impl Sockets {
     /// socket is still in it.
     fn release(&mut self, room: &RoomName) {
         if self.nsps.iter().any(|s| s.rooms.contains(room)) {
+            self.sync_slot(room);
             return;
         }
         if let Some(core) = self.core.as_mut() {
@@ -578,12 +597,16 @@ impl Sockets {
         if let (false, None, Some(pos)) = (mine, &since, core.subs.position(&room)) {
             // Another namespace socket holds the room: send this one the
             // snapshot up to where the session stands.
+            let joined = core.subs.joined(&room).unwrap_or(0);
             let history = app
                 .hub
-                .history(&room, None, app.config.snapshot_depth)
+                .history(&room, None, app.config.snapshot_depth, joined)
                 .await
                 .map_err(|e| (ErrorCode::BusUnavailable, e.to_string()))?;
+            // Live messages wait until this socket's snapshot is written.
+            core.subs.hold_room(&room);
             self.nsps[i].rooms.insert(room.clone());
+            self.sync_slot(&room);
             let reply = subscribed_reply(&room, &pos.epoch, pos.offset, false);
             if let Some(id) = ack {
                 push_packet(
@@ -603,17 +626,15 @@ impl Sockets {
             .subscribe(room.clone(), since, ack, &mut self.emits)
             .await
         {
-            Ok(()) => {
+            Ok(_) => {
+                self.sync_slot(&room);
                 self.flush_emits(Some(i), out);
                 Ok(None)
             }
             Err(e) => {
                 self.nsps[i].rooms.remove(&room);
-                let code = match e {
-                    SubscribeError::TooManyRooms(_) => ErrorCode::TooManyRooms,
-                    SubscribeError::Bus(_) => ErrorCode::BusUnavailable,
-                };
-                Err((code, e.to_string()))
+                self.sync_slot(&room);
+                Err((e.code(), e.to_string()))
             }
         }
     }
@@ -633,13 +654,6 @@ impl Sockets {
 
     async fn publish(&mut self, packet: &SioPacket) -> Result<Option<Value>, (ErrorCode, String)> {
         let app = self.sio.app.clone();
-        let metrics = app.hub.metrics();
-        if !app.config.allow_client_publish {
-            return Err((
-                ErrorCode::PermissionDenied,
-                "client publishes are disabled on this gateway".into(),
-            ));
-        }
         let args = packet.args();
         let (Some(Value::String(room)), Some(Value::String(event))) = (args.first(), args.get(1))
         else {
@@ -653,29 +667,12 @@ impl Sockets {
         if !packet.attachments.is_empty() {
             inline_binary(&mut data, &packet.attachments);
         }
-        let publication = Publication {
-            room: room.to_string(),
-            event: event.clone(),
-            data,
-            ts_ms: crate::clock::unix_ms(),
-            src_ts_ms: None,
-            src: None,
-            src_pos: None,
-            fence: None,
-        };
-        match app.hub.bus().publish(vec![publication]).await.pop() {
-            Some(Ok(pos)) => {
-                metrics.publishes_client.increment(1);
-                Ok(Some(
-                    json!({ "room": room.as_str(), "epoch": pos.epoch, "offset": pos.offset }),
-                ))
-            }
-            Some(Err(e)) => {
-                metrics.publish_errors.increment(1);
-                Err((ErrorCode::BusUnavailable, e.to_string()))
-            }
-            None => Err((ErrorCode::Internal, "the bus returned no result".into())),
-        }
+        let pos = client_publish(&app, &room, event.clone(), data)
+            .await
+            .map_err(|r| (r.code, r.message))?;
+        Ok(Some(
+            json!({ "room": room.as_str(), "epoch": pos.epoch, "offset": pos.offset }),
+        ))
     }
 
     /// Turns subscription output into frames. `ctx` is the namespace socket
@@ -684,11 +681,20 @@ impl Sockets {
         let mut emits = std::mem::take(&mut self.emits);
         for e in emits.drain(..) {
             match e {
-                Emit::Message(m) => {
-                    for i in 0..self.nsps.len() {
-                        if self.nsps[i].rooms.contains(&m.room) {
-                            self.write_message(i, &m, out);
-                        }
+                Emit::Message { b, live } => {
+                    let targets: Vec<usize> = (0..self.nsps.len())
+                        .filter(|&i| self.nsps[i].rooms.contains(&b.room))
+                        .collect();
+                    let n = targets.len();
+                    for (k, i) in targets.into_iter().enumerate() {
+                        // The delivery completes with its last frame.
+                        self.write_event(i, &b, live && k + 1 == n, out);
+                    }
+                    if live && n == 0 {
+                        crate::transport::accounting::dropped(
+                            self.sio.app.hub.metrics(),
+                            std::slice::from_ref(&b),
+                        );
                     }
                 }
                 Emit::Subscribed {
@@ -714,35 +720,25 @@ impl Sockets {
         self.emits = emits;
     }
 
-    fn write_message(&mut self, i: usize, m: &Arc<Message>, out: &mut Vec<Frame>) {
-        let recovery = self.sio.app.config.socketio.recovery;
-        let s = &mut self.nsps[i];
-        out.push(event_frame(m, &s.nsp, recovery));
-        if recovery {
-            s.sent.push(m.room.clone(), m.offset);
-        }
-        self.delivered += 1;
+    fn write_message(&mut self, i: usize, m: &Arc<Broadcast>, out: &mut Vec<Frame>) {
+        self.write_event(i, m, false, out);
+    }
+
+    fn write_event(&mut self, i: usize, b: &Arc<Broadcast>, live: bool, out: &mut Vec<Frame>) {
+        let s = &self.nsps[i];
+        out.push(Frame::Event {
+            b: b.clone(),
+            nsp_id: s.id,
+            nsp: Arc::from(s.nsp.as_str()),
+            recovery: self.sio.app.config.socketio.recovery,
+            live,
+        });
     }
 }
 
 /// The ack of a successful subscribe.
 fn subscribed_reply(room: &str, epoch: &str, offset: u64, recovered: bool) -> Value {
     json!({ "room": room, "epoch": epoch, "offset": offset, "recovered": recovered })
-}
-
-/// A room message as a Socket.IO event in `nsp`: `42["<event>",data]`, with
-/// the recovery offset as last argument when `recovery` is on. The main
-/// namespace's frame is encoded once per message and shared.
-pub fn event_frame(m: &Message, nsp: &str, recovery: bool) -> Frame {
-    let encode = || {
-        let offset = recovery.then(|| recovery::offset_string(m.offset, &m.epoch, &m.room));
-        encode_event_frame(nsp, &m.event, &m.data, offset.as_deref())
-    };
-    if nsp == DEFAULT_NSP {
-        Frame::Text(m.extra.get_or_init(|| encode().into()).clone())
-    } else {
-        Frame::text(encode())
-    }
 }
 
 /// Appends a packet (and its attachments) as Engine.IO messages.
@@ -795,30 +791,5 @@ mod tests {
             data,
             json!({ "a": [1, { "_binary": "AQI=" }], "b": { "_binary": "aGk=" } })
         );
-    }
-
-    #[test]
-    fn the_main_namespace_frame_is_encoded_once_with_its_offset() {
-        let m = Message::new(
-            RoomName::new("dashboard:sales").unwrap(),
-            "dashboard:update".into(),
-            json!({ "n": 1 }),
-            Arc::from("e1"),
-            7,
-            0,
-            None,
-        );
-        let Frame::Text(a) = event_frame(&m, "/", true) else {
-            panic!()
-        };
-        assert_eq!(
-            a.as_str(),
-            r#"42["dashboard:update",{"n":1},"7 e1 dashboard:sales"]"#
-        );
-        assert!(m.extra.get().is_some());
-        let Frame::Text(b) = event_frame(&m, "/admin", false) else {
-            panic!()
-        };
-        assert_eq!(b.as_str(), r#"42/admin,["dashboard:update",{"n":1}]"#);
     }
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use herald_gateway::config::file::ConfigError;
+use herald_service::config::ConfigError;
 use serde::{Deserialize, Serialize};
 
 use super::RouterConfig;

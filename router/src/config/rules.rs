@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use herald_gateway::config::file::ConfigError;
+use herald_service::config::ConfigError;
 
 use crate::rules::{Rules, parse_rules};
 

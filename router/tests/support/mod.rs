@@ -13,8 +13,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use herald_gateway::bus::Bus;
-use herald_gateway::bus::redis::{RedisBus, RedisBusConfig};
+use herald_bus::Bus;
+use herald_bus::redis::{RedisBus, RedisBusConfig};
 use herald_mongo_wire::{Config, Handle, MongoWireServer};
 use herald_protocol::RoomName;
 use mongodb::bson::Document;

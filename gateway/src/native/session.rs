@@ -1,0 +1,361 @@
+//! One native WebSocket connection: where a client frame is decoded and
+//! applied. Everything shared with the other transports (the write path,
+//! ordering, close reasons, publish) is the transport core's.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use herald_protocol::native::{
+    ClientFrame, CloseCode, ErrorCode, Format, ServerFrame, decode_client, encode_server,
+};
+use herald_protocol::ws::{Limits, Opcode, WsMessage};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use crate::hub::subscriptions::{Emit, Subscriptions};
+use crate::server::AppState;
+use crate::server::admission::ConnPermit;
+use crate::transport::end::End;
+use crate::transport::frames::{Framing, ws_frame};
+use crate::transport::link::{Chunk, Link, Out, Wire};
+use crate::transport::{accounting, span, ws};
+
+/// A native frame in a WebSocket frame of its format.
+fn frame(f: &ServerFrame, format: Format) -> Chunk {
+    let bytes = encode_server(f, format);
+    let opcode = match format {
+        Format::Json => Opcode::Text,
+        Format::MsgPack => Opcode::Binary,
+    };
+    Chunk::plain(ws_frame(opcode, &bytes))
+}
+
+/// The WebSocket limits for client frames.
+pub fn ws_limits(state: &AppState) -> Limits {
+    let max = state.config.limits.max_frame_bytes as u64;
+    Limits {
+        max_frame: max,
+        max_message: max,
+    }
+}
+
+/// Refuses a connection the gateway has no room for: the `disconnect`
+/// notice and a close frame with `code`.
+pub async fn refuse(sock: TcpStream, state: Arc<AppState>, code: CloseCode, format: Format) {
+    let sock = Arc::new(sock);
+    let link = Link::new(
+        Arc::from(""),
+        Framing::WsNative(format),
+        Some(sock.clone() as Arc<dyn Wire>),
+        state.link_limits(),
+        state.hub.metrics().clone(),
+    );
+    link.close(code);
+    ws::close_with(
+        &link,
+        &sock,
+        code,
+        vec![frame(&ServerFrame::disconnect(code), format)],
+    )
+    .await;
+}
+
+/// The per-connection state a frame handler needs.
+struct Conn<'a> {
+    /// Shared gateway state.
+    state: &'a AppState,
+    /// The write side.
+    link: &'a Arc<Link>,
+    /// Rooms and positions.
+    subs: Subscriptions,
+    /// The client's encoding (follows the frames it sends).
+    format: Format,
+    /// Subscription output not yet written (kept for its capacity).
+    emits: Vec<Emit>,
+}
+
+/// Runs a session until either side closes it. `leftover` is what the
+/// HTTP layer read past the upgrade request.
+pub async fn run(
+    sock: TcpStream,
+    leftover: Vec<u8>,
+    state: Arc<AppState>,
+    format: Format,
+    session: String,
+    _permit: ConnPermit,
+) {
+    if let Ok(peer) = sock.peer_addr() {
+        span::record_peer(peer);
+    }
+    let sock = Arc::new(sock);
+    let hub = state.hub.clone();
+    let limits = &state.config.limits;
+    let link = Link::new(
+        Arc::from(session.as_str()),
+        Framing::WsNative(format),
+        Some(sock.clone() as Arc<dyn Wire>),
+        state.link_limits(),
+        hub.metrics().clone(),
+    );
+    let conn_id = hub.register(None, link.clone());
+    let mut conn = Conn {
+        state: &state,
+        link: &link,
+        subs: Subscriptions::new(
+            hub.clone(),
+            conn_id,
+            link.clone(),
+            limits.max_rooms_per_connection,
+            state.config.snapshot_depth,
+        ),
+        format,
+        emits: Vec::new(),
+    };
+    tracing::debug!("connected");
+    let welcome = ServerFrame::Welcome {
+        session,
+        node: state.config.node_id.clone(),
+        heartbeat_ms: state.config.heartbeat_interval.as_millis() as u64,
+        max_frame_bytes: limits.max_frame_bytes as u64,
+        max_rooms: limits.max_rooms_per_connection as u64,
+    };
+    let _ = link.write([frame(&welcome, format)]);
+
+    let mut reader = ws::WsReader::new(ws_limits(&state), leftover);
+    let interval = state.config.heartbeat_interval;
+    let dead_after = interval + state.config.heartbeat_timeout;
+    let mut heartbeat = tokio::time::interval_at(Instant::now() + interval, interval);
+    let mut last_seen = Instant::now();
+    let mut inbox = VecDeque::new();
+    let mut written = Vec::new();
+    // Registered once: every connection waits on the same token, and
+    // re-registering each turn would take its lock once per delivery.
+    let stopping = state.shutdown.cancelled();
+    tokio::pin!(stopping);
+
+    let end: End = loop {
+        let queued = link.has_queued();
+        let end = tokio::select! {
+            biased;
+            () = &mut stopping => Some(End::Close(CloseCode::Shutdown)),
+            () = link.notified() => {
+                match link.take_inbox(&mut inbox) {
+                    Some(closed) => Some(End::from(closed)),
+                    None => {
+                        while let Some(out) = inbox.pop_front() {
+                            Box::pin(conn.on_out(out)).await;
+                        }
+                        conn.flush_emits().err()
+                    }
+                }
+            }
+            open = ws::flush(&link, &sock), if queued => {
+                (!open).then(|| link.closed().map_or(End::Gone("error"), End::from))
+            }
+            msg = reader.next(&sock) => {
+                last_seen = Instant::now();
+                match msg {
+                    Ok(m) => Box::pin(conn.on_message(m)).await.err(),
+                    Err(e) => Some(End::from(e)),
+                }
+            }
+            _ = heartbeat.tick() => {
+                if last_seen.elapsed() > dead_after {
+                    Some(End::Close(CloseCode::HeartbeatTimeout))
+                } else {
+                    link.write([ws::control(Opcode::Ping, b"")]).err().map(End::from)
+                }
+            }
+        };
+        link.take_written(&mut written);
+        accounting::written(hub.metrics(), &written);
+        written.clear();
+        if let Some(end) = end {
+            break end;
+        }
+    };
+
+    conn.subs.leave_all();
+    hub.unregister(conn_id);
+    hub.metrics().disconnect(end.reason());
+    match end {
+        End::Close(code) => {
+            if code == CloseCode::SlowConsumer {
+                tracing::info!("disconnected as a slow consumer");
+            } else {
+                tracing::debug!(code = code.name(), "closing");
+            }
+            link.close(code);
+            let goodbye = vec![frame(&ServerFrame::disconnect(code), conn.format)];
+            ws::close_with(&link, &sock, code, goodbye).await;
+        }
+        End::Gone(reason) => tracing::debug!(reason, "gone"),
+    }
+    link.take_written(&mut written);
+    accounting::written(hub.metrics(), &written);
+}
+
+impl Conn<'_> {
+    /// Handles what the hub queued.
+    async fn on_out(&mut self, out: Out) {
+        self.subs.on_out(out, &mut self.emits).await;
+    }
+
+    /// Handles one client message.
+    async fn on_message(&mut self, m: WsMessage) -> Result<(), End> {
+        match m {
+            WsMessage::Text(bytes) => self.on_frame(bytes, Format::Json).await,
+            WsMessage::Binary(bytes) => self.on_frame(bytes, Format::MsgPack).await,
+            WsMessage::Ping(payload) => {
+                ws::pong(self.link, &payload);
+                Ok(())
+            }
+            WsMessage::Pong(_) => Ok(()),
+            WsMessage::Close(_) => Err(End::Gone("client_closed")),
+        }
+    }
+
+    /// Decodes and applies one client frame.
+    async fn on_frame(&mut self, bytes: Bytes, format: Format) -> Result<(), End> {
+        if format != self.format {
+            self.format = format;
+            self.link.set_framing(Framing::WsNative(format));
+        }
+        let metrics = self.state.hub.metrics();
+        let mut replies = Vec::new();
+        match decode_client(&bytes, format) {
+            Err((e, id)) => {
+                metrics.client_error(e.code().name());
+                replies.push(ServerFrame::error(e.code(), e.to_string(), id));
+            }
+            Ok(ClientFrame::Subscribe {
+                room,
+                since,
+                leave_others,
+                id,
+            }) => {
+                if leave_others {
+                    let others: Vec<_> = self
+                        .subs
+                        .rooms()
+                        .filter(|r| r.as_str() != room.as_str())
+                        .cloned()
+                        .collect();
+                    for other in others {
+                        self.subs.unsubscribe(&other);
+                    }
+                }
+                if let Err(e) = self.subs.subscribe(room, since, id, &mut self.emits).await {
+                    metrics.client_error(e.code().name());
+                    replies.push(ServerFrame::error(e.code(), e.to_string(), id));
+                }
+            }
+            Ok(ClientFrame::Unsubscribe { room, id }) => {
+                if self.subs.unsubscribe(&room) {
+                    replies.push(ServerFrame::Unsubscribed {
+                        room: room.to_string(),
+                        id,
+                    });
+                } else {
+                    metrics.client_error(ErrorCode::NotSubscribed.name());
+                    replies.push(ServerFrame::error(
+                        ErrorCode::NotSubscribed,
+                        format!("not subscribed to {room}"),
+                        id,
+                    ));
+                }
+            }
+            Ok(ClientFrame::LeaveAll { id }) => {
+                let rooms: Vec<_> = self.subs.rooms().cloned().collect();
+                self.subs.leave_all();
+                for room in rooms {
+                    replies.push(ServerFrame::Unsubscribed {
+                        room: room.to_string(),
+                        id,
+                    });
+                }
+            }
+            Ok(ClientFrame::Publish {
+                room,
+                event,
+                data,
+                id,
+            }) => {
+                let result =
+                    crate::transport::publish::client_publish(self.state, &room, event, data).await;
+                replies.push(match result {
+                    Ok(pos) => ServerFrame::Published {
+                        room: room.to_string(),
+                        epoch: pos.epoch,
+                        offset: pos.offset,
+                        id,
+                    },
+                    Err(r) => {
+                        metrics.client_error(r.code.name());
+                        ServerFrame::error(r.code, r.message, id)
+                    }
+                });
+            }
+            Ok(ClientFrame::Ping { id }) => replies.push(ServerFrame::Pong { id }),
+        }
+        // Subscription output first (it answers the request), then replies.
+        self.flush_emits()?;
+        let format = self.format;
+        self.link
+            .write(replies.iter().map(|f| frame(f, format)))
+            .map_err(End::from)
+    }
+
+    /// Writes pending subscription output, then puts caught-up rooms back
+    /// on the direct path.
+    fn flush_emits(&mut self) -> Result<(), End> {
+        let format = self.format;
+        let chunks: Vec<Chunk> = self
+            .emits
+            .drain(..)
+            .map(|e| emit_chunk(e, format))
+            .collect();
+        let result = if chunks.is_empty() {
+            Ok(())
+        } else {
+            self.link.write(chunks).map_err(End::from)
+        };
+        self.subs.settle();
+        result
+    }
+}
+
+/// One subscription output as a native WebSocket frame.
+pub fn emit_chunk(e: Emit, format: Format) -> Chunk {
+    match e {
+        Emit::Message { b, live } => Chunk {
+            bytes: b.ws_native(format).clone(),
+            binary: false,
+            done: live.then_some(b),
+        },
+        Emit::Subscribed {
+            room,
+            epoch,
+            offset,
+            recovered,
+            id,
+        } => frame(
+            &ServerFrame::Subscribed {
+                room: room.to_string(),
+                epoch: epoch.to_string(),
+                offset,
+                recovered,
+                id,
+            },
+            format,
+        ),
+        Emit::Unsubscribed { room } => frame(
+            &ServerFrame::Unsubscribed {
+                room: room.to_string(),
+                id: None,
+            },
+            format,
+        ),
+    }
+}

@@ -1,0 +1,127 @@
+//! The HTTP upgrade to a native WebSocket session.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use herald_protocol::native::{CloseCode, Format};
+use herald_protocol::ws::handshake::accept_key;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tracing::Instrument;
+
+use super::session;
+use crate::server::AppState;
+use crate::transport::span;
+
+/// Checks the upgrade request and returns the `Sec-WebSocket-Accept` value.
+///
+/// # Errors
+/// A 4xx response naming what is wrong with the request.
+pub fn check_upgrade(method: &Method, headers: &HeaderMap) -> Result<String, Box<Response>> {
+    let bad = |msg: &str| Box::new((StatusCode::BAD_REQUEST, msg.to_owned()).into_response());
+    if method != Method::GET {
+        return Err(bad("WebSocket upgrade needs GET"));
+    }
+    let has_token = |name: header::HeaderName, token: &str| {
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case(token))
+    };
+    if !has_token(header::UPGRADE, "websocket") || !has_token(header::CONNECTION, "upgrade") {
+        return Err(Box::new(
+            (
+                StatusCode::UPGRADE_REQUIRED,
+                [(header::UPGRADE, "websocket")],
+                "this endpoint speaks WebSocket only",
+            )
+                .into_response(),
+        ));
+    }
+    if headers
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .map(HeaderValue::as_bytes)
+        != Some(b"13")
+    {
+        return Err(bad("Sec-WebSocket-Version must be 13"));
+    }
+    let key = headers
+        .get(header::SEC_WEBSOCKET_KEY)
+        .ok_or_else(|| bad("missing Sec-WebSocket-Key"))?;
+    Ok(accept_key(key.as_bytes()))
+}
+
+/// The 101 response.
+pub fn switching_protocols(accept: &str) -> Response {
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::UPGRADE, "websocket")
+        .header(header::CONNECTION, "upgrade")
+        .header(header::SEC_WEBSOCKET_ACCEPT, accept)
+        .body(Body::empty())
+        .unwrap_or_default()
+}
+
+/// Takes the upgraded connection back from hyper as the raw TCP stream
+/// and the bytes hyper read past the request, so no HTTP buffers stay
+/// alive for the life of the WebSocket.
+pub async fn into_tcp(on_upgrade: hyper::upgrade::OnUpgrade) -> Option<(TcpStream, Vec<u8>)> {
+    let upgraded = on_upgrade.await.ok()?;
+    match upgraded.downcast::<TokioIo<TcpStream>>() {
+        Ok(parts) => Some((parts.io.into_inner(), parts.read_buf.to_vec())),
+        Err(_) => {
+            tracing::error!("upgraded connection is not a TCP stream");
+            None
+        }
+    }
+}
+
+/// `GET /ws`: upgrade, admit (or refuse with 4004), and run the session.
+pub async fn handler(State(state): State<Arc<AppState>>, mut req: Request) -> Response {
+    let accept = match check_upgrade(req.method(), req.headers()) {
+        Ok(a) => a,
+        Err(resp) => return *resp,
+    };
+    let format = match req
+        .uri()
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("format="))
+    {
+        Some("msgpack") => Format::MsgPack,
+        _ => Format::Json,
+    };
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let permit = state.admission.try_admit("ws");
+    let st = state.clone();
+    // The task lives as long as the connection, and its future is most of
+    // an idle connection's memory: the handshake and the refusal, which run
+    // briefly, are boxed rather than sized into it.
+    let session = state.new_session_id();
+    let span = span::connection(&session, "ws");
+    let task = async move {
+        let Some((sock, leftover)) = Box::pin(into_tcp(on_upgrade)).await else {
+            return;
+        };
+        match permit {
+            Some(permit) => session::run(sock, leftover, st, format, session, permit).await,
+            None => {
+                Box::pin(session::refuse(
+                    sock,
+                    st,
+                    CloseCode::ConnectionLimit,
+                    format,
+                ))
+                .await
+            }
+        }
+    };
+    state.tracker.spawn(task.instrument(span));
+    switching_protocols(&accept)
+}

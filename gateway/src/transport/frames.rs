@@ -1,0 +1,253 @@
+//! A publication on its way to this node's subscribers, with its wire
+//! bytes built once per framing and shared by every subscriber: the
+//! fan-out writes the same bytes to every socket (`Framing` says which).
+
+use std::ops::Deref;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use bytes::{Bytes, BytesMut};
+use herald_bus::Message;
+use herald_protocol::native::{Format, ServerFrame, encode_server};
+use herald_protocol::sio::{DEFAULT_NSP, encode_event_frame};
+use herald_protocol::ws::Opcode;
+use herald_protocol::ws::frame::header;
+use tokio::time::Instant;
+
+/// How a connection puts messages on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// Herald's native protocol in WebSocket frames: JSON text frames, or
+    /// MessagePack binary frames.
+    WsNative(Format),
+    /// Socket.IO packets in WebSocket frames.
+    WsSocketIo,
+    /// Socket.IO packets in a long-polling payload: unframed; a GET joins
+    /// them with the record separator.
+    PollSocketIo,
+}
+
+impl Framing {
+    /// Whether every chunk on this wire is already a whole frame (so it
+    /// can be written to a socket as is).
+    pub fn is_framed(self) -> bool {
+        !matches!(self, Self::PollSocketIo)
+    }
+}
+
+/// How a Socket.IO event frame for a namespace is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SioEncoding<'a> {
+    /// The namespace.
+    pub nsp: &'a str,
+    /// Whether events carry the recovery offset as their last argument.
+    pub recovery: bool,
+}
+
+/// One message as this node sends it: the bus's data, plus the bytes each
+/// framing needs, built the first time a subscriber needs them.
+#[derive(Debug)]
+pub struct Broadcast {
+    /// The stored publication.
+    pub msg: Arc<Message>,
+    /// When the message reached this node.
+    pub arrived: Instant,
+    /// Native JSON in a WebSocket text frame.
+    ws_json: OnceLock<Bytes>,
+    /// Native MessagePack in a WebSocket binary frame.
+    ws_msgpack: OnceLock<Bytes>,
+    /// Socket.IO's main-namespace event, `[unframed, WebSocket-framed]`,
+    /// for the process's recovery setting (set on first use).
+    sio_main: OnceLock<(bool, Bytes, Bytes)>,
+    /// Live deliveries not yet written (see [`Broadcast::begin_fanout`]).
+    pending: AtomicUsize,
+}
+
+impl Deref for Broadcast {
+    type Target = Message;
+
+    fn deref(&self) -> &Message {
+        &self.msg
+    }
+}
+
+/// `payload` in one unmasked WebSocket frame, built in a single buffer.
+pub fn ws_frame(opcode: Opcode, payload: &[u8]) -> Bytes {
+    let mut h = [0u8; 10];
+    let n = header(opcode, payload.len(), &mut h);
+    let mut out = BytesMut::with_capacity(n + payload.len());
+    out.extend_from_slice(&h[..n]);
+    out.extend_from_slice(payload);
+    out.freeze()
+}
+
+impl Broadcast {
+    /// Wraps a message that arrives now.
+    pub fn new(msg: Arc<Message>) -> Arc<Self> {
+        Arc::new(Self {
+            msg,
+            arrived: Instant::now(),
+            ws_json: OnceLock::new(),
+            ws_msgpack: OnceLock::new(),
+            sio_main: OnceLock::new(),
+            pending: AtomicUsize::new(0),
+        })
+    }
+
+    /// Starts counting live deliveries: `n` tokens (one per part of the
+    /// room) plus the deliverer's.
+    pub fn begin_fanout(&self, n: usize) {
+        self.pending.store(n + 1, Ordering::Release);
+    }
+
+    /// Adds `n` live deliveries to wait for (a part of the room's members).
+    pub fn add_pending(&self, n: usize) {
+        if n > 0 {
+            self.pending.fetch_add(n, Ordering::AcqRel);
+        }
+    }
+
+    /// Marks `n` live deliveries done (written, skipped or dropped).
+    /// Returns true for the call that completes the fan-out.
+    pub fn fanout_done(&self, n: usize) -> bool {
+        n > 0 && self.pending.fetch_sub(n, Ordering::AcqRel) == n
+    }
+
+    /// Deliveries still outstanding (0 once the fan-out completed or when
+    /// none was started).
+    pub fn fanout_pending(&self) -> usize {
+        self.pending.load(Ordering::Acquire)
+    }
+
+    fn native(&self) -> ServerFrame {
+        ServerFrame::Message {
+            room: self.room.to_string(),
+            event: self.event.clone(),
+            data: self.data.clone(),
+            offset: self.offset,
+            ts: Some(self.ts_ms),
+        }
+    }
+
+    /// The native `message` frame's payload (not WebSocket-framed).
+    pub fn native_payload(&self, format: Format) -> Vec<u8> {
+        encode_server(&self.native(), format)
+    }
+
+    /// The native `message` in a WebSocket frame, encoded once per format.
+    pub fn ws_native(&self, format: Format) -> &Bytes {
+        match format {
+            Format::Json => self
+                .ws_json
+                .get_or_init(|| ws_frame(Opcode::Text, &self.native_payload(format))),
+            Format::MsgPack => self
+                .ws_msgpack
+                .get_or_init(|| ws_frame(Opcode::Binary, &self.native_payload(format))),
+        }
+    }
+
+    /// The Socket.IO event packet text (`42<nsp>,["event",data,offset?]`).
+    pub fn sio_packet(&self, enc: SioEncoding<'_>) -> String {
+        let offset = enc.recovery.then(|| {
+            crate::socketio::recovery::offset_string(self.offset, &self.epoch, &self.room)
+        });
+        encode_event_frame(enc.nsp, &self.event, &self.data, offset.as_deref())
+    }
+
+    /// The Socket.IO event for `enc` in `framing` (WebSocket-framed or a
+    /// bare polling packet). The main namespace's bytes are built once and
+    /// shared; other namespaces are rare and built per call.
+    pub fn sio(&self, enc: SioEncoding<'_>, framing: Framing) -> Bytes {
+        let framed = framing.is_framed();
+        if enc.nsp == DEFAULT_NSP {
+            let (recovery, raw, ws) = self.sio_main.get_or_init(|| {
+                let raw = Bytes::from(self.sio_packet(enc));
+                let ws = ws_frame(Opcode::Text, &raw);
+                (enc.recovery, raw, ws)
+            });
+            if *recovery == enc.recovery {
+                return if framed { ws.clone() } else { raw.clone() };
+            }
+        }
+        let raw = self.sio_packet(enc);
+        if framed {
+            ws_frame(Opcode::Text, raw.as_bytes())
+        } else {
+            Bytes::from(raw)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use herald_protocol::RoomName;
+    use serde_json::json;
+
+    fn broadcast() -> Arc<Broadcast> {
+        Broadcast::new(Arc::new(Message::new(
+            RoomName::new("dashboard:sales").unwrap(),
+            "dashboard:update".into(),
+            json!({ "n": 1 }),
+            Arc::from("e1"),
+            7,
+            5,
+            None,
+        )))
+    }
+
+    #[test]
+    fn native_frames_are_framed_once_per_format() {
+        let b = broadcast();
+        let a = b.ws_native(Format::Json).clone();
+        assert_eq!(a[0], 0x81, "a final text frame");
+        let text = std::str::from_utf8(&a[2..]).unwrap();
+        assert!(text.contains(r#""offset":7"#), "{text}");
+        assert_eq!(a.as_ptr(), b.ws_native(Format::Json).as_ptr(), "shared");
+        assert_eq!(b.ws_native(Format::MsgPack)[0], 0x82, "a binary frame");
+    }
+
+    #[test]
+    fn socketio_frames_per_namespace_and_framing() {
+        let b = broadcast();
+        let main = SioEncoding {
+            nsp: "/",
+            recovery: true,
+        };
+        let raw = b.sio(main, Framing::PollSocketIo);
+        assert_eq!(
+            &raw[..],
+            br#"42["dashboard:update",{"n":1},"7 e1 dashboard:sales"]"#
+        );
+        let ws = b.sio(main, Framing::WsSocketIo);
+        assert_eq!(&ws[2..], &raw[..]);
+        assert_eq!(ws.as_ptr(), b.sio(main, Framing::WsSocketIo).as_ptr());
+        let admin = b.sio(
+            SioEncoding {
+                nsp: "/admin",
+                recovery: false,
+            },
+            Framing::PollSocketIo,
+        );
+        assert_eq!(&admin[..], br#"42/admin,["dashboard:update",{"n":1}]"#);
+        // The other recovery setting is still right, only not cached.
+        let plain = b.sio(
+            SioEncoding {
+                nsp: "/",
+                recovery: false,
+            },
+            Framing::PollSocketIo,
+        );
+        assert_eq!(&plain[..], br#"42["dashboard:update",{"n":1}]"#);
+    }
+
+    #[test]
+    fn the_fanout_completes_once() {
+        let b = broadcast();
+        b.begin_fanout(2);
+        assert!(!b.fanout_done(1));
+        assert!(!b.fanout_done(1));
+        assert!(b.fanout_done(1));
+        assert_eq!(b.fanout_pending(), 0);
+    }
+}

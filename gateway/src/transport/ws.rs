@@ -1,0 +1,150 @@
+//! WebSocket connections over TCP: reading client messages (the socket is
+//! shared with the fan-out, which writes to it directly), writing control
+//! frames in order with everything else, and the close sequence.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use herald_protocol::native::CloseCode;
+use herald_protocol::ws::{Assembler, Limits, Opcode, WsMessage, close};
+use tokio::net::TcpStream;
+
+use super::end::ReadError;
+use super::frames::ws_frame;
+use super::link::{Chunk, Flushed, Link};
+
+/// Read buffer bytes kept between reads; a larger buffer (a big frame
+/// arriving in pieces) is freed once it is consumed.
+const KEEP_BUFFER: usize = 512;
+
+/// Bytes read per `read` call (on the stack of a synchronous call, so an
+/// idle connection's task holds no read buffer).
+const READ_CHUNK: usize = 4096;
+
+/// How long the close sequence may take: a slow or dead peer may never
+/// read it.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Reads client messages from a TCP socket.
+pub struct WsReader {
+    /// Frames to messages.
+    asm: Assembler,
+    /// Bytes read but not yet decoded (a frame arriving in pieces).
+    buf: Vec<u8>,
+    /// Messages decoded from the last read, not yet returned.
+    ready: std::collections::VecDeque<WsMessage>,
+}
+
+impl WsReader {
+    /// A reader with `leftover` bytes already read (after the HTTP upgrade).
+    pub fn new(limits: Limits, leftover: Vec<u8>) -> Self {
+        Self {
+            asm: Assembler::new(limits),
+            buf: leftover,
+            ready: std::collections::VecDeque::new(),
+        }
+    }
+
+    /// The next message.
+    ///
+    /// # Errors
+    /// [`ReadError`]: the connection ends (see `transport::end`).
+    pub async fn next(&mut self, sock: &TcpStream) -> Result<WsMessage, ReadError> {
+        loop {
+            if let Some(m) = self.ready.pop_front() {
+                return Ok(m);
+            }
+            if !self.buf.is_empty() {
+                let mut buf = std::mem::take(&mut self.buf);
+                let used = self.decode_all(&mut buf)?;
+                buf.drain(..used);
+                self.buf = buf;
+                self.trim();
+                if let Some(m) = self.ready.pop_front() {
+                    return Ok(m);
+                }
+            }
+            sock.readable().await?;
+            self.read_now(sock)?;
+        }
+    }
+
+    /// Reads what the socket has (synchronously: its buffer lives on this
+    /// call's stack, not in the connection's future) and decodes it.
+    fn read_now(&mut self, sock: &TcpStream) -> Result<(), ReadError> {
+        let mut chunk = [0u8; READ_CHUNK];
+        let n = match sock.try_read(&mut chunk) {
+            Ok(0) => return Err(ReadError::Eof),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        if self.buf.is_empty() {
+            let used = self.decode_all(&mut chunk[..n])?;
+            self.buf.extend_from_slice(&chunk[used..n]);
+        } else {
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+        Ok(())
+    }
+
+    fn decode_all(&mut self, bytes: &mut [u8]) -> Result<usize, ReadError> {
+        let mut used = 0;
+        loop {
+            let d = self.asm.decode(&mut bytes[used..])?;
+            if d.consumed == 0 {
+                return Ok(used);
+            }
+            used += d.consumed;
+            self.ready.extend(d.message);
+        }
+    }
+
+    fn trim(&mut self) {
+        if self.buf.is_empty() && self.buf.capacity() > KEEP_BUFFER {
+            self.buf = Vec::new();
+        }
+    }
+}
+
+/// A WebSocket frame as a chunk completing no delivery.
+pub fn control(opcode: Opcode, payload: &[u8]) -> Chunk {
+    Chunk::plain(ws_frame(opcode, payload))
+}
+
+/// Answers a client's ping.
+pub fn pong(link: &Link, payload: &Bytes) {
+    let _ = link.write([control(Opcode::Pong, payload)]);
+}
+
+/// Flushes queued bytes while the socket takes them: call when the
+/// socket is writable. Returns whether the link is still open.
+pub async fn flush(link: &Link, sock: &TcpStream) -> bool {
+    if sock.writable().await.is_err() {
+        return false;
+    }
+    link.flush() != Flushed::Closed
+}
+
+/// The close sequence: `goodbye` (the protocol's own notice, if any), then
+/// a close frame with `code`, after whatever frame is part-written, within
+/// a bounded time.
+pub async fn close_with(link: &Arc<Link>, sock: &TcpStream, code: CloseCode, goodbye: Vec<Chunk>) {
+    let mut chunks = goodbye;
+    chunks.push(Chunk::plain(close::frame(u16::from(code), code.name())));
+    link.finish(chunks);
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
+        loop {
+            match link.flush_final() {
+                Flushed::Blocked => {
+                    if sock.writable().await.is_err() {
+                        return;
+                    }
+                }
+                Flushed::Empty | Flushed::Closed => return,
+            }
+        }
+    })
+    .await;
+}

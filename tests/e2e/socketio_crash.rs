@@ -14,10 +14,11 @@
 //! --test socketio_crash -- --include-ignored`. The RST test passes today.
 //!
 //! Seen on 2026-12-01: after the SIGKILL, all 25 clients that moved had
-//! `recovered` false and each missed 33 to 75 consecutive updates (from
-//! n=251 on; the re-subscribe's snapshot brought the latest one), with both
-//! transport settings; the 25 that stayed got all 500. A FIN without a close
-//! frame is counted as `protocol_violation`, and the reconnect lost n=2..5.
+//! `recovered` false and each missed 33 to 86 consecutive updates (from
+//! n=251 on; the re-subscribe's snapshot brought the latest one), in four
+//! runs over both transport settings; the 25 that stayed got all 500. A FIN
+//! without a close frame is counted as `protocol_violation`, and the
+//! reconnect lost n=2..5.
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -1,0 +1,215 @@
+//! Socket.IO connection state recovery when a connection dies badly, with
+//! the real `socket.io-client` 4.8 running the seed's client code
+//! (`tests/js/sio-crash.mjs`, `tests/js/sio-reset.mjs`):
+//!
+//! - a gateway killed with SIGKILL while updates flow: its clients move to
+//!   the other gateway through a sticky round-robin proxy, and must be
+//!   recovered with every update once, in order (issue 15);
+//! - a TCP connection cut without a WebSocket close frame (RST or FIN):
+//!   the reconnect must be recovered with every update published meanwhile
+//!   (issue 11).
+//!
+//! The crash tests and the FIN tests fail on today's gateway, so they are
+//! `#[ignore]`d with the reason; run them with `cargo test -p herald-tests
+//! --test socketio_crash -- --include-ignored`. The RST test passes today.
+//!
+//! Seen on 2026-12-01: after the SIGKILL, all 25 clients that moved had
+//! `recovered` false and each missed 33 to 86 consecutive updates (from
+//! n=251 on; the re-subscribe's snapshot brought the latest one), in four
+//! runs over both transport settings; the 25 that stayed got all 500. A FIN
+//! without a close frame is counted as `protocol_violation`, and the
+//! reconnect lost n=2..5.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use herald_tests::gateway::GatewayProc;
+use herald_tests::process::Proc;
+use herald_tests::redis::RedisServer;
+use serde_json::{Value, json};
+
+fn js(script: &str) -> String {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("js");
+    assert!(
+        dir.join("node_modules/socket.io-client").exists(),
+        "run `npm ci` in tests/js first (scripts/test.sh does)"
+    );
+    dir.join(script).display().to_string()
+}
+
+/// Runs `node tests/js/<script> args...` to its final `{"ok":true,...}`
+/// line, within `timeout`, and returns that line.
+fn run_node(script: &str, args: &[String], timeout: Duration, gateways: &[&GatewayProc]) -> Value {
+    let mut all = vec![js(script)];
+    all.extend(args.iter().cloned());
+    let mut p = Proc::spawn(std::path::Path::new("node"), &all);
+    let deadline = std::time::Instant::now() + timeout;
+    let mut last = None;
+    while let Ok(line) = p
+        .stdout
+        .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+    {
+        if line.contains("\"ok\":true") {
+            last = Some(line);
+            break;
+        }
+    }
+    let code = p.wait_exit(Duration::from_secs(5));
+    let Some(line) = last.filter(|_| code == Some(0)) else {
+        let logs: Vec<String> = gateways.iter().map(|g| g.proc.log_text()).collect();
+        panic!(
+            "{script} failed (exit {code:?}):\n{}\ngateway logs:\n{}",
+            p.log_text(),
+            logs.join("\n----\n")
+        );
+    };
+    serde_json::from_str(&line).expect("final line is JSON")
+}
+
+/// One line per client that did not get exactly n=0..=updates, or that
+/// moved without being recovered.
+fn bad_clients(out: &Value) -> Vec<String> {
+    let moved_unrecovered = |r: &Value| r["moved"] == json!(true) && r["recovered"] != json!(true);
+    out["report"]
+        .as_array()
+        .expect("report")
+        .iter()
+        .filter(|r| r["exact"] != json!(true) || moved_unrecovered(r))
+        .map(|r| {
+            format!(
+                "client {} moved={} recovered={} missing={} {} duplicates={} \
+                 out_of_order={} upstreams={}",
+                r["i"],
+                r["moved"],
+                r["recovered"],
+                r["missing"],
+                r["missingRange"],
+                r["duplicates"],
+                r["outOfOrder"],
+                r["upstreams"]
+            )
+        })
+        .collect()
+}
+
+/// 50 clients over two gateways and one Redis; gateway A is killed after
+/// 250 of 500 updates at 50/s.
+fn crash(mode: &str) {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let args = [
+        "--redis-url",
+        url.as_str(),
+        "--socketio-recovery",
+        "--demo-rate",
+        "0",
+        // Room history larger than any outage here, so that only recovery
+        // itself can lose updates.
+        "--history-size",
+        "1000",
+    ];
+    let a = GatewayProc::start(&args);
+    let b = GatewayProc::start(&args);
+    let out = run_node(
+        "sio-crash.mjs",
+        &[
+            format!("http://{}", a.client),
+            b.admin_url(),
+            mode.to_owned(),
+            format!("http://{}", b.client),
+            a.proc.pid().to_string(),
+            "50".into(),
+            "500".into(),
+            "50".into(),
+        ],
+        Duration::from_secs(120),
+        &[&b],
+    );
+    let bad = bad_clients(&out);
+    let summary = format!(
+        "mode={mode} exact={}/{} moved={} moved_recovered={} moved_missing={} stayed_exact={}",
+        out["exact"],
+        out["clients"],
+        out["moved"],
+        out["movedRecovered"],
+        out["movedMissing"],
+        out["stayedExact"]
+    );
+    eprintln!("{summary}");
+    assert!(
+        out["moved"].as_u64().unwrap_or(0) > 0,
+        "no client moved off the killed gateway: {summary}"
+    );
+    assert!(
+        bad.is_empty(),
+        "{summary}\nclients without every update exactly once, in order, \
+         or moved without recovery:\n{}",
+        bad.join("\n")
+    );
+    assert_eq!(out["movedRecovered"], out["moved"], "{summary}");
+}
+
+#[test]
+#[ignore = "fails until crash-safe recovery lands (issue 15)"]
+fn a_gateway_crash_loses_no_update_and_moved_clients_are_recovered() {
+    crash("default");
+}
+
+#[test]
+#[ignore = "fails until crash-safe recovery lands (issue 15)"]
+fn a_gateway_crash_loses_no_update_and_moved_clients_are_recovered_websocket_only() {
+    crash("websocket");
+}
+
+/// The connection is cut under the client (`rst` or `fin`), without a
+/// WebSocket close frame.
+async fn reset(cut: &str, mode: &str) {
+    let gw = GatewayProc::start(&["--standalone", "--demo-rate", "0", "--socketio-recovery"]);
+    let out = run_node(
+        "sio-reset.mjs",
+        &[
+            format!("http://{}", gw.client),
+            gw.admin_url(),
+            cut.to_owned(),
+            mode.to_owned(),
+        ],
+        Duration::from_secs(40),
+        &[&gw],
+    );
+    let metrics = gw.metrics().await;
+    let reasons: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("herald_gateway_disconnects_total{"))
+        .collect();
+    let summary = format!(
+        "cut={cut} mode={mode} reason={} recovered={} received={} missing={} \
+         connects={}\ngateway disconnects: {reasons:?}",
+        out["reason"], out["recovered"], out["received"], out["missing"], out["connects"]
+    );
+    eprintln!("{summary}");
+    assert_eq!(out["recovered"], true, "{summary}");
+    assert_eq!(out["received"], json!([0, 1, 2, 3, 4, 5, 6]), "{summary}");
+}
+
+/// A reset (RST) is a `client_closed`-like end today: recovery is kept.
+/// This guards it while the session code is restructured.
+#[tokio::test]
+async fn a_tcp_reset_without_a_close_frame_keeps_recovery() {
+    reset("rst", "websocket").await;
+}
+
+/// A FIN without a close frame is tungstenite's
+/// `Protocol(ResetWithoutClosingHandshake)`, which the Socket.IO session
+/// counts as `protocol_violation` and marks not recoverable (issue 11).
+#[tokio::test]
+#[ignore = "fails until a TCP close without a close frame keeps Socket.IO recovery (issue 11)"]
+async fn a_tcp_close_without_a_close_frame_keeps_recovery() {
+    reset("fin", "websocket").await;
+}
+
+/// The same after the polling-to-WebSocket upgrade (default transports).
+#[tokio::test]
+#[ignore = "fails until a TCP close without a close frame keeps Socket.IO recovery (issue 11)"]
+async fn a_tcp_close_without_a_close_frame_after_the_upgrade_keeps_recovery() {
+    reset("fin", "default").await;
+}

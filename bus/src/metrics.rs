@@ -10,6 +10,8 @@ pub const DATA_LOSS: &str = "herald_bus_data_loss_total";
 /// before the first event (and in standalone mode). Call once after the
 /// recorder is installed.
 pub fn register() {
-    metrics::counter!(INVALID_FRAMES).increment(0);
+    for reason in crate::redis::Skip::ALL {
+        metrics::counter!(INVALID_FRAMES, "reason" => reason.label()).increment(0);
+    }
     metrics::counter!(DATA_LOSS).increment(0);
 }

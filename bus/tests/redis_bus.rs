@@ -188,7 +188,11 @@ async fn publish_and_deliver(urls: Vec<String>, cluster: bool) {
             "probe leaked to the sink"
         );
     }
-    // After unwatch, a room's shard is no longer delivered.
+    // After unwatch, a room is no longer delivered to that node: a
+    // sentinel that node still watches, published after the marker, comes
+    // through, and the marker does not.
+    let sentinel = "sentinel:after-unwatch";
+    a.watch(&room(sentinel)).await.unwrap();
     for r in &rooms {
         a.unwatch(&room(r));
     }
@@ -196,10 +200,19 @@ async fn publish_and_deliver(urls: Vec<String>, cluster: bool) {
     b.publish(vec![publication(marker, 0)]).await[0]
         .as_ref()
         .unwrap();
+    b.publish(vec![publication(sentinel, 0)]).await[0]
+        .as_ref()
+        .unwrap();
     eventually("b gets the marker", || {
         sink_b.offsets(marker).len() > N as usize
     })
     .await;
+    eventually("a gets the sentinel", || !sink_a.offsets(sentinel).is_empty()).await;
+    assert_eq!(
+        sink_a.offsets(marker).len(),
+        N as usize,
+        "a node that unwatched a room still received it"
+    );
     let epochs = |sink: &TestSink| -> Vec<String> {
         let msgs = sink.msgs.lock();
         rooms

@@ -98,6 +98,7 @@ fn leak_of(report: &Value) -> &Value {
 }
 
 #[test]
+#[ignore = "a 48 s soak, outside the default run: cargo nextest run -p herald-tests --test soak_leak --run-ignored only"]
 fn the_soak_calls_a_leaking_gateway_leak_and_a_flat_one_pass() {
     let dir = tempfile::tempdir().expect("temp dir");
 

@@ -14,7 +14,9 @@ pub fn bin_dir() -> PathBuf {
     deps.parent().expect("profile dir").to_path_buf()
 }
 
-/// The path of a workspace binary; panics with a clear message when it was not built.
+/// The path of a workspace binary; panics with a clear message when it was
+/// not built, or was built before its sources last changed (a stale binary
+/// must never pass a test).
 pub fn bin(name: &str) -> PathBuf {
     let path = bin_dir().join(name);
     assert!(
@@ -22,7 +24,76 @@ pub fn bin(name: &str) -> PathBuf {
         "{} is missing: build the workspace binaries first (cargo build --workspace --bins)",
         path.display()
     );
+    let root = workspace_root();
+    let dirs: Vec<PathBuf> = sources_of(name).iter().map(|d| root.join(d)).collect();
+    if let Some(newer) = stale(&path, &dirs, &root.join("Cargo.lock")) {
+        panic!(
+            "{} is older than {}: rebuild the binaries (cargo build --workspace --bins)",
+            path.display(),
+            newer.display()
+        );
+    }
     path
+}
+
+/// The workspace root (this crate lives in `tests/`).
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+/// The workspace folders a binary is built from.
+fn sources_of(name: &str) -> &'static [&'static str] {
+    match name {
+        "herald-gateway" => &["protocol", "bus", "service", "gateway"],
+        "herald-router" => &["protocol", "bus", "service", "router"],
+        "herald-loadtest" => &["protocol", "service", "loadtest"],
+        "herald-mongo-wire" => &["tests/mongo-wire"],
+        _ => &[],
+    }
+}
+
+/// A source newer than `binary`: a file the build reads (Rust, Lua,
+/// embedded page assets, manifests) under `dirs`, skipping build output,
+/// node modules, fuzz crates and integration tests; or `lock`.
+pub fn stale(binary: &std::path::Path, dirs: &[PathBuf], lock: &std::path::Path) -> Option<PathBuf> {
+    let built = std::fs::metadata(binary).and_then(|m| m.modified()).ok()?;
+    let newer = |p: &std::path::Path| {
+        std::fs::metadata(p)
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t > built)
+    };
+    if newer(lock) {
+        return Some(lock.to_path_buf());
+    }
+    let mut stack: Vec<PathBuf> = dirs.to_vec();
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            let name = e.file_name();
+            if matches!(
+                name.to_str(),
+                Some("target" | "node_modules" | "fuzz" | "tests" | "benches")
+            ) {
+                continue;
+            }
+            let built_from = p
+                .extension()
+                .and_then(|x| x.to_str())
+                .is_some_and(|x| matches!(x, "rs" | "lua" | "html" | "js" | "css" | "toml"));
+            if p.is_dir() {
+                stack.push(p);
+            } else if built_from && newer(&p) {
+                return Some(p);
+            }
+        }
+    }
+    None
 }
 
 /// A child process that is killed when dropped, with its stdout lines
@@ -135,4 +206,37 @@ fn rand_suffix() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos() as u64);
     t ^ (N.fetch_add(1, Ordering::Relaxed) << 32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::SystemTime;
+
+    fn touch(p: &std::path::Path, t: SystemTime) {
+        let f = std::fs::File::create(p).unwrap();
+        f.set_modified(t).unwrap();
+    }
+
+    #[test]
+    fn a_binary_older_than_a_source_is_stale() {
+        let dir = std::env::temp_dir().join(format!("herald-stale-{}", std::process::id()));
+        let src = dir.join("crate/src");
+        std::fs::create_dir_all(&src).unwrap();
+        let now = SystemTime::now();
+        let earlier = now - Duration::from_secs(60);
+        let bin = dir.join("bin");
+        let lock = dir.join("Cargo.lock");
+        touch(&lock, earlier);
+        touch(&src.join("lib.rs"), earlier);
+        touch(&bin, now);
+        let dirs = vec![dir.join("crate")];
+        assert_eq!(stale(&bin, &dirs, &lock), None);
+        touch(&src.join("lib.rs"), now + Duration::from_secs(5));
+        assert_eq!(stale(&bin, &dirs, &lock), Some(src.join("lib.rs")));
+        touch(&src.join("lib.rs"), earlier);
+        touch(&lock, now + Duration::from_secs(5));
+        assert_eq!(stale(&bin, &dirs, &lock), Some(lock.clone()));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -4,16 +4,61 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use herald_protocol::RoomName;
-use herald_protocol::bus::{BusFrame, decode_bus};
+use herald_protocol::bus::{BusDecodeError, BusFrame, decode_bus};
 use redis::Value;
 
 use super::scripts::{bytes_of, str_of};
 use crate::Message;
 
+/// Why an entry was skipped: the `reason` label of
+/// `herald_bus_invalid_frames_total` (a fixed set).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skip {
+    /// Bytes that are not a frame, or a frame that contradicts its entry.
+    Malformed,
+    /// A frame version this reader does not speak (a newer writer).
+    UnsupportedVersion,
+    /// A frame kind this reader does not know (a newer writer).
+    UnknownKind,
+}
+
+impl Skip {
+    /// The label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Malformed => "malformed",
+            Self::UnsupportedVersion => "unsupported_version",
+            Self::UnknownKind => "unknown_kind",
+        }
+    }
+
+    /// Every label value, registered at 0 at start.
+    pub const ALL: [Skip; 3] = [Self::Malformed, Self::UnsupportedVersion, Self::UnknownKind];
+
+    /// Why a frame failed to decode.
+    pub fn of(e: &BusDecodeError) -> Self {
+        match e {
+            BusDecodeError::UnsupportedVersion(_) => Self::UnsupportedVersion,
+            _ => Self::Malformed,
+        }
+    }
+}
+
 /// Counts and logs an entry that cannot be used; the stream goes on.
 pub fn invalid(stream: &str, id: &str, why: &str) {
-    metrics::counter!(crate::metrics::INVALID_FRAMES).increment(1);
-    tracing::warn!(stream, id, why, "skipping an invalid bus entry");
+    skipped(stream, id, Skip::Malformed, why);
+}
+
+/// Counts and logs an entry skipped for `reason`; the stream goes on.
+pub fn skipped(stream: &str, id: &str, reason: Skip, why: &str) {
+    metrics::counter!(crate::metrics::INVALID_FRAMES, "reason" => reason.label()).increment(1);
+    match reason {
+        Skip::Malformed => tracing::warn!(stream, id, why, "skipping an invalid bus entry"),
+        // Expected during a rolling upgrade: not worth a warning each.
+        Skip::UnsupportedVersion | Skip::UnknownKind => {
+            tracing::debug!(stream, id, why, "skipping a bus entry of a newer protocol")
+        }
+    }
 }
 
 /// The fields of a shard stream entry, before the frame is decoded.
@@ -53,7 +98,7 @@ pub fn message(
     epoch: Arc<str>,
     offset: u64,
     frame: &[u8],
-) -> Result<Message, String> {
+) -> Result<Message, (Skip, String)> {
     match decode_bus(frame) {
         Ok(BusFrame::Publish(p)) if p.room == room.as_str() => Ok(Message::new(
             room.clone(),
@@ -64,9 +109,10 @@ pub fn message(
             p.ts_ms,
             p.src_ts_ms,
         )),
-        Ok(BusFrame::Publish(_)) => Err("frame room differs from field r".into()),
-        Ok(_) => Err("not a publication frame".into()),
-        Err(e) => Err(e.to_string()),
+        Ok(BusFrame::Publish(_)) => Err((Skip::Malformed, "frame room differs from field r".into())),
+        Ok(BusFrame::Unknown) => Err((Skip::UnknownKind, "a frame kind this node does not know".into())),
+        Ok(_) => Err((Skip::Malformed, "not a publication frame".into())),
+        Err(e) => Err((Skip::of(&e), e.to_string())),
     }
 }
 

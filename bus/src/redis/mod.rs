@@ -46,6 +46,7 @@ use tokio_util::task::TaskTracker;
 pub use config::RedisBusConfig;
 pub use publish::Published;
 pub use scripts::{HISTORY_LUA, PUBLISH_BATCH_LUA, PUBLISH_LUA};
+pub use entry::Skip;
 pub use state::LocalPresence;
 
 use self::conn::Connector;
@@ -383,7 +384,7 @@ impl Bus for RedisBus {
             };
             match entry::message(room, epoch.clone(), offset, frame) {
                 Ok(m) => tail.push_back(Arc::new(m)),
-                Err(why) => entry::invalid(&hist_key, &e.id, &why),
+                Err((reason, why)) => entry::skipped(&hist_key, &e.id, reason, &why),
             }
         }
         Ok(read_history(&epoch, latest, &tail, since, limit))

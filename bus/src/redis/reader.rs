@@ -290,7 +290,7 @@ fn shard_entries(shared: &Arc<Shared>, shard: u32, stream: &str, ids: &[StreamId
                     sink.deliver(Arc::new(msg));
                 }
             }
-            Err(why) => invalid(stream, &e.id, &why),
+            Err((reason, why)) => entry::skipped(stream, &e.id, reason, &why),
         }
     }
 }
@@ -312,6 +312,12 @@ fn control_entry(shared: &Arc<Shared>, stream: &str, e: &StreamId) {
         Ok(BusFrame::AskReply(r)) => ask::reply_arrived(shared, r),
         Ok(BusFrame::Heartbeat(_)) => {}
         Ok(BusFrame::Publish(_)) => invalid(stream, &e.id, "publication on the control stream"),
-        Err(err) => invalid(stream, &e.id, &err.to_string()),
+        Ok(BusFrame::Unknown) => entry::skipped(
+            stream,
+            &e.id,
+            entry::Skip::UnknownKind,
+            "a frame kind this node does not know",
+        ),
+        Err(err) => entry::skipped(stream, &e.id, entry::Skip::of(&err), &err.to_string()),
     }
 }

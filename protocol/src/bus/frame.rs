@@ -21,6 +21,10 @@ pub enum BusFrame {
     AskRequest(AskRequest),
     /// One node's acknowledgements for an [`AskRequest`].
     AskReply(AskReply),
+    /// A frame kind this reader does not know, written by a newer node
+    /// during a rolling upgrade: readers skip it and count it.
+    #[serde(other)]
+    Unknown,
 }
 
 /// A publication, as a publisher hands it to the bus.

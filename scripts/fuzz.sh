@@ -167,7 +167,7 @@ fuzz() {
   [ ${#selected[@]} -eq 0 ] || [ ${#targets[@]} -ne 1 ] || args+=("${targets[0]}")
   env "${env[@]}" cargo fuzz "${args[@]}"
   summary+=("$(printf '%-34s build %6ss' "$crate" "$(since "$start")")")
-  bindir=$crate/target/$(rustc -vV | sed -n 's/^host: //p')/release
+  bindir=${CARGO_TARGET_DIR:-$crate/target}/$(rustc -vV | sed -n "s/^host: //p")/release
   for t in "${targets[@]}"; do
     w=$work/${crate%%/*}/$t
     mkdir -p "$w/corpus" "$w/artifacts"

@@ -211,7 +211,7 @@ save_corpus() {
   case $save in
     merge)
       "$bin" -merge=1 "${LIMITS[@]}" "$seeds" "$w/corpus" >"$w/merge.log" 2>&1
-      echo "  merged into $seeds: $(grep -o 'added [0-9]* new units' "$w/merge.log" | tail -n 1)"
+      echo "  merged into $seeds: $(grep -o 'MERGE-OUTER: [0-9]* new files[^;]*' "$w/merge.log" | tail -n 1 | cut -d' ' -f2-)"
       ;;
     minimize)
       rm -rf "$w/min" && mkdir -p "$w/min"

@@ -1,10 +1,12 @@
-//! Fuzz target: Socket.IO `decode_text`; a decoded packet must validate and survive a re-encode.
+//! Fuzz target: Socket.IO `decode_text`.
 //!
-//! Must never panic on any input.
+//! Properties: never a panic; a decoded packet validates, survives a
+//! re-encode, and its accessors (`event_name`, `args`, `recovery`, which the
+//! gateway reads client input through) agree with its data.
 
 #![no_main]
 
-use herald_protocol::sio::{MAX_ATTACHMENTS, SioDecoded, decode_text, encode};
+use herald_protocol::sio::{MAX_ATTACHMENTS, SioDecoded, SioKind, decode_text, encode};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -17,6 +19,23 @@ fuzz_target!(|data: &[u8]| {
         Err(_) => return,
     };
     assert!(count <= MAX_ATTACHMENTS);
+    if packet.event_name().is_some() {
+        assert_eq!(packet.kind, SioKind::Event);
+        let items = packet.data.as_ref().and_then(|d| d.as_array());
+        assert_eq!(Some(packet.args().len() + 1), items.map(Vec::len));
+    }
+    if let Some(recovery) = packet.recovery() {
+        assert_eq!(packet.kind, SioKind::Connect);
+        let map = packet.data.as_ref().and_then(|d| d.as_object());
+        assert_eq!(
+            map.and_then(|m| m.get("pid")).and_then(|v| v.as_str()),
+            Some(recovery.pid.as_str())
+        );
+        assert_eq!(
+            map.and_then(|m| m.get("offset")).and_then(|v| v.as_str()),
+            Some(recovery.offset.as_str())
+        );
+    }
     assert!(!packet.kind.is_binary());
     let mut full = packet.clone();
     full.attachments = vec![bytes::Bytes::new(); count];

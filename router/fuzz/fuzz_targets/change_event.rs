@@ -1,6 +1,6 @@
 //! Fuzz target: arbitrary bytes read as a BSON change event, routed through
 //! every rule of a scope (filters, room templates, every payload kind, BSON
-//! to JSON).
+//! to JSON), and its resume token read as the stream reader does.
 //!
 //! Must never panic on any input.
 
@@ -11,6 +11,7 @@ use std::sync::OnceLock;
 use herald_router::convert::document_to_json;
 use herald_router::publish::{Origin, event_time_ms, route, route_rule};
 use herald_router::rules::{Scope, parse_rules};
+use herald_router::stream::token::{event_token_hex, token_cluster_time, token_from_hex};
 use libfuzzer_sys::fuzz_target;
 use mongodb::bson::Document;
 
@@ -76,9 +77,14 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let scope = scope();
+    let hex = event_token_hex(&event);
+    if let Some(hex) = hex {
+        let _ = token_cluster_time(hex);
+        let _ = token_from_hex(hex);
+    }
     let origin = Origin {
         scope: &scope.name,
-        src_pos: Some("8200000001"),
+        src_pos: hex.or(Some("8200000001")),
         src_ts_ms: event_time_ms(&event),
         fence: 1,
     };

@@ -1,0 +1,467 @@
+//! Writes the named seed inputs under `protocol/fuzz/seeds/<target>/`.
+//!
+//! Binary seeds (MessagePack frames, bus frames) are made with the codecs'
+//! own encoders, so they are exactly what a peer sends; text seeds are listed
+//! here too, so every seed has one place it comes from. Rerun after a frame
+//! format changes and commit the result:
+//!
+//! ```sh
+//! cargo run --manifest-path protocol/fuzz/Cargo.toml --example write_seeds
+//! ```
+//!
+//! Files named `seed<N>` are older hand-written seeds; this program leaves
+//! them alone.
+
+use std::path::{Path, PathBuf};
+
+use herald_protocol::RoomName;
+use herald_protocol::bus::{
+    AskAnswer, AskReply, AskRequest, BusFrame, Control, ControlTarget, NodeHeartbeat,
+    PresenceQuery, PresenceReply, Publication, encode_bus,
+};
+use herald_protocol::native::{
+    ClientFrame, CloseCode, ErrorCode, Format, ServerFrame, encode_client, encode_server,
+};
+use herald_protocol::{Position, sio};
+use serde_json::json;
+
+fn main() -> std::io::Result<()> {
+    let seeds = Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds");
+    let mut w = Writer { seeds, count: 0 };
+    native_client(&mut w)?;
+    native_server(&mut w)?;
+    bus(&mut w)?;
+    bus_frame_kinds(&mut w)?;
+    engine_io(&mut w)?;
+    socket_io(&mut w)?;
+    rooms(&mut w)?;
+    println!("wrote {} seed files under {}", w.count, w.seeds.display());
+    Ok(())
+}
+
+struct Writer {
+    seeds: PathBuf,
+    count: usize,
+}
+
+impl Writer {
+    fn put(&mut self, target: &str, name: &str, bytes: impl AsRef<[u8]>) -> std::io::Result<()> {
+        let dir = self.seeds.join(target);
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join(name), bytes)?;
+        self.count += 1;
+        Ok(())
+    }
+}
+
+fn room(name: &str) -> RoomName {
+    RoomName::new(name).expect("seed room names are valid")
+}
+
+fn client_frames() -> Vec<(&'static str, ClientFrame)> {
+    vec![
+        (
+            "subscribe_since",
+            ClientFrame::Subscribe {
+                room: room("dashboard:sales"),
+                since: Some(Position {
+                    epoch: "m1a2b".into(),
+                    offset: 41,
+                }),
+                leave_others: true,
+                id: Some(1),
+            },
+        ),
+        (
+            "subscribe",
+            ClientFrame::Subscribe {
+                room: room("склад:1"),
+                since: None,
+                leave_others: false,
+                id: None,
+            },
+        ),
+        (
+            "unsubscribe",
+            ClientFrame::Unsubscribe {
+                room: room("user@example.com/feed"),
+                id: Some(2),
+            },
+        ),
+        ("leave_all", ClientFrame::LeaveAll { id: Some(3) }),
+        (
+            "publish",
+            ClientFrame::Publish {
+                room: room("chat:1"),
+                event: "msg".into(),
+                data: json!({"text": "hi", "n": -3, "f": 1.5, "tags": ["a", null, true], "deep": {"x": {"y": []}}}),
+                id: Some(u64::MAX),
+            },
+        ),
+        ("ping", ClientFrame::Ping { id: None }),
+    ]
+}
+
+fn native_client(w: &mut Writer) -> std::io::Result<()> {
+    for (name, frame) in client_frames() {
+        w.put(
+            "native_client_msgpack",
+            &format!("{name}.msgpack"),
+            encode_client(&frame, Format::MsgPack),
+        )?;
+        w.put(
+            "native_client_json",
+            &format!("{name}.json"),
+            encode_client(&frame, Format::Json),
+        )?;
+    }
+    // Inputs that fail after the envelope was read, each at its own rule.
+    for (name, text) in [
+        ("unknown_op", r#"{"op":"explode","id":3}"#),
+        ("bad_room", r#"{"op":"subscribe","room":"bad room","id":4}"#),
+        ("missing_room", r#"{"op":"unsubscribe","id":5}"#),
+        ("op_not_string", r#"{"op":7,"id":6}"#),
+        (
+            "wrong_since",
+            r#"{"op":"subscribe","room":"a","since":{"epoch":1,"offset":"x"}}"#,
+        ),
+    ] {
+        w.put("native_client_json", &format!("{name}.json"), text)?;
+    }
+    Ok(())
+}
+
+fn native_server(w: &mut Writer) -> std::io::Result<()> {
+    let frames = [
+        (
+            "welcome",
+            ServerFrame::Welcome {
+                session: "s-1f2e".into(),
+                node: "gw-1".into(),
+                heartbeat_ms: 25_000,
+                max_frame_bytes: 65_536,
+                max_rooms: 100,
+            },
+        ),
+        (
+            "subscribed",
+            ServerFrame::Subscribed {
+                room: "dashboard:sales".into(),
+                epoch: "m1a2b".into(),
+                offset: 41,
+                recovered: true,
+                id: Some(1),
+            },
+        ),
+        (
+            "unsubscribed",
+            ServerFrame::Unsubscribed {
+                room: "chat:1".into(),
+                id: None,
+            },
+        ),
+        (
+            "message",
+            ServerFrame::Message {
+                room: "dashboard:sales".into(),
+                event: "dashboard:update".into(),
+                data: json!({"n": 1, "rows": [[1, 2], [3, 4.25]]}),
+                offset: 43,
+                ts: Some(1_732_850_000_000),
+            },
+        ),
+        (
+            "published",
+            ServerFrame::Published {
+                room: "chat:1".into(),
+                epoch: "m1a2b".into(),
+                offset: 7,
+                id: Some(4),
+            },
+        ),
+        ("pong", ServerFrame::Pong { id: Some(9) }),
+        (
+            "error",
+            ServerFrame::error(ErrorCode::TooManyRooms, "too many rooms", Some(5)),
+        ),
+        (
+            "disconnect",
+            ServerFrame::disconnect(CloseCode::SlowConsumer),
+        ),
+    ];
+    for (name, frame) in frames {
+        w.put(
+            "native_server",
+            &format!("{name}.json"),
+            encode_server(&frame, Format::Json),
+        )?;
+        w.put(
+            "native_server",
+            &format!("{name}.msgpack"),
+            encode_server(&frame, Format::MsgPack),
+        )?;
+    }
+    Ok(())
+}
+
+fn bus(w: &mut Writer) -> std::io::Result<()> {
+    let target = ControlTarget::Room("chat:1".into());
+    let frames = [
+        (
+            "publish",
+            BusFrame::Publish(Publication {
+                room: "orders:42".into(),
+                event: "order:update".into(),
+                data: json!({"status": "paid", "total": 12.5, "items": [1, 2]}),
+                ts_ms: 1_732_850_000_000,
+                src_ts_ms: Some(1_732_849_999_990),
+                src: Some("shop".into()),
+                src_pos: Some("8265700000000000030000000000000001".into()),
+                fence: Some(3),
+            }),
+        ),
+        (
+            "publish_minimal",
+            BusFrame::Publish(Publication {
+                room: "r".into(),
+                event: "e".into(),
+                data: serde_json::Value::Null,
+                ts_ms: 0,
+                src_ts_ms: None,
+                src: None,
+                src_pos: None,
+                fence: None,
+            }),
+        ),
+        (
+            "control_disconnect",
+            BusFrame::Control(Control::Disconnect {
+                target: ControlTarget::User("u-7".into()),
+                reason: "banned".into(),
+            }),
+        ),
+        (
+            "control_join",
+            BusFrame::Control(Control::Join {
+                target: ControlTarget::Session("s-1".into()),
+                room: "lobby".into(),
+            }),
+        ),
+        (
+            "control_leave",
+            BusFrame::Control(Control::Leave {
+                target: target.clone(),
+                room: "lobby".into(),
+            }),
+        ),
+        (
+            "heartbeat",
+            BusFrame::Heartbeat(NodeHeartbeat {
+                node: "gw-1".into(),
+                ts_ms: 1_732_850_000_000,
+                connections: 10_000,
+                rooms: 250,
+            }),
+        ),
+        (
+            "presence_query",
+            BusFrame::PresenceQuery(PresenceQuery {
+                request: "q1".into(),
+                rooms: vec!["chat:1".into(), "lobby".into()],
+                sessions: true,
+                reply_to: "gw-1".into(),
+            }),
+        ),
+        (
+            "presence_reply",
+            BusFrame::PresenceReply(PresenceReply {
+                request: "q1".into(),
+                node: "gw-2".into(),
+                counts: vec![3, 0],
+                sessions: vec![vec!["s-1".into(), "s-2".into(), "s-3".into()], vec![]],
+            }),
+        ),
+        (
+            "ask_request",
+            BusFrame::AskRequest(AskRequest {
+                request: "a1".into(),
+                reply_to: "gw-1".into(),
+                target,
+                event: "poll".into(),
+                data: json!({"q": "ready?"}),
+                timeout_ms: 5_000,
+            }),
+        ),
+        (
+            "ask_reply",
+            BusFrame::AskReply(AskReply {
+                request: "a1".into(),
+                node: "gw-2".into(),
+                sent: 2,
+                answers: vec![
+                    AskAnswer {
+                        sid: "s-1".into(),
+                        nsp: Some("/".into()),
+                        args: Some(vec![json!("yes"), json!(1)]),
+                        error: None,
+                    },
+                    AskAnswer {
+                        sid: "s-2".into(),
+                        nsp: None,
+                        args: None,
+                        error: Some("no acks".into()),
+                    },
+                ],
+            }),
+        ),
+    ];
+    for (name, frame) in frames {
+        w.put("bus_decode", &format!("{name}.bin"), encode_bus(&frame))?;
+    }
+    // A frame of a future version, which must be refused by number.
+    let mut future = encode_bus(&BusFrame::Heartbeat(NodeHeartbeat {
+        node: "gw-9".into(),
+        ts_ms: 1,
+        connections: 0,
+        rooms: 0,
+    }));
+    future[0] = 2;
+    w.put("bus_decode", "version_2.bin", future)
+}
+
+fn bus_frame_kinds(w: &mut Writer) -> std::io::Result<()> {
+    // `[0, k]`: version 1, kind k, every field well-typed and empty or zero.
+    let kinds = [
+        "publish",
+        "control_disconnect",
+        "control_join",
+        "control_leave",
+        "heartbeat",
+        "presence_query",
+        "presence_reply",
+        "ask_request",
+        "ask_reply",
+    ];
+    for (k, name) in kinds.iter().enumerate() {
+        let k = u8::try_from(k).expect("nine kinds");
+        w.put("bus_frame_kinds", name, [0, k])?;
+    }
+    // A publish with the tag last, `data` a two-entry map, `src` nil, three
+    // fields left out and two unknown fields (binary, extension type); the
+    // layout is described in `fuzz_targets/bus_frame_kinds.rs`.
+    let mut publish = vec![0, 0, 8]; // version 1, publish, tag after field 8
+    publish.extend([0, 1, b'r', 0, 1, b'e']); // room "r", event "e"
+    publish.extend([0, 7, 2, 1, b'k', 5, 1, b'v', 1, b'n', 2]); // data {"k":"v","n":42}
+    publish.extend(42u64.to_le_bytes());
+    publish.push(0); // ts_ms
+    publish.extend(1_732_850_000_000u64.to_le_bytes());
+    publish.extend([1, 2, 1, 1]); // src_ts_ms out, src nil, src_pos and fence out
+    publish.extend([2, 3, b'x', b'_', b'a', 5, 1, b'z']); // x_x_a: binary "z"
+    publish.extend([1, b'b', 6, 3, 1, b'q']); // x_b: extension type 3, "q"
+    w.put("bus_frame_kinds", "publish_unknown_fields", publish)?;
+    w.put("bus_frame_kinds", "version_250", [250, 4])
+}
+
+fn engine_io(w: &mut Writer) -> std::io::Result<()> {
+    for (name, text) in [
+        ("pong_probe", "3probe"),
+        ("ping", "2"),
+        ("close", "1"),
+        ("upgrade", "5"),
+        ("noop", "6"),
+        ("message_unicode", "4hello €"),
+        (
+            "open_polling",
+            r#"0{"sid":"abc","upgrades":["websocket"],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}"#,
+        ),
+        (
+            "open_missing_field",
+            r#"0{"sid":"a","upgrades":[],"pingInterval":1,"pingTimeout":2}"#,
+        ),
+    ] {
+        w.put("eio_text", name, text)?;
+    }
+    let frame = sio::encode_event_frame("/admin", "update", &json!({"n": 1}), Some("7 e1 room"));
+    w.put("eio_text", "broadcast_frame", frame)?;
+
+    for (name, bytes) in [
+        ("three_bytes", &[1u8, 2, 3][..]),
+        ("png_header", b"\x89PNG\r\n\x1a\n"),
+        ("utf8_text", "hello €".as_bytes()),
+    ] {
+        w.put("eio_binary", name, bytes)?;
+    }
+
+    // The first byte sets the limit (`limit * 16` bytes).
+    let payloads = [
+        ("ping_message_close", "2probe\u{1e}4hello\u{1e}1"),
+        ("binary_unpadded", "bAQIDBA\u{1e}4x"),
+        (
+            "two_events",
+            "42[\"a\",1]\u{1e}42/admin,[\"b\",{\"k\":\"v\"}]",
+        ),
+        ("empty_packet", "4a\u{1e}\u{1e}4b"),
+        ("bad_base64", "b!!!"),
+    ];
+    for (name, text) in payloads {
+        let mut bytes = vec![64];
+        bytes.extend_from_slice(text.as_bytes());
+        w.put("eio_payload", name, bytes)?;
+    }
+    w.put("eio_payload", "too_large", b"\x004hello")
+}
+
+fn socket_io(w: &mut Writer) -> std::io::Result<()> {
+    for (name, text) in [
+        ("connect_default", "0"),
+        (
+            "connect_recovery",
+            r#"0{"pid":"p-1","offset":"7 e1 chat:1"}"#,
+        ),
+        ("disconnect_nsp", "1/admin,"),
+        ("event_args", r#"2["update",{"n":1},[1,2],"x"]"#),
+        ("ack_nsp", r#"3/admin,7["ok"]"#),
+        ("connect_error", r#"4/admin,{"message":"not authorized"}"#),
+        (
+            "binary_ack",
+            r#"62-/admin,7[{"_placeholder":true,"num":1},"x",{"_placeholder":true,"num":0}]"#,
+        ),
+        ("too_many_attachments", r#"511-["b"]"#),
+        ("ack_id_overflow", "318446744073709551616[]"),
+        ("reserved_event", r#"2["connect"]"#),
+    ] {
+        w.put("sio_text", name, text)?;
+    }
+
+    // Messages split by 0xff; a first byte that is even means text, odd binary.
+    let mut two_attachments = vec![0];
+    two_attachments.extend_from_slice(
+        br#"62-/admin,7[{"_placeholder":true,"num":1},"x",{"_placeholder":true,"num":0}]"#,
+    );
+    two_attachments.extend_from_slice(b"\xff\x01a\xff\x01bb\xff\x002[\"after\"]");
+    w.put("sio_assembler", "binary_ack_two", two_attachments)?;
+    w.put(
+        "sio_assembler",
+        "unexpected",
+        b"\x01stray\xff\x0051-[\"b\",{\"_placeholder\":true,\"num\":0}]\xff\x002[\"early\"]",
+    )?;
+    w.put(
+        "sio_assembler",
+        "plain_events",
+        b"\x002[\"a\"]\xff\x000/admin,{}\xff\x003/admin,1[]",
+    )
+}
+
+fn rooms(w: &mut Writer) -> std::io::Result<()> {
+    for (name, text) in [
+        ("unicode", "склад:1".to_owned()),
+        ("punctuation", "a.b-c_d#e=f+g~h!i$j*k,l@m/n:o".to_owned()),
+        ("space", "a b".to_owned()),
+        ("template", "room:{id}".to_owned()),
+        ("longest", "r".repeat(200)),
+        ("too_long", "r".repeat(201)),
+    ] {
+        w.put("room_name", name, text)?;
+    }
+    Ok(())
+}

@@ -43,6 +43,9 @@ pub struct LoadGenReport {
     pub lag_limit_ms: f64,
     /// The verdict: the load generator, not the gateway, was the limit.
     pub saturated: bool,
+    /// The CPU criterion alone: it used ≥ 90% of its cores.
+    #[serde(default)]
+    pub cpu_saturated: bool,
     /// Which criteria fired.
     pub reasons: Vec<String>,
     /// The rule, in words.
@@ -78,6 +81,7 @@ pub fn build(s: &LoadGenSample, latency_p99_ms: Option<f64>) -> LoadGenReport {
         publisher_lag: s.publisher_lag,
         lag_limit_ms: verdict.lag_limit_ms,
         saturated: verdict.saturated,
+        cpu_saturated: verdict.cpu_saturated,
         reasons: verdict.reasons,
         rule: format!(
             "saturated when the load generator uses ≥ {:.0}% of its {cores} cores, or an event loop's lag p99 exceeds max({} ms, {:.0}% of the delivery p99)",

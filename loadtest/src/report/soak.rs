@@ -27,6 +27,10 @@ pub struct SoakReport {
     pub contention: Contention,
     /// Whether the load generator was saturated (see `loadgen`).
     pub loadgen_saturated: bool,
+    /// Whether it used ≥ 90% of its cores: this, not loop lag alone, makes
+    /// a LEAK inconclusive.
+    #[serde(default)]
+    pub loadgen_cpu_saturated: bool,
     /// 1-minute load average over time, `(seconds, load)` (bounded).
     pub loadavg: Vec<(f64, f64)>,
     /// Memory samples taken per gateway.

@@ -8,15 +8,7 @@ use crate::stats::leak::{LeakAnalysis, LeakVerdict};
 
 /// `slope 0.012 MB/h [95% CI …] n=…, windows a/b/c MB/h -> PASS`.
 fn leak_text(l: &LeakAnalysis) -> String {
-    let windows = l
-        .windows
-        .iter()
-        .map(|w| {
-            w.slope_mb_per_hour
-                .map_or("-".to_owned(), |s| format!("{s:.3}"))
-        })
-        .collect::<Vec<_>>()
-        .join("/");
+    let windows = l.window_slopes();
     match l.fit {
         Some(f) => format!(
             "{} slope {:.3} MB/h [95% CI {:.3}, {:.3}] n={}, windows {windows} MB/h -> {}",

@@ -17,7 +17,7 @@ use crate::cli::SoakArgs;
 use crate::report::soak::SoakReport;
 use crate::report::{EXIT_INCONCLUSIVE, EXIT_LEAK, RunReport};
 use crate::selfmon::cpu;
-use crate::stats::contention::{Contention, ContentionRule, read_loadavg};
+use crate::stats::contention::{Contention, ContentionRule, LOADAVG_WINDOW_S, read_loadavg};
 use crate::stats::downsample::Downsampled;
 use crate::stats::leak::{LeakRule, LeakVerdict, Signal};
 
@@ -73,7 +73,7 @@ pub async fn run(a: &SoakArgs) -> Result<RunReport, ScenarioError> {
         samples += 1;
         if let Some(l) = read_loadavg() {
             loadavg.push((t, l));
-            if t >= rule.warmup_s {
+            if t >= rule.warmup_s.max(LOADAVG_WINDOW_S) {
                 contention.observe(l);
             }
         }
@@ -111,7 +111,8 @@ pub async fn run(a: &SoakArgs) -> Result<RunReport, ScenarioError> {
             (g.admin.clone(), v)
         })
         .collect();
-    let decision = soak_verdict::decide(&mut judged, &contention, r.saturated);
+    let cpu_saturated = r.loadgen.as_ref().is_some_and(|l| l.cpu_saturated);
+    let decision = soak_verdict::decide(&mut judged, &contention, cpu_saturated);
     let mut signal = Signal::Heap;
     for ((g, m), (_, v)) in r.gateways.iter_mut().zip(&memory).zip(judged) {
         if v.leak.signal == Signal::Rss {
@@ -141,6 +142,7 @@ pub async fn run(a: &SoakArgs) -> Result<RunReport, ScenarioError> {
         signal,
         contention,
         loadgen_saturated: r.saturated,
+        loadgen_cpu_saturated: cpu_saturated,
         loadavg: loadavg.points(),
         samples,
         stride: memory.first().map_or(1, |m| m.rss.stride()),

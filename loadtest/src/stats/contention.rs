@@ -4,10 +4,16 @@
 //!
 //! A sample is contended when the load average is above
 //! `max_load_per_core × cores`; the run is contended when at least
-//! `max_fraction` of its post-warm-up samples are. The counts are exact and
-//! take constant memory, however long the run.
+//! `max_fraction` of its judged samples are. Only samples taken at least
+//! [`LOADAVG_WINDOW_S`] into the run are judged: before that, a 1-minute
+//! average mostly describes the minute before the run (a build that just
+//! ended, another test), not the run. The counts are exact and take constant
+//! memory, however long the run.
 
 use serde::{Deserialize, Serialize};
+
+/// Samples earlier than this many seconds into the run are not judged.
+pub const LOADAVG_WINDOW_S: f64 = 60.0;
 
 /// The thresholds.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -76,7 +82,9 @@ impl Contention {
     /// One line for the report.
     pub fn describe(&self) -> String {
         if self.samples == 0 {
-            return "load average unknown (no /proc/loadavg): not judged".into();
+            return format!(
+                "not judged: no load-average sample after the warm-up and at least {LOADAVG_WINDOW_S:.0} s into the run"
+            );
         }
         format!(
             "load average above {:.1} ({} cores) in {} of {} samples ({:.0}%, limit {:.0}%), mean {:.2}, peak {:.2}: {}",
@@ -141,7 +149,7 @@ mod tests {
     fn no_readings_are_not_contention() {
         let c = Contention::new(2, RULE);
         assert!(!c.contended);
-        assert!(c.describe().contains("unknown"));
+        assert!(c.describe().contains("not judged"));
     }
 
     #[test]

@@ -215,6 +215,20 @@ pub fn analyse(samples: &[(f64, f64)], signal: Signal, rule: &LeakRule) -> LeakA
     a
 }
 
+impl LeakAnalysis {
+    /// The windows' slopes, `a/b/c` in MB/h (`-` for a window without one).
+    pub fn window_slopes(&self) -> String {
+        self.windows
+            .iter()
+            .map(|w| {
+                w.slope_mb_per_hour
+                    .map_or("-".to_owned(), |s| format!("{s:.3}"))
+            })
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+}
+
 /// When RSS grows by the rule while the live heap does not: the words for
 /// it, else `None`.
 pub fn retention_note(heap: &LeakAnalysis, rss: &LeakAnalysis) -> Option<String> {
@@ -223,8 +237,11 @@ pub fn retention_note(heap: &LeakAnalysis, rss: &LeakAnalysis) -> Option<String>
     let rss_grows = rss.verdict == LeakVerdict::Leak;
     (heap.signal == Signal::Heap && rss_grows && heap.verdict == LeakVerdict::Pass).then(|| {
         format!(
-            "RSS grows {:.3} MB/h while the live heap grows {:.3} MB/h: allocator retention, not a leak",
-            rss_fit.slope, heap_fit.slope
+            "RSS grows {:.3} MB/h, in every window ({} MB/h), while the live heap does not ({:.3} MB/h; windows {} MB/h): allocator retention, not a leak",
+            rss_fit.slope,
+            rss.window_slopes(),
+            heap_fit.slope,
+            heap.window_slopes()
         )
     })
 }
@@ -390,7 +407,11 @@ mod tests {
         );
         let note = retention_note(&heap, &rss).unwrap();
         assert!(note.contains("allocator retention, not a leak"), "{note}");
-        assert!(note.contains("RSS grows 1.000 MB/h"), "{note}");
+        assert!(
+            note.contains("RSS grows 1.000 MB/h, in every window (1.000/1.000/1.000 MB/h)"),
+            "{note}"
+        );
+        assert!(note.contains("live heap does not (0.000 MB/h"), "{note}");
         let leaking_heap = analyse(
             &series(1.0, 10.0, |t| 11.4 + t / 3600.0),
             Signal::Heap,

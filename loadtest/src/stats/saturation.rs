@@ -15,9 +15,16 @@
 //!    are stamped before the request is written).
 //!
 //! Tokio's timer has a 1 ms resolution, so an idle loop already shows up to
-//! about 1 ms; the 2 ms floor sits above that.
+//! about 1 ms; the 2 ms floor sits above that. When the loops lag while the
+//! load generator used under half the cores itself, other processes starved
+//! it (a busy machine): the run is flagged all the same, since its latency
+//! figures then include that wait, and the reasons say so.
 
 use serde::{Deserialize, Serialize};
+
+/// Below this share of the cores, a lagging load generator is starved by
+/// other processes rather than busy itself (the report says which).
+const STARVED_BELOW: f64 = 0.5;
 
 /// The thresholds.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -71,6 +78,9 @@ pub struct Saturation {
     pub lag_limit_ms: f64,
     /// CPU used ÷ (wall × cores), when known.
     pub cpu_share: Option<f64>,
+    /// True when the CPU criterion fired: the load generator had the
+    /// machine (the soak's verdict looks at this one).
+    pub cpu_saturated: bool,
 }
 
 /// Applies `rule` to `m`.
@@ -88,6 +98,7 @@ pub fn judge(m: &SelfMeasure, rule: &SaturationRule) -> Saturation {
         let share = cpu / (m.wall_seconds * m.cores as f64);
         s.cpu_share = Some(share);
         if share >= rule.max_cpu_share {
+            s.cpu_saturated = true;
             s.reasons.push(format!(
                 "load generator used {:.2} of {} cores ({:.0}% ≥ {:.0}%)",
                 cpu / m.wall_seconds,
@@ -110,6 +121,15 @@ pub fn judge(m: &SelfMeasure, rule: &SaturationRule) -> Saturation {
                 s.lag_limit_ms
             ));
         }
+    }
+    if !s.reasons.is_empty()
+        && let Some(share) = s.cpu_share
+        && share < STARVED_BELOW
+    {
+        s.reasons.push(format!(
+            "it used only {:.0}% of the cores itself: other processes starved it",
+            100.0 * share
+        ));
     }
     s.saturated = !s.reasons.is_empty();
     s
@@ -145,7 +165,7 @@ mod tests {
             ..quiet()
         };
         let s = judge(&m, &SaturationRule::default());
-        assert!(s.saturated);
+        assert!(s.saturated && s.cpu_saturated);
         assert!(s.reasons[0].contains("1.80 of 2 cores"), "{:?}", s.reasons);
         // Just under 90% is not.
         let m = SelfMeasure {
@@ -168,6 +188,8 @@ mod tests {
             s.saturated && s.reasons[0].starts_with("receivers'"),
             "{s:?}"
         );
+        assert!(!s.cpu_saturated, "lag alone is not the CPU criterion");
+        assert!(s.reasons[1].contains("other processes starved it"), "{s:?}");
         // The same 5 ms in a 500 ms p99 (a 10,000-client room): 1%, not saturated.
         let m = SelfMeasure {
             receiver_lag: Some((5.0, 3000)),

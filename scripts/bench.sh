@@ -293,8 +293,8 @@ floor_cpu() { # floor_cpu US_PER_SEND DELIVERED : the floor's CPU seconds for as
   done
   [ -n "$REDIS_NOTE" ] && echo "| herald-redis | — | $REDIS_NOTE | — |"
   echo
-  echo "Each fan-out row is followed by the kernel floor for the same $SUBSCRIBERS sockets, rate and duration" \
-    "(scripts/floor.sh, $FLOOR_FRAME-byte frame, measured right after it); \"× floor\" is the system's figure" \
+  echo "Each fan-out run is followed by the kernel floor for the same $SUBSCRIBERS sockets, rate and duration" \
+    "(scripts/floor.sh, $FLOOR_FRAME-byte frame), shown in the same row; \"× floor\" is the system's figure" \
     "÷ the floor's: CPU per delivery ÷ the floor's CPU per send, latency p50/p99 ÷ the floor's broadcast span p50/p99."
   echo
   echo "| system | rate (msg/s) | deliveries/s offered | deliveries per CPU-s | server CPU (s) | CPU µs per delivery | floor µs per send | CPU × floor | delivered/expected | p50 (ms) | p99 (ms) | floor span p50 / p99 (ms) | p50 × floor | p99 × floor | load gen cores | saturated | check |"

@@ -508,6 +508,40 @@ mod tests {
     }
 
     #[test]
+    fn a_long_run_keeps_a_bounded_series_that_covers_it() {
+        // Three hours of seconds, one slow second in the middle.
+        let mut agg = Aggregate::new(1);
+        for s in 1..=10_800u32 {
+            let lat = if s == 5_400 { 900_000 } else { 2_000 };
+            agg.apply(&report(0, u64::from(s) * 100, &[lat], false));
+            agg.close_second(f64::from(s), u64::from(s) * 10);
+        }
+        let series = agg.series();
+        assert!(series.len() <= SERIES_MAX_POINTS + 1, "{}", series.len());
+        assert!(series.len() >= SERIES_MAX_POINTS / 2, "{}", series.len());
+        assert_eq!(series.last().unwrap().t_s, 10_800.0);
+        assert_eq!(agg.last_t_s(), 10_800.0);
+        // Rates are means, and the slow second survives as an upper bound.
+        assert!(
+            series
+                .iter()
+                .all(|p| (p.deliveries_per_s - 100.0).abs() < 1e-9)
+        );
+        let worst = series
+            .iter()
+            .filter_map(|p| p.latency)
+            .map(|l| l.max_ms)
+            .fold(0.0, f64::max);
+        assert!(worst >= 899.0, "{worst}");
+        let count: u64 = series
+            .iter()
+            .filter_map(|p| p.latency)
+            .map(|l| l.count)
+            .sum();
+        assert_eq!(count, 10_800);
+    }
+
+    #[test]
     fn reports_from_several_workers_merge_into_totals_and_series() {
         let mut agg = Aggregate::new(2);
         agg.apply(&report(0, 100, &[1000, 2000], false));

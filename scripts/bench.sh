@@ -15,14 +15,22 @@
 #   - deliveries per server CPU-second: `fanout`, S subscribers in one room,
 #     payload padding P bytes, R messages/s for D; CPU from the server's
 #     process_cpu_seconds_total between the first publish and the end of the drain;
-#   - delivery latency p50/p99 at each rate (equal load on every system).
+#   - delivery latency p50/p99 at each rate (equal load on every system);
+#   - the kernel floor beside each fan-out run (scripts/floor.sh: one C
+#     process send()s the frame to S loopback sockets at R/s for D, another
+#     drains them): its CPU-s per million sends and broadcast span p50/p99,
+#     so every CPU and latency figure carries its ratio to the floor measured
+#     in the same run;
+#   - the load generator's own CPU and whether it was saturated (its latency
+#     figures are then partly the client's).
 #
 # Usage: scripts/bench.sh [--quick] [--connections N] [--subscribers S]
 #                         [--rates "R1 R2"] [--duration D] [--skip-build]
 # Environment (flags win): BENCH_QUICK=1, BENCH_CONNECTIONS, BENCH_SUBSCRIBERS,
 #   BENCH_RATES, BENCH_DURATION, BENCH_PAYLOAD (100), BENCH_CONNECT_RATE (2000),
 #   BENCH_HOLD, BENCH_NODE_RECOVERY (1: connection state recovery on),
-#   BENCH_SKIP_BUILD=1, CARGO_TARGET_DIR.
+#   BENCH_FLOOR_FRAME (floor frame bytes, default payload + 90 ≈ one fan-out
+#   frame), BENCH_NO_FLOOR=1 (skip the floor), BENCH_SKIP_BUILD=1, CARGO_TARGET_DIR.
 # Full mode: 19,000 connections (a process may open 20,000 files here),
 # 10,000 subscribers, rates "1 5", 30 s each. Quick mode: seconds-long smoke test.
 set -euo pipefail
@@ -39,6 +47,8 @@ HOLD=${BENCH_HOLD:-}
 PAYLOAD=${BENCH_PAYLOAD:-100}
 CONNECT_RATE=${BENCH_CONNECT_RATE:-2000}
 NODE_RECOVERY=${BENCH_NODE_RECOVERY:-1}
+FLOOR_FRAME=${BENCH_FLOOR_FRAME:-}
+NO_FLOOR=${BENCH_NO_FLOOR:-0}
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -48,7 +58,7 @@ while [ $# -gt 0 ]; do
     --rates) RATES=$2; shift ;;
     --duration) DURATION=$2; shift ;;
     --skip-build) SKIP_BUILD=1 ;;
-    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,37p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 64 ;;
   esac
   shift
@@ -60,6 +70,7 @@ else
   : "${CONNECTIONS:=19000}" "${SUBSCRIBERS:=10000}" "${RATES:=1 5}" "${DURATION:=30s}" "${HOLD:=10s}"
 fi
 
+: "${FLOOR_FRAME:=$((PAYLOAD + 90))}"
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 BIN=$TARGET_DIR/release
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/herald-bench.XXXXXX")
@@ -96,6 +107,10 @@ fi
 for b in herald-gateway herald-loadtest; do
   [ -x "$BIN/$b" ] || { echo "missing $BIN/$b (build it, or set CARGO_TARGET_DIR)" >&2; exit 1; }
 done
+if [ "$NO_FLOOR" != 1 ]; then
+  log "building the floor (bench/floor/floor.c)"
+  scripts/floor.sh -n 2 -r 1 -d 0.001 --json >/dev/null
+fi
 if [ ! -d bench/node_modules/socket.io ]; then
   log "npm ci (bench)"
   (cd bench && npm ci --no-audit --no-fund --loglevel=error)
@@ -149,7 +164,7 @@ run_connect() {
 }
 
 # run_fanout TAG TRANSPORT "URL ARGS" RATE : prints
-# "deliveries_per_cpu_s cpu_s delivered expected p50 p99 exit".
+# "deliveries_per_cpu_s cpu_s delivered expected p50 p99 exit loadgen_cores saturated".
 run_fanout() {
   local tag=$1 transport=$2 targets=$3 rate=$4 json=$WORK/$1-fanout-$4.json code=0
   local w; w=$(workers_for "$SUBSCRIBERS")
@@ -161,17 +176,32 @@ run_fanout() {
     --duration "$DURATION" --connect-rate "$CONNECT_RATE" --workers "$w" \
     --source-addrs 16 --no-progress --json "$json" >"$WORK/$tag-fanout-$rate.txt" 2>&1 || code=$?
   if [ ! -s "$json" ]; then
-    echo "nan nan 0 0 nan nan $code"
+    echo "nan nan 0 0 nan nan $code nan unknown"
     tail -5 "$WORK/$tag-fanout-$rate.txt" >&2
     return
   fi
   jq -r --arg code "$code" '[(.deliveries_per_cpu_second // "nan"), (.server_cpu_seconds // "nan"),
       (.check.delivered // 0), (.check.expected // 0), (.latency.p50_ms // "nan"),
-      (.latency.p99_ms // "nan"), $code] | @tsv' "$json"
+      (.latency.p99_ms // "nan"), $code, (.loadgen.cpu_cores_used // "nan"),
+      (if .loadgen == null then "unknown" else (.saturated | tostring) end)] | @tsv' "$json"
+}
+
+# run_floor TAG RATE : the kernel floor for the same sockets, rate and
+# duration as that fan-out; prints "us_per_send span_p50_ms span_p99_ms".
+run_floor() {
+  local tag=$1 rate=$2 json=$WORK/$1-floor-$2.json
+  if [ "$NO_FLOOR" = 1 ]; then echo "nan nan nan"; return; fi
+  log "$tag: floor $SUBSCRIBERS sockets, $rate broadcasts/s, $DURATION, $FLOOR_FRAME-byte frame"
+  if ! scripts/floor.sh -n "$SUBSCRIBERS" -r "$rate" -d "$DURATION" -s "$FLOOR_FRAME" --json >"$json" 2>"$WORK/$tag-floor-$rate.err"; then
+    tail -3 "$WORK/$tag-floor-$rate.err" >&2
+    echo "nan nan nan"
+    return
+  fi
+  jq -r '[.cpu_s_per_million_sends, .span_p50_ms, .span_p99_ms] | @tsv' "$json"
 }
 
 declare -A RSS OK FAIL TRANSPORT NOTE
-declare -A DPC CPU DELIV EXP P50 P99 CODE
+declare -A DPC CPU DELIV EXP P50 P99 CODE LGC SAT FUS FP50 FP99
 SYSTEMS=()
 
 # measure TAG TRANSPORT "TARGET ARGS" START_CMD... : connect on a fresh
@@ -187,7 +217,8 @@ measure() {
   "$@"
   for r in $RATES; do
     read -r DPC[$tag,$r] CPU[$tag,$r] DELIV[$tag,$r] EXP[$tag,$r] P50[$tag,$r] P99[$tag,$r] CODE[$tag,$r] \
-      < <(run_fanout "$tag" "$transport" "$targets" "$r")
+      LGC[$tag,$r] SAT[$tag,$r] < <(run_fanout "$tag" "$transport" "$targets" "$r")
+    read -r FUS[$tag,$r] FP50[$tag,$r] FP99[$tag,$r] < <(run_floor "$tag" "$r")
   done
   stop_all
 }
@@ -240,6 +271,12 @@ fmt() { # fmt VALUE SCALE DECIMALS
 ratio() { # ratio NUM DEN
   awk -v a="$1" -v b="$2" 'BEGIN { if (a == "nan" || b == "nan" || a == "" || b == "" || b + 0 == 0) print "n/a"; else printf "%.2f×", a / b }'
 }
+us_per() { # us_per DELIVERIES_PER_CPU_S : CPU microseconds per delivery
+  awk -v v="$1" 'BEGIN { if (v == "nan" || v == "" || v + 0 == 0) print "nan"; else printf "%.4f", 1e6 / v }'
+}
+floor_cpu() { # floor_cpu US_PER_SEND DELIVERED : the floor's CPU seconds for as many sends
+  awk -v u="$1" -v n="$2" 'BEGIN { if (u == "nan" || u == "") print "nan"; else printf "%.4f", u * n / 1e6 }'
+}
 
 {
   echo "# Herald vs Node Socket.IO — $(date '+%Y-%m-%d %H:%M:%S')"
@@ -256,22 +293,35 @@ ratio() { # ratio NUM DEN
   done
   [ -n "$REDIS_NOTE" ] && echo "| herald-redis | — | $REDIS_NOTE | — |"
   echo
-  echo "| system | rate (msg/s) | deliveries/s offered | deliveries per CPU-s | server CPU (s) | delivered/expected | p50 (ms) | p99 (ms) | check |"
-  echo "|---|---|---|---|---|---|---|---|---|"
+  echo "Each fan-out run is followed by the kernel floor for the same $SUBSCRIBERS sockets, rate and duration" \
+    "(scripts/floor.sh, $FLOOR_FRAME-byte frame), shown in the same row; \"× floor\" is the system's figure" \
+    "÷ the floor's: CPU per delivery ÷ the floor's CPU per send, latency p50/p99 ÷ the floor's broadcast span p50/p99."
+  echo
+  echo "| system | rate (msg/s) | deliveries/s offered | deliveries per CPU-s | server CPU (s) | CPU µs per delivery | floor µs per send | CPU × floor | delivered/expected | p50 (ms) | p99 (ms) | floor span p50 / p99 (ms) | p50 × floor | p99 × floor | load gen cores | saturated | check |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
   for s in "${SYSTEMS[@]}"; do
     for r in $RATES; do
       local_check=$([ "${CODE[$s,$r]}" = 0 ] && echo ok || echo "FAILED (exit ${CODE[$s,$r]})")
-      echo "| $s | $r | $((r * SUBSCRIBERS)) | $(fmt "${DPC[$s,$r]}" 1 0) | $(fmt "${CPU[$s,$r]}" 1 2) |" \
-        "${DELIV[$s,$r]}/${EXP[$s,$r]} | $(fmt "${P50[$s,$r]}" 1 1) | $(fmt "${P99[$s,$r]}" 1 1) | $local_check |"
+      us=$(us_per "${DPC[$s,$r]}")
+      echo "| $s | $r | $((r * SUBSCRIBERS)) | $(fmt "${DPC[$s,$r]}" 1 0) |" \
+        "$(fmt "${CPU[$s,$r]}" 1 2) (floor $(fmt "$(floor_cpu "${FUS[$s,$r]}" "${DELIV[$s,$r]}")" 1 2)) |" \
+        "$(fmt "$us" 1 2) | $(fmt "${FUS[$s,$r]}" 1 2) | $(ratio "$us" "${FUS[$s,$r]}") |" \
+        "${DELIV[$s,$r]}/${EXP[$s,$r]} | $(fmt "${P50[$s,$r]}" 1 1) | $(fmt "${P99[$s,$r]}" 1 1) |" \
+        "$(fmt "${FP50[$s,$r]}" 1 2) / $(fmt "${FP99[$s,$r]}" 1 2) | $(ratio "${P50[$s,$r]}" "${FP50[$s,$r]}") |" \
+        "$(ratio "${P99[$s,$r]}" "${FP99[$s,$r]}") | $(fmt "${LGC[$s,$r]}" 1 2) | ${SAT[$s,$r]} | $local_check |"
     done
   done
   echo
-  echo "Ratios (Herald standalone vs Node):"
+  echo "Ratios (Herald standalone vs Node, and each vs the floor of the same run):"
   echo
   echo "- idle memory per connection, Node ÷ Herald: $(ratio "${RSS[node]}" "${RSS[herald]}")"
   for r in $RATES; do
     echo "- at $r msg/s: deliveries per CPU-second, Herald ÷ Node: $(ratio "${DPC[herald,$r]}" "${DPC[node,$r]}");" \
       "p99 latency, Node ÷ Herald: $(ratio "${P99[node,$r]}" "${P99[herald,$r]}")"
+    for s in "${SYSTEMS[@]}"; do
+      echo "  - $s: CPU per delivery $(ratio "$(us_per "${DPC[$s,$r]}")" "${FUS[$s,$r]}") the floor," \
+        "p99 $(ratio "${P99[$s,$r]}" "${FP99[$s,$r]}") the floor's span p99$([ "${SAT[$s,$r]}" = true ] && echo " (load generator saturated: latency partly the client's)")"
+    done
   done
   echo
   echo "Notes:"
@@ -282,6 +332,7 @@ ratio() { # ratio NUM DEN
   [ -n "$REDIS_NOTE" ] && echo "- herald-redis: $REDIS_NOTE"
   echo "- Client, servers and kernel share the machine; on loopback the receiver's kernel work is charged to the sender (the server)."
   echo "- Latency is publish-time (payload timestamp) to client receipt; the client is herald-loadtest for every system."
+  echo "- The floor is one single-threaded C sender; its CPU includes the receiver's loopback TCP work, as a server's does. \"saturated\" is the load generator's own verdict (loadtest/README.md)."
 } >"$WORK/table.md"
 
 mkdir -p results

@@ -3,19 +3,26 @@
 #
 #   scripts/scale.sh idle        # 100,000 idle connections over 6 standalone gateways
 #   scripts/scale.sh avalanche   # 20,000 clients over 2 gateways + Redis drop and reconnect at once
-#   scripts/scale.sh soak        # 30 minutes of churn over 2 gateways + Redis, RSS slope verdict
+#   scripts/scale.sh soak        # 30 minutes of churn over 2 gateways + Redis, live-heap slope verdict
 #   scripts/scale.sh all
 #
 # One process may hold at most 20,000 open files here, so large loads use
 # several gateways and several load-generator workers. Reports (JSON, HTML,
 # stdout) go to results/scale-<run>-<date>.*. Variables: SCALE_SOAK=30m
-# (soak length), SCALE_LOG=warn|info (gateway log level, default info),
-# SCALE_REDIS_PORT=16400.
+# (soak length: 45m, 2h, 24h all work; the soak keeps at most 512 points per
+# series, so memory and reports stay small however long it runs),
+# SCALE_SOAK_SAMPLE=10s (sample interval), SCALE_SOAK_THRESHOLD=0.5 (MB/h of
+# live heap), SCALE_SOAK_WARMUP (default 30% of the soak),
+# SCALE_LOG=warn|info (gateway log level, default info), SCALE_REDIS_PORT=16400.
+# The soak exits 0 PASS, 3 LEAK, 4 INCONCLUSIVE (see loadtest/README.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 what="${1:-all}"
 soak_for="${SCALE_SOAK:-30m}"
+soak_sample="${SCALE_SOAK_SAMPLE:-10s}"
+soak_threshold="${SCALE_SOAK_THRESHOLD:-0.5}"
+soak_warmup="${SCALE_SOAK_WARMUP:-}"
 log="${SCALE_LOG:-info}"
 redis_port="${SCALE_REDIS_PORT:-16400}"
 stamp="$(date -u +%Y%m%d-%H%M)"
@@ -95,11 +102,21 @@ avalanche() {
 soak() {
   start_redis
   start_gateways 2 28300 --redis-url "redis://127.0.0.1:$redis_port"
+  local extra=() code=0
+  [ -n "$soak_warmup" ] && extra+=(--warmup "$soak_warmup")
   run soak soak "${URLS[@]}" "${ADMINS[@]}" --workers 1 --source-addrs 4 \
     --clients 5000 --rooms 50 --rate 20 --payload-bytes 100 --churn-rate 50 \
-    --sample-interval 10s --duration "$soak_for"
+    --sample-interval "$soak_sample" --duration "$soak_for" \
+    --leak-threshold-mb-per-hour "$soak_threshold" "${extra[@]}" || code=$?
   stop_gateways
   redis-cli -p "$redis_port" shutdown nosave >/dev/null 2>&1 || true
+  case "$code" in
+    0) echo "soak: PASS" ;;
+    3) echo "soak: LEAK (exit 3)" ;;
+    4) echo "soak: INCONCLUSIVE (exit 4)" ;;
+    *) echo "soak: failed (exit $code)" ;;
+  esac
+  return "$code"
 }
 
 case "$what" in

@@ -216,15 +216,29 @@ pub struct SoakArgs {
     /// Client reconnects per second during the soak.
     #[arg(long, default_value_t = 5.0)]
     pub churn_rate: f64,
-    /// How often to sample each gateway's RSS.
+    /// How often to sample each gateway's memory (heap, RSS) and the load average.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub sample_interval: Duration,
-    /// Samples before this are ignored by the regression (default: 30% of --duration).
+    /// Samples before this are ignored by the leak rule (default: 30% of --duration).
     #[arg(long, value_parser = parse_duration)]
     pub warmup: Option<Duration>,
-    /// LEAK when the RSS slope's 95% CI lower bound exceeds this (MB/hour).
+    /// LEAK when the live heap's Theil–Sen slope after the warm-up, and its
+    /// slope in each of the last --leak-windows windows, exceed this (MB/hour;
+    /// RSS when the gateway exports no heap metric).
     #[arg(long, default_value_t = 0.5)]
     pub leak_threshold_mb_per_hour: f64,
+    /// Windows the post-warm-up samples are cut into; growth must persist in all.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=20))]
+    pub leak_windows: u16,
+    /// A sample is contended when the 1-minute load average is above this many times the cores.
+    #[arg(long, default_value_t = 1.0)]
+    pub max_load_per_core: f64,
+    /// A LEAK is INCONCLUSIVE when at least this fraction of post-warm-up samples were contended.
+    #[arg(long, default_value_t = 0.25)]
+    pub contended_fraction: f64,
+    /// The most points kept per memory series (longer runs merge neighbouring samples).
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u16).range(16..=4096))]
+    pub max_series_points: u16,
 }
 
 /// Parses `500ms`, `30s`, `5m`, `2h` or a bare number of seconds.

@@ -17,12 +17,19 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::plan::{Control, WorkerPlan, WorkerReport};
+use crate::report::loadgen::LoadGenSample;
+use crate::selfmon::cpu;
+use crate::selfmon::lag::LagProbe;
 use crate::stats::checker::CheckSummary;
 use crate::stats::counters::Counters;
+use crate::stats::downsample::{Downsampled, Merge};
 use crate::stats::histogram::{self, Percentiles};
 
 /// How many unread worker reports may queue up.
 const REPORT_QUEUE: usize = 4096;
+/// The most points the per-second series keeps (20 minutes at full
+/// resolution; longer runs merge seconds, see [`Downsampled`]).
+pub const SERIES_MAX_POINTS: usize = 1200;
 
 /// Why the coordinator failed.
 #[derive(Debug, thiserror::Error)]
@@ -41,10 +48,11 @@ pub enum CoordinatorError {
     Timeout(Duration),
 }
 
-/// One second of the run, for the report's charts.
+/// One second of the run (or, in runs longer than [`SERIES_MAX_POINTS`]
+/// seconds, several merged), for the report's charts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SeriesPoint {
-    /// Seconds since the run started.
+    /// Seconds since the run started, at the end of the seconds it covers.
     pub t_s: f64,
     /// Open connections.
     pub connected: u64,
@@ -58,6 +66,34 @@ pub struct SeriesPoint {
     pub latency: Option<Percentiles>,
 }
 
+/// Merged seconds: the later time and gauges, the mean rates, and for
+/// latency the summed count and the larger of each percentile (an upper
+/// bound: exact percentiles would need a histogram per point).
+impl Merge for SeriesPoint {
+    fn merge(&mut self, self_weight: u64, other: &Self, other_weight: u64) {
+        let (a, b) = (self_weight as f64, other_weight as f64);
+        let mean = |x: f64, y: f64| (x * a + y * b) / (a + b).max(1.0);
+        self.deliveries_per_s = mean(self.deliveries_per_s, other.deliveries_per_s);
+        self.published_per_s = mean(self.published_per_s, other.published_per_s);
+        self.t_s = self.t_s.max(other.t_s);
+        self.connected = other.connected;
+        self.connect_fail = other.connect_fail;
+        self.latency = match (self.latency, other.latency) {
+            (Some(x), Some(y)) => Some(Percentiles {
+                count: x.count + y.count,
+                mean_ms: (x.mean_ms * x.count as f64 + y.mean_ms * y.count as f64)
+                    / (x.count + y.count).max(1) as f64,
+                p50_ms: x.p50_ms.max(y.p50_ms),
+                p90_ms: x.p90_ms.max(y.p90_ms),
+                p99_ms: x.p99_ms.max(y.p99_ms),
+                p999_ms: x.p999_ms.max(y.p999_ms),
+                max_ms: x.max_ms.max(y.max_ms),
+            }),
+            (x, y) => x.or(y),
+        };
+    }
+}
+
 /// Everything merged from the workers.
 #[derive(Debug)]
 pub struct Aggregate {
@@ -69,11 +105,14 @@ pub struct Aggregate {
     pub connect_latency: Histogram<u64>,
     /// All avalanche recovery times.
     pub recovery: Histogram<u64>,
+    /// The workers' event-loop lag since [`Coordinator::start_measuring`].
+    pub receiver_lag: Histogram<u64>,
     interval: Histogram<u64>,
     /// Merged final delivery checks.
     pub check: CheckSummary,
-    /// Per-second series.
-    pub series: Vec<SeriesPoint>,
+    /// Per-second series, bounded.
+    series: Downsampled<SeriesPoint>,
+    last_t_s: f64,
     last_deliveries: u64,
     last_published: u64,
 }
@@ -87,9 +126,11 @@ impl Aggregate {
             latency: histogram::new_histogram(),
             connect_latency: histogram::new_histogram(),
             recovery: histogram::new_histogram(),
+            receiver_lag: histogram::new_histogram(),
             interval: histogram::new_histogram(),
             check: CheckSummary::default(),
-            series: Vec::new(),
+            series: Downsampled::new(SERIES_MAX_POINTS),
+            last_t_s: 0.0,
             last_deliveries: 0,
             last_published: 0,
         }
@@ -114,6 +155,7 @@ impl Aggregate {
         merge(&mut self.interval, &r.latency);
         merge(&mut self.connect_latency, &r.connect_latency);
         merge(&mut self.recovery, &r.recovery);
+        merge(&mut self.receiver_lag, &r.loop_lag);
         if r.done {
             if let Some(c) = &r.check {
                 self.check.merge(c);
@@ -136,8 +178,8 @@ impl Aggregate {
         self.done.iter().all(|d| *d)
     }
 
-    /// Closes the current second: appends a series point.
-    pub fn close_second(&mut self, t_s: f64, published: u64) -> &SeriesPoint {
+    /// Closes the current second: adds a point to the series and returns it.
+    pub fn close_second(&mut self, t_s: f64, published: u64) -> SeriesPoint {
         let totals = self.totals();
         let point = SeriesPoint {
             t_s,
@@ -150,14 +192,27 @@ impl Aggregate {
         self.last_deliveries = totals.deliveries;
         self.last_published = published;
         self.interval.reset();
-        self.series.push(point);
-        self.series.last().expect("just pushed")
+        self.last_t_s = t_s;
+        self.series.push(point.clone());
+        point
+    }
+
+    /// The per-second series (at most [`SERIES_MAX_POINTS`] points).
+    pub fn series(&self) -> Vec<SeriesPoint> {
+        self.series.points()
+    }
+
+    /// Seconds since the start at the last closed second.
+    pub fn last_t_s(&self) -> f64 {
+        self.last_t_s
     }
 }
 
 struct WorkerProc {
     child: Child,
     stdin: ChildStdin,
+    /// For reading its CPU time in `/proc`.
+    pid: Option<u32>,
 }
 
 /// A set of running workers.
@@ -171,6 +226,10 @@ pub struct Coordinator {
     progress: ProgressBar,
     published: Option<Arc<AtomicU64>>,
     expected_clients: u64,
+    /// How late this process's runtime (the publisher's) wakes a task.
+    lag: LagProbe,
+    /// When the measured window began, and the CPU seconds then.
+    measure_start: (Instant, Option<f64>),
 }
 
 impl Coordinator {
@@ -222,7 +281,8 @@ impl Coordinator {
                 }
                 let _ = tx.send(Err(id)).await;
             });
-            workers.push(WorkerProc { child, stdin });
+            let pid = child.id();
+            workers.push(WorkerProc { child, stdin, pid });
         }
         let progress = if show_progress && std::io::stderr().is_terminal() {
             let pb = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
@@ -235,7 +295,7 @@ impl Coordinator {
             ProgressBar::hidden()
         };
         let now = Instant::now();
-        Ok(Self {
+        let mut c = Self {
             agg: Aggregate::new(workers.len()),
             workers,
             rx,
@@ -244,7 +304,46 @@ impl Coordinator {
             progress,
             published: None,
             expected_clients,
-        })
+            lag: LagProbe::spawn(),
+            measure_start: (now, None),
+        };
+        c.measure_start.1 = c.loadgen_cpu_seconds();
+        Ok(c)
+    }
+
+    /// CPU seconds used so far by this process and every worker; `None`
+    /// when one cannot be read.
+    pub fn loadgen_cpu_seconds(&self) -> Option<f64> {
+        let mut total = cpu::self_cpu_seconds()?;
+        for w in &self.workers {
+            total += cpu::process_cpu_seconds(w.pid?)?;
+        }
+        Some(total)
+    }
+
+    /// Starts the load generator's measured window (CPU and loop lag) now;
+    /// until called, the window starts when the workers did.
+    pub fn start_measuring(&mut self) {
+        self.agg.receiver_lag.reset();
+        let _ = self.lag.take();
+        self.measure_start = (Instant::now(), self.loadgen_cpu_seconds());
+    }
+
+    /// What the load generator used since the window started (call before
+    /// [`Coordinator::finish`], while the workers still run).
+    pub fn loadgen_sample(&self) -> LoadGenSample {
+        let (t0, cpu0) = self.measure_start;
+        let cpu = match (cpu0, self.loadgen_cpu_seconds()) {
+            (Some(a), Some(b)) => Some((b - a).max(0.0)),
+            _ => None,
+        };
+        LoadGenSample {
+            cpu_seconds: cpu,
+            wall_seconds: t0.elapsed().as_secs_f64(),
+            processes: 1 + self.workers.len(),
+            receiver_lag: Percentiles::of(&self.agg.receiver_lag),
+            publisher_lag: Percentiles::of(&self.lag.take()),
+        }
     }
 
     /// Seconds since the workers started.
@@ -324,7 +423,7 @@ impl Coordinator {
         self.next_tick += Duration::from_secs(1);
         let published = self.published.as_ref().map_or(0, |p| p.load(Relaxed));
         let t = self.elapsed_s();
-        let p = self.agg.close_second(t, published).clone();
+        let p = self.agg.close_second(t, published);
         let totals = self.agg.totals();
         let lat = p.latency.map_or(String::from("-"), |l| {
             format!("p50 {:.1}ms p99 {:.1}ms", l.p50_ms, l.p99_ms)
@@ -409,11 +508,45 @@ mod tests {
     }
 
     #[test]
+    fn a_long_run_keeps_a_bounded_series_that_covers_it() {
+        // Three hours of seconds, one slow second in the middle.
+        let mut agg = Aggregate::new(1);
+        for s in 1..=10_800u32 {
+            let lat = if s == 5_400 { 900_000 } else { 2_000 };
+            agg.apply(&report(0, u64::from(s) * 100, &[lat], false));
+            agg.close_second(f64::from(s), u64::from(s) * 10);
+        }
+        let series = agg.series();
+        assert!(series.len() <= SERIES_MAX_POINTS + 1, "{}", series.len());
+        assert!(series.len() >= SERIES_MAX_POINTS / 2, "{}", series.len());
+        assert_eq!(series.last().unwrap().t_s, 10_800.0);
+        assert_eq!(agg.last_t_s(), 10_800.0);
+        // Rates are means, and the slow second survives as an upper bound.
+        assert!(
+            series
+                .iter()
+                .all(|p| (p.deliveries_per_s - 100.0).abs() < 1e-9)
+        );
+        let worst = series
+            .iter()
+            .filter_map(|p| p.latency)
+            .map(|l| l.max_ms)
+            .fold(0.0, f64::max);
+        assert!(worst >= 899.0, "{worst}");
+        let count: u64 = series
+            .iter()
+            .filter_map(|p| p.latency)
+            .map(|l| l.count)
+            .sum();
+        assert_eq!(count, 10_800);
+    }
+
+    #[test]
     fn reports_from_several_workers_merge_into_totals_and_series() {
         let mut agg = Aggregate::new(2);
         agg.apply(&report(0, 100, &[1000, 2000], false));
         agg.apply(&report(1, 50, &[3000], false));
-        let p = agg.close_second(1.0, 10).clone();
+        let p = agg.close_second(1.0, 10);
         assert_eq!(
             (p.connected, p.deliveries_per_s, p.published_per_s),
             (20, 150.0, 10.0)
@@ -422,7 +555,7 @@ mod tests {
         // Counters are cumulative: a newer report replaces the older one.
         agg.apply(&report(0, 300, &[], true));
         agg.apply(&report(1, 50, &[], true));
-        let p = agg.close_second(2.0, 30).clone();
+        let p = agg.close_second(2.0, 30);
         assert_eq!((p.deliveries_per_s, p.published_per_s), (200.0, 20.0));
         assert!(p.latency.is_none());
         assert!(agg.all_done());

@@ -13,12 +13,17 @@
 //! - [`scenarios`]: `connect`, `fanout`, `churn`, `avalanche`, `soak`, plus
 //!   the [`scenarios::publisher`] and [`scenarios::rooms`] (uniform/Zipf).
 //! - [`stats`]: latency histograms, the delivery [`stats::checker`],
-//!   [`stats::counters`], and the leak [`stats::regression`].
+//!   [`stats::counters`], the soak's [`stats::leak`] rule (Theil–Sen slopes
+//!   over windows), [`stats::contention`], [`stats::saturation`] and the
+//!   bounded [`stats::downsample`] series.
+//! - [`selfmon`]: the load generator's own CPU and event-loop lag.
 //! - [`metrics_scrape`]: reading a gateway's `/metrics`.
 //! - [`report`]: the stdout table, the JSON file and the HTML page.
 //!
 //! Exit codes: 0 pass, 1 error, 2 a check failed (loss, duplicates,
-//! connect failures, publish errors), 3 the soak found a leak.
+//! connect failures, publish errors), 3 the soak found a leak, 4 the soak
+//! was inconclusive (too few samples, or a leak-like slope on a contended
+//! machine or with a saturated load generator).
 
 pub mod cli;
 pub mod client;
@@ -27,5 +32,6 @@ pub mod metrics_scrape;
 pub mod plan;
 pub mod report;
 pub mod scenarios;
+pub mod selfmon;
 pub mod stats;
 pub mod worker;

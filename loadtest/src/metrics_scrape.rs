@@ -10,6 +10,13 @@ pub const RSS_METRIC: &str = "process_resident_memory_bytes";
 pub const CPU_METRIC: &str = "process_cpu_seconds_total";
 /// The gateway's open-connections gauge.
 pub const CONNECTIONS_METRIC: &str = "herald_gateway_connections";
+/// Live heap: bytes the allocator has handed out and not had back (jemalloc
+/// `stats.allocated`).
+pub const HEAP_ALLOCATED_METRIC: &str = "herald_process_heap_allocated_bytes";
+/// Heap pages the allocator holds resident (jemalloc `stats.resident`).
+pub const HEAP_RESIDENT_METRIC: &str = "herald_process_heap_resident_bytes";
+/// Memory the allocator keeps mapped for reuse (jemalloc `stats.retained`).
+pub const HEAP_RETAINED_METRIC: &str = "herald_process_heap_retained_bytes";
 
 /// Why a scrape failed.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +36,15 @@ pub struct GatewaySample {
     /// CPU seconds (user + system) the process used so far, if exported.
     #[serde(default)]
     pub cpu_seconds: Option<f64>,
+    /// Live heap bytes, if exported.
+    #[serde(default)]
+    pub heap_allocated_bytes: Option<f64>,
+    /// Allocator-resident bytes, if exported.
+    #[serde(default)]
+    pub heap_resident_bytes: Option<f64>,
+    /// Allocator-retained bytes, if exported.
+    #[serde(default)]
+    pub heap_retained_bytes: Option<f64>,
 }
 
 /// The sum of every sample of metric `name` (all label sets), or `None`
@@ -97,11 +113,19 @@ pub async fn scrape(http: &reqwest::Client, admin: &str) -> Result<GatewaySample
         return Err(err(format!("HTTP {}", resp.status())));
     }
     let text = resp.text().await.map_err(|e| err(e.to_string()))?;
-    Ok(GatewaySample {
-        rss_bytes: parse_metric(&text, RSS_METRIC),
-        connections: parse_metric(&text, CONNECTIONS_METRIC),
-        cpu_seconds: parse_metric(&text, CPU_METRIC),
-    })
+    Ok(parse_sample(&text))
+}
+
+/// The sample in a `/metrics` text.
+pub fn parse_sample(text: &str) -> GatewaySample {
+    GatewaySample {
+        rss_bytes: parse_metric(text, RSS_METRIC),
+        connections: parse_metric(text, CONNECTIONS_METRIC),
+        cpu_seconds: parse_metric(text, CPU_METRIC),
+        heap_allocated_bytes: parse_metric(text, HEAP_ALLOCATED_METRIC),
+        heap_resident_bytes: parse_metric(text, HEAP_RESIDENT_METRIC),
+        heap_retained_bytes: parse_metric(text, HEAP_RETAINED_METRIC),
+    }
 }
 
 /// Scrapes every admin URL; a failed scrape is tried once more (a pooled
@@ -144,5 +168,26 @@ mod tests {
             ),
             None
         );
+    }
+
+    #[test]
+    fn heap_metrics_are_read_when_present_and_absent_otherwise() {
+        let with = format!(
+            "{TEXT}# TYPE herald_process_heap_allocated_bytes gauge\n\
+             herald_process_heap_allocated_bytes 11400000\n\
+             herald_process_heap_resident_bytes 20000000\n\
+             herald_process_heap_retained_bytes 5e6\n"
+        );
+        let s = parse_sample(&with);
+        assert_eq!(s.heap_allocated_bytes, Some(11.4e6));
+        assert_eq!(s.heap_resident_bytes, Some(20e6));
+        assert_eq!(s.heap_retained_bytes, Some(5e6));
+        assert_eq!(s.rss_bytes, Some(1.2345e8));
+        let without = parse_sample(TEXT);
+        assert!(without.heap_allocated_bytes.is_none() && without.heap_retained_bytes.is_none());
+        // Older reports without the fields still parse.
+        let old: GatewaySample =
+            serde_json::from_str(r#"{"rss_bytes":1.0,"connections":null}"#).unwrap();
+        assert_eq!(old.rss_bytes, Some(1.0));
     }
 }

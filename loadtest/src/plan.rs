@@ -88,6 +88,10 @@ pub struct WorkerReport {
     pub connect_latency: Option<String>,
     /// Avalanche recovery times since the previous report (base64 V2).
     pub recovery: Option<String>,
+    /// Event-loop lag of this worker's runtime since the previous report
+    /// (base64 V2; see [`crate::selfmon::lag`]).
+    #[serde(default)]
+    pub loop_lag: Option<String>,
     /// The delivery check, in the final report only.
     pub check: Option<CheckSummary>,
     /// True on the last report.

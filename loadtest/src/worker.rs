@@ -17,6 +17,7 @@ use tokio::time::Instant;
 use crate::client::{ClientEvent, ConnectOptions, Connection, Target};
 use crate::plan::{Control, WorkerPlan, WorkerReport};
 use crate::scenarios::rooms::{RoomSampler, room_name};
+use crate::selfmon::lag::LagProbe;
 use crate::stats::checker::{CheckSummary, RoomChecker, Verdict};
 use crate::stats::counters::AtomicCounters;
 use crate::stats::histogram::{self, HistError};
@@ -72,6 +73,8 @@ struct Shared {
     published: Mutex<Arc<Vec<u64>>>,
     summary: Mutex<CheckSummary>,
     start: Instant,
+    /// How late this runtime wakes a task (the receivers' scheduling lag).
+    lag: LagProbe,
 }
 
 /// Runs a worker: reads the plan and control lines from `input`, writes
@@ -123,6 +126,7 @@ where
         published: Mutex::new(Arc::new(Vec::new())),
         summary: Mutex::new(CheckSummary::default()),
         start: Instant::now(),
+        lag: LagProbe::spawn(),
         plan,
     });
     let (phase_tx, phase_rx) = watch::channel(Phase::default());
@@ -192,6 +196,14 @@ async fn write_report<W: AsyncWrite + Unpin>(
         },
         connect_latency: take(&sh.connect_latency)?,
         recovery: take(&sh.recovery)?,
+        loop_lag: {
+            let h = sh.lag.take();
+            if h.is_empty() {
+                None
+            } else {
+                Some(histogram::encode(&h)?)
+            }
+        },
         check: done.then(|| sh.summary.lock().clone()),
         done,
     };

@@ -4,13 +4,14 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use super::RunReport;
 use super::table;
+use super::{GatewayReport, RunReport};
+use crate::stats::leak::{LeakAnalysis, MB};
 
 /// One line on a chart.
 #[derive(Debug, Clone)]
 pub struct Line {
-    /// Legend text.
+    /// Legend text (none when empty).
     pub name: String,
     /// CSS colour.
     pub color: &'static str,
@@ -102,7 +103,7 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, lines: &[Line]) -> 
         xl = escape(x_label),
         yl = escape(y_label),
     );
-    for (i, l) in lines.iter().enumerate() {
+    for l in lines {
         let path: Vec<String> = l
             .points
             .iter()
@@ -116,10 +117,23 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, lines: &[Line]) -> 
         };
         let _ = write!(
             svg,
-            r#"<polyline fill="none" stroke="{c}" stroke-width="1.5"{dash} points="{p}"/><rect x="{lx}" y="{ly}" width="12" height="3" fill="{c}"/><text x="{tx}" y="{ty}" class="a">{n}</text>"#,
+            r#"<polyline fill="none" stroke="{c}" stroke-width="1.5"{dash} points="{p}"/>"#,
             c = l.color,
             p = path.join(" "),
-            lx = L + pw + 10.0,
+        );
+    }
+    for (i, l) in lines.iter().filter(|l| !l.name.is_empty()).enumerate() {
+        let dash = if l.dashed {
+            r#" stroke-dasharray="4 2""#
+        } else {
+            ""
+        };
+        let _ = write!(
+            svg,
+            r#"<line x1="{lx}" x2="{lx2}" y1="{ly}" y2="{ly}" stroke="{c}" stroke-width="3"{dash}/><text x="{tx}" y="{ty}" class="a">{n}</text>"#,
+            c = l.color,
+            lx = L + pw + 8.0,
+            lx2 = L + pw + 22.0,
             ly = T + 10.0 + 16.0 * i as f64,
             tx = L + pw + 26.0,
             ty = T + 14.0 + 16.0 * i as f64,
@@ -215,39 +229,105 @@ fn charts(r: &RunReport) -> Vec<String> {
         "connections",
         &conns,
     ));
-    let mut rss = Vec::new();
-    for (i, g) in r.gateways.iter().enumerate() {
-        if g.rss_samples.is_empty() {
-            continue;
+    for g in &r.gateways {
+        if let Some(c) = memory_chart(g) {
+            out.push(c);
         }
-        let color = COLORS[i % COLORS.len()];
-        let pts: Vec<(f64, f64)> = g.rss_samples.iter().map(|&(t, b)| (t, b / 1e6)).collect();
-        if let Some(f) = g.leak.as_ref().and_then(|l| l.fit) {
-            // The fit is in MB over hours; draw it over the samples it used.
-            let start = g.leak.as_ref().map_or(0, |l| l.discarded);
-            let line: Vec<(f64, f64)> = pts
-                .iter()
-                .skip(start)
-                .map(|&(t, _)| (t, f.intercept + f.slope * t / 3600.0))
-                .collect();
-            rss.push(Line {
-                name: format!("{} fit", g.admin),
-                color,
-                dashed: true,
-                points: line,
-            });
-        }
-        rss.push(Line {
-            name: g.admin.clone(),
-            color,
-            dashed: false,
-            points: pts,
-        });
     }
-    if !rss.is_empty() {
-        out.push(line_chart("Gateway RSS", "seconds", "MB", &rss));
+    if let Some(s) = r.soak.as_ref().filter(|s| !s.loadavg.is_empty()) {
+        let (t0, t1) = (s.loadavg[0].0, s.loadavg[s.loadavg.len() - 1].0);
+        let limit = s.contention.load_limit;
+        out.push(line_chart(
+            "Machine load (1-minute load average)",
+            "seconds",
+            "load",
+            &[
+                Line {
+                    name: "load average".into(),
+                    color: COLORS[4],
+                    dashed: false,
+                    points: s.loadavg.clone(),
+                },
+                Line {
+                    name: format!("contended above {limit:.1}"),
+                    color: COLORS[3],
+                    dashed: true,
+                    points: vec![(t0, limit), (t1, limit)],
+                },
+            ],
+        ));
     }
     out
+}
+
+/// The fitted lines of `l` (whole post-warm-up fit dashed, each window's
+/// fit dashed without a legend), over the times of `samples`.
+fn fit_lines(
+    l: &LeakAnalysis,
+    samples: &[(f64, f64)],
+    color: &'static str,
+    name: &str,
+) -> Vec<Line> {
+    let mut out = Vec::new();
+    let after: Vec<f64> = samples.iter().skip(l.discarded).map(|p| p.0).collect();
+    if let (Some(f), Some(&a), Some(&b)) = (l.fit, after.first(), after.last()) {
+        let y = |t: f64| f.intercept + f.slope * t / 3600.0;
+        out.push(Line {
+            name: format!("{name} fit {:.3} MB/h", f.slope),
+            color,
+            dashed: true,
+            points: vec![(a, y(a)), (b, y(b))],
+        });
+    }
+    for w in &l.windows {
+        if let (Some(s), Some(i)) = (w.slope_mb_per_hour, w.intercept_mb) {
+            let y = |t: f64| i + s * t / 3600.0;
+            out.push(Line {
+                name: String::new(),
+                color,
+                dashed: true,
+                points: vec![(w.t_start_s, y(w.t_start_s)), (w.t_end_s, y(w.t_end_s))],
+            });
+        }
+    }
+    out
+}
+
+/// Heap and RSS of one gateway over time with the fitted slopes (soak).
+fn memory_chart(g: &GatewayReport) -> Option<String> {
+    if g.rss_samples.is_empty() && g.heap_samples.is_empty() {
+        return None;
+    }
+    let mb =
+        |s: &[(f64, f64)]| -> Vec<(f64, f64)> { s.iter().map(|&(t, b)| (t, b / MB)).collect() };
+    let mut lines = Vec::new();
+    for (name, color, samples) in [
+        ("RSS", COLORS[0], &g.rss_samples),
+        ("live heap", COLORS[2], &g.heap_samples),
+        ("heap resident", COLORS[5], &g.heap_resident_samples),
+    ] {
+        if !samples.is_empty() {
+            lines.push(Line {
+                name: name.into(),
+                color,
+                dashed: false,
+                points: mb(samples),
+            });
+        }
+    }
+    for l in [&g.leak, &g.rss_leak].into_iter().flatten() {
+        let (color, samples) = match l.signal {
+            crate::stats::leak::Signal::Heap => (COLORS[2], &g.heap_samples),
+            crate::stats::leak::Signal::Rss => (COLORS[0], &g.rss_samples),
+        };
+        lines.extend(fit_lines(l, samples, color, l.signal.label()));
+    }
+    Some(line_chart(
+        &format!("Gateway {} memory", g.admin),
+        "seconds",
+        "MB",
+        &lines,
+    ))
 }
 
 /// Renders the whole page.
@@ -256,9 +336,38 @@ pub fn render(r: &RunReport) -> String {
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>Herald load test</title><style>\
          body{font-family:sans-serif;margin:2em;color:#222}pre{background:#f6f6f6;padding:1em;overflow-x:auto}\
          svg{display:block;margin:1em 0}.t{font-weight:bold;font-size:14px}.a{font-size:11px;fill:#444}\
-         td{padding:2px 10px}</style></head><body>",
+         td{padding:2px 10px}.warn{background:#fde2e1;border:1px solid #d62728;padding:.6em}</style></head><body>",
     );
     let _ = write!(page, "<h1>Herald load test: {}</h1>", escape(&r.scenario));
+    if r.saturated {
+        let reasons = r
+            .loadgen
+            .as_ref()
+            .map(|l| l.reasons.join("; "))
+            .unwrap_or_default();
+        let _ = write!(
+            page,
+            "<p class=\"warn\"><b>saturated: true</b> — the load generator, not the gateway, was the limit: {}. Latency figures are partly the client's.</p>",
+            escape(&reasons)
+        );
+    }
+    if let Some(s) = &r.soak {
+        let _ = write!(
+            page,
+            "<h2>Soak verdict: {}</h2><p>{}</p><p><b>Rule.</b> {}</p><p><b>Machine.</b> {}</p>",
+            s.verdict.word(),
+            escape(&s.reason),
+            escape(&s.rule),
+            escape(&s.contention.describe())
+        );
+        for g in r
+            .gateways
+            .iter()
+            .filter_map(|g| g.retention.as_ref().map(|n| (&g.admin, n)))
+        {
+            let _ = write!(page, "<p><b>{}.</b> {}</p>", escape(g.0), escape(g.1));
+        }
+    }
     let _ = write!(page, "<pre>{}</pre>", escape(&table::render(r)));
     page.push_str("<h2>Charts</h2>");
     for c in charts(r) {
@@ -291,7 +400,7 @@ mod tests {
     use crate::coordinator::SeriesPoint;
     use crate::report::GatewayReport;
     use crate::stats::histogram::Percentiles;
-    use crate::stats::regression::analyse_rss;
+    use crate::stats::leak::{LeakRule, Signal, analyse};
 
     #[test]
     fn the_page_has_charts_and_no_external_urls() {
@@ -322,7 +431,15 @@ mod tests {
             series,
             gateways: vec![GatewayReport {
                 admin: "http://127.0.0.1:9090".into(),
-                leak: Some(analyse_rss(&samples, 0.0, 0.5)),
+                leak: Some(analyse(
+                    &samples,
+                    Signal::Rss,
+                    &LeakRule {
+                        threshold_mb_per_hour: 0.5,
+                        warmup_s: 0.0,
+                        windows: 3,
+                    },
+                )),
                 rss_samples: samples,
                 ..GatewayReport::default()
             }],
@@ -331,8 +448,9 @@ mod tests {
         let html = render(&r);
         assert!(
             html.matches("<svg").count() >= 4,
-            "latency, throughput, connections, rss"
+            "latency, throughput, connections, memory"
         );
+        assert!(html.contains("RSS fit"), "the fitted slope is named");
         assert!(
             html.contains("stroke-dasharray"),
             "the regression line is drawn"

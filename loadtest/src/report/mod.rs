@@ -3,6 +3,8 @@
 
 pub mod html;
 pub mod json;
+pub mod loadgen;
+pub mod soak;
 pub mod table;
 
 use serde::{Deserialize, Serialize};
@@ -13,12 +15,15 @@ use crate::scenarios::publisher::PublisherStats;
 use crate::stats::checker::CheckSummary;
 use crate::stats::counters::Counters;
 use crate::stats::histogram::Percentiles;
-use crate::stats::regression::LeakAnalysis;
+use crate::stats::leak::LeakAnalysis;
+use loadgen::LoadGenReport;
+use soak::SoakReport;
 
 /// Exit code for a run whose deliveries or connects failed a check.
 pub const EXIT_CHECK_FAILED: u8 = 2;
 /// Exit code for a soak that found a leak.
 pub const EXIT_LEAK: u8 = 3;
+pub use soak::EXIT_INCONCLUSIVE;
 
 /// One gateway's memory view.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -31,10 +36,28 @@ pub struct GatewayReport {
     pub after: GatewaySample,
     /// `(after.rss - before.rss) / connections added`, in bytes.
     pub rss_per_connection_bytes: Option<f64>,
-    /// RSS samples `(seconds, bytes)` (soak).
+    /// RSS samples `(seconds, bytes)` (soak; bounded, see
+    /// [`crate::stats::downsample`]).
     pub rss_samples: Vec<(f64, f64)>,
-    /// The leak analysis (soak).
+    /// Live-heap samples `(seconds, bytes)`, when the gateway exports
+    /// `herald_process_heap_allocated_bytes` (soak).
+    #[serde(default)]
+    pub heap_samples: Vec<(f64, f64)>,
+    /// Allocator-resident samples (soak, when exported).
+    #[serde(default)]
+    pub heap_resident_samples: Vec<(f64, f64)>,
+    /// Allocator-retained samples (soak, when exported).
+    #[serde(default)]
+    pub heap_retained_samples: Vec<(f64, f64)>,
+    /// The leak rule on the verdict's signal: the live heap, or RSS when
+    /// the heap is not exported (soak).
     pub leak: Option<LeakAnalysis>,
+    /// The same rule on RSS, when the verdict's signal is the heap (soak).
+    #[serde(default)]
+    pub rss_leak: Option<LeakAnalysis>,
+    /// Set when RSS grows while the live heap does not (soak).
+    #[serde(default)]
+    pub retention: Option<String>,
 }
 
 /// Everything a run found.
@@ -71,8 +94,18 @@ pub struct RunReport {
     pub gateways: Vec<GatewayReport>,
     /// RSS per connection over all gateways, in bytes.
     pub rss_per_connection_bytes: Option<f64>,
-    /// Per-second series.
+    /// Per-second series (bounded; long runs merge seconds).
     pub series: Vec<SeriesPoint>,
+    /// The load generator's CPU and loop lag, and whether it saturated.
+    #[serde(default)]
+    pub loadgen: Option<LoadGenReport>,
+    /// True when the load generator, not the gateway, was the limit: its
+    /// latency figures are partly the client's.
+    #[serde(default)]
+    pub saturated: bool,
+    /// The soak's verdict (soak only).
+    #[serde(default)]
+    pub soak: Option<SoakReport>,
     /// Extra scenario facts, `name = value`.
     pub notes: Vec<(String, String)>,
     /// Why the run failed, empty when it passed.

@@ -4,6 +4,24 @@ use std::fmt::Write as _;
 
 use super::RunReport;
 use crate::stats::histogram::Percentiles;
+use crate::stats::leak::{LeakAnalysis, LeakVerdict};
+
+/// `slope 0.012 MB/h [95% CI …] n=…, windows a/b/c MB/h -> PASS`.
+fn leak_text(l: &LeakAnalysis) -> String {
+    let windows = l.window_slopes();
+    match l.fit {
+        Some(f) => format!(
+            "{} slope {:.3} MB/h [95% CI {:.3}, {:.3}] n={}, windows {windows} MB/h -> {}",
+            l.signal.label(),
+            f.slope,
+            f.ci_low,
+            f.ci_high,
+            f.n,
+            l.verdict.word()
+        ),
+        None => format!("{} -> {}", l.signal.label(), l.verdict.word()),
+    }
+}
 
 fn pct(p: &Percentiles) -> String {
     format!(
@@ -90,21 +108,19 @@ pub fn render(r: &RunReport) -> String {
         if let Some(b) = g.rss_per_connection_bytes {
             let _ = write!(v, ", {:.1} KB/conn", b / 1000.0);
         }
+        if let (Some(a), Some(b)) = (g.heap_samples.first(), g.heap_samples.last()) {
+            let _ = write!(v, ", heap {:.2}MB -> {:.2}MB", a.1 / 1e6, b.1 / 1e6);
+        }
         if let Some(l) = &g.leak {
-            match l.fit {
-                Some(f) => {
-                    let _ = write!(
-                        v,
-                        ", slope {:.3} MB/h [95% CI {:.3}, {:.3}] n={} -> {:?}",
-                        f.slope, f.ci_low, f.ci_high, f.n, l.verdict
-                    );
-                }
-                None => {
-                    let _ = write!(v, ", {:?}", l.verdict);
-                }
-            }
+            let _ = write!(v, "; {}", leak_text(l));
+        }
+        if let Some(l) = &g.rss_leak {
+            let _ = write!(v, "; {}", leak_text(l));
         }
         row(&format!("gateway {}", g.admin), v);
+        if let Some(n) = &g.retention {
+            row(&format!("gateway {} RSS", g.admin), n.clone());
+        }
     }
     if let Some(b) = r.rss_per_connection_bytes {
         row("rss per connection", format!("{:.1} KB", b / 1000.0));
@@ -112,12 +128,54 @@ pub fn render(r: &RunReport) -> String {
     for (k, v) in &r.notes {
         row(k, v.clone());
     }
+    if let Some(l) = &r.loadgen {
+        row("load generator", l.describe());
+    }
+    if r.loadgen.is_some() || r.saturated {
+        let reasons = r
+            .loadgen
+            .as_ref()
+            .map(|l| l.reasons.join("; "))
+            .unwrap_or_default();
+        row(
+            "saturated",
+            if r.saturated {
+                format!("true: {reasons} (latency figures are partly the client's)")
+            } else {
+                "false".to_owned()
+            },
+        );
+    }
+    let mut inconclusive = None;
+    if let Some(s) = &r.soak {
+        row("leak rule", s.rule.clone());
+        row("machine load", s.contention.describe());
+        row(
+            "soak samples",
+            format!(
+                "{} per gateway, stored as {} point(s) each",
+                s.samples,
+                if s.stride == 1 {
+                    "one".to_owned()
+                } else {
+                    format!("{}-sample", s.stride)
+                }
+            ),
+        );
+        row(
+            "soak verdict",
+            format!("{}: {}", s.verdict.word(), s.reason),
+        );
+        if s.verdict == LeakVerdict::Inconclusive {
+            inconclusive = Some(s.reason.clone());
+        }
+    }
     row(
         "result",
-        if r.failures.is_empty() {
-            "PASS".to_owned()
-        } else {
-            format!("FAIL: {}", r.failures.join("; "))
+        match (r.failures.is_empty(), inconclusive) {
+            (true, Some(why)) => format!("INCONCLUSIVE: {why}"),
+            (true, None) => "PASS".to_owned(),
+            (false, _) => format!("FAIL: {}", r.failures.join("; ")),
         },
     );
     let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);

@@ -1,7 +1,8 @@
 //! `connect`: ramp up idle connections, hold them, measure RSS per connection.
 
 use super::{
-    FINISH_TIMEOUT, ScenarioError, check_common, fill_from, gateway_reports, params, plans,
+    FINISH_TIMEOUT, ScenarioError, check_common, fill_from, fill_loadgen, gateway_reports, params,
+    plans,
 };
 use crate::cli::ConnectArgs;
 use crate::coordinator::Coordinator;
@@ -26,6 +27,7 @@ pub async fn run(a: &ConnectArgs) -> Result<RunReport, ScenarioError> {
     let all_settled = coord.wait_ready(c.ready_timeout).await?;
     coord.run_for(a.hold).await?;
     let after = scrape_all(&http, &c.admins).await;
+    let loadgen = coord.loadgen_sample();
     let agg = coord.finish(Vec::new(), FINISH_TIMEOUT).await?;
 
     let mut p = params(c, None);
@@ -40,7 +42,9 @@ pub async fn run(a: &ConnectArgs) -> Result<RunReport, ScenarioError> {
         ..RunReport::default()
     };
     fill_from(&mut r, &agg);
-    r.duration_s = agg.series.last().map_or(0.0, |p| p.t_s);
+    let p99 = r.connect_latency.map(|l| l.p99_ms);
+    fill_loadgen(&mut r, &loadgen, p99);
+    r.duration_s = agg.last_t_s();
     let ok = r.counters.connect_ok as f64;
     let (g, overall) = gateway_reports(
         &c.admins,

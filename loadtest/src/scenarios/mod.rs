@@ -8,6 +8,7 @@ pub mod fanout;
 pub mod publisher;
 pub mod rooms;
 pub mod soak;
+pub mod soak_verdict;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
@@ -17,6 +18,7 @@ use crate::client::{Transport, socketio};
 use crate::coordinator::{Aggregate, Coordinator, CoordinatorError, split};
 use crate::metrics_scrape::{GatewaySample, scrape_all};
 use crate::plan::{Control, RoomPlan, WorkerPlan};
+use crate::report::loadgen::{self, LoadGenSample};
 use crate::report::{EXIT_CHECK_FAILED, GatewayReport, RunReport};
 use crate::stats::histogram::Percentiles;
 use publisher::{Publisher, PublisherConfig, PublisherStats};
@@ -167,7 +169,15 @@ pub fn fill_from(report: &mut RunReport, agg: &Aggregate) {
     report.latency = Percentiles::of(&agg.latency);
     report.connect_latency = Percentiles::of(&agg.connect_latency);
     report.recovery = Percentiles::of(&agg.recovery);
-    report.series = agg.series.clone();
+    report.series = agg.series();
+}
+
+/// Judges the load generator's own figures and marks the report saturated
+/// when it was the limit; `latency_p99_ms` is the figure it could inflate.
+pub fn fill_loadgen(report: &mut RunReport, sample: &LoadGenSample, latency_p99_ms: Option<f64>) {
+    let lg = loadgen::build(sample, latency_p99_ms);
+    report.saturated = lg.saturated;
+    report.loadgen = Some(lg);
 }
 
 /// A running load: workers with clients in rooms, and a publisher.
@@ -200,6 +210,9 @@ pub struct Finished {
     pub publish_before: Vec<GatewaySample>,
     /// Gateway scrapes at the end, clients still connected.
     pub after: Vec<GatewaySample>,
+    /// The load generator's CPU and loop lag from the first publish to the
+    /// end of the drain.
+    pub loadgen: LoadGenSample,
 }
 
 impl Load {
@@ -262,6 +275,7 @@ impl Load {
             tick: Duration::from_millis(load.tick_ms.max(1)),
         });
         coord.watch_publisher(publisher.sent.clone());
+        coord.start_measuring();
         let publish_started_s = coord.elapsed_s();
         Ok(Self {
             coord,
@@ -300,6 +314,7 @@ impl Load {
         let publish_s = self.coord.elapsed_s() - self.publish_started_s;
         self.coord.run_for(self.load.drain).await?;
         let after = self.scrape().await;
+        let loadgen = self.coord.loadgen_sample();
         let agg = self
             .coord
             .finish(publisher.per_room.clone(), FINISH_TIMEOUT)
@@ -311,6 +326,7 @@ impl Load {
             before: self.before,
             publish_before: self.publish_before,
             after,
+            loadgen,
         })
     }
 }
@@ -328,7 +344,9 @@ pub fn load_report(
         ..RunReport::default()
     };
     fill_from(&mut r, &f.agg);
-    r.duration_s = f.agg.series.last().map_or(0.0, |p| p.t_s);
+    let p99 = r.latency.map(|l| l.p99_ms);
+    fill_loadgen(&mut r, &f.loadgen, p99);
+    r.duration_s = f.agg.last_t_s();
     r.deliveries_per_s = (f.publish_s > 0.0).then(|| f.agg.check.delivered as f64 / f.publish_s);
     r.check = Some(f.agg.check.clone());
     r.publisher = Some(f.publisher.clone());
@@ -419,7 +437,7 @@ mod tests {
         let s = |rss: f64, c: f64| GatewaySample {
             rss_bytes: Some(rss),
             connections: Some(c),
-            cpu_seconds: None,
+            ..GatewaySample::default()
         };
         let (g, overall) = gateway_reports(
             &admins,

@@ -207,7 +207,10 @@ async fn publish_and_deliver(urls: Vec<String>, cluster: bool) {
         sink_b.offsets(marker).len() > N as usize
     })
     .await;
-    eventually("a gets the sentinel", || !sink_a.offsets(sentinel).is_empty()).await;
+    eventually("a gets the sentinel", || {
+        !sink_a.offsets(sentinel).is_empty()
+    })
+    .await;
     assert_eq!(
         sink_a.offsets(marker).len(),
         N as usize,
@@ -436,14 +439,19 @@ fn prometheus() -> &'static metrics_exporter_prometheus::PrometheusHandle {
     })
 }
 
-fn invalid_frames() -> u64 {
+/// Skipped entries counted so far, for one reason or all of them.
+fn skipped(reason: Option<&str>) -> u64 {
     prometheus()
         .render()
         .lines()
-        .find(|l| l.starts_with("herald_bus_invalid_frames_total"))
-        .and_then(|l| l.split_whitespace().last())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+        .filter(|l| l.starts_with("herald_bus_invalid_frames_total"))
+        .filter(|l| reason.is_none_or(|r| l.contains(&format!("reason=\"{r}\""))))
+        .filter_map(|l| l.split_whitespace().last()?.parse::<u64>().ok())
+        .sum()
+}
+
+fn invalid_frames() -> u64 {
+    skipped(None)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -611,4 +619,95 @@ async fn publish_throughput() {
     for l in stats.lines().filter(|l| l.contains("evalsha")) {
         println!("{l}");
     }
+}
+
+/// A hand-written shard stream entry, as another writer would add it.
+async fn xadd(
+    c: &mut redis::aio::MultiplexedConnection,
+    stream: &str,
+    room: &str,
+    offset: u64,
+    f: Vec<u8>,
+) {
+    let _: String = redis::cmd("XADD")
+        .arg(stream)
+        .arg("*")
+        .arg("r")
+        .arg(room)
+        .arg("e")
+        .arg("e2")
+        .arg("o")
+        .arg(offset)
+        .arg("f")
+        .arg(f)
+        .query_async(c)
+        .await
+        .unwrap();
+}
+
+/// A version byte then a MessagePack map, as a newer writer would encode.
+fn frame(version: u8, fields: serde_json::Value) -> Vec<u8> {
+    let mut out = vec![version];
+    out.extend(rmp_serde::to_vec_named(&fields).unwrap());
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_of_a_newer_protocol_are_skipped_and_counted() {
+    let before = (
+        skipped(Some("unsupported_version")),
+        skipped(Some("unknown_kind")),
+    );
+    let server = RedisServer::start();
+    let (bus, sink) = node(config(vec![server.url()], "v"), None).await;
+    let r = room_in_shard(&bus, "v:", 5);
+    bus.watch(&room(&r)).await.unwrap();
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let stream = "herald:{5}:stream";
+    let publish = |n: u64, extra: bool| {
+        let mut f = json!({"t": "publish", "room": r, "event": "e", "data": n, "ts_ms": 0});
+        if extra {
+            f["added_in_a_later_release"] = json!({"nested": [1, 2]});
+        }
+        f
+    };
+    // Interleaved: valid, next version, unknown kind, valid with a field
+    // this reader does not know, next version again, valid.
+    xadd(&mut c, stream, &r, 1, frame(1, publish(1, false))).await;
+    xadd(&mut c, stream, &r, 2, frame(2, publish(2, false))).await;
+    xadd(
+        &mut c,
+        stream,
+        &r,
+        3,
+        frame(1, json!({"t": "compacted_snapshot", "room": r})),
+    )
+    .await;
+    xadd(&mut c, stream, &r, 4, frame(1, publish(4, true))).await;
+    xadd(&mut c, stream, &r, 5, frame(7, json!({"anything": true}))).await;
+    xadd(&mut c, stream, &r, 6, frame(1, publish(6, false))).await;
+    // The control stream too.
+    let _: String = redis::cmd("XADD")
+        .arg("herald:{ctl}:control")
+        .arg("*")
+        .arg("f")
+        .arg(frame(1, json!({"t": "rebalance", "to": "n2"})))
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    eventually("every known frame delivered, in order", || {
+        sink.offsets(&r) == vec![1, 4, 6]
+    })
+    .await;
+    eventually("the newer frames counted by reason", || {
+        skipped(Some("unsupported_version")) >= before.0 + 2
+            && skipped(Some("unknown_kind")) >= before.1 + 2
+    })
+    .await;
+    // The stream is not wedged: a publication through the bus still arrives.
+    bus.publish(vec![publication(&r, 9)]).await[0]
+        .as_ref()
+        .unwrap();
+    eventually("delivery goes on", || sink.offsets(&r).len() == 4).await;
 }

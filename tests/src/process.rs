@@ -58,7 +58,11 @@ fn sources_of(name: &str) -> &'static [&'static str] {
 /// A source newer than `binary`: a file the build reads (Rust, Lua,
 /// embedded page assets, manifests) under `dirs`, skipping build output,
 /// node modules, fuzz crates and integration tests; or `lock`.
-pub fn stale(binary: &std::path::Path, dirs: &[PathBuf], lock: &std::path::Path) -> Option<PathBuf> {
+pub fn stale(
+    binary: &std::path::Path,
+    dirs: &[PathBuf],
+    lock: &std::path::Path,
+) -> Option<PathBuf> {
     let built = std::fs::metadata(binary).and_then(|m| m.modified()).ok()?;
     let newer = |p: &std::path::Path| {
         std::fs::metadata(p)

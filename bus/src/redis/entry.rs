@@ -109,8 +109,13 @@ pub fn message(
             p.ts_ms,
             p.src_ts_ms,
         )),
-        Ok(BusFrame::Publish(_)) => Err((Skip::Malformed, "frame room differs from field r".into())),
-        Ok(BusFrame::Unknown) => Err((Skip::UnknownKind, "a frame kind this node does not know".into())),
+        Ok(BusFrame::Publish(_)) => {
+            Err((Skip::Malformed, "frame room differs from field r".into()))
+        }
+        Ok(BusFrame::Unknown) => Err((
+            Skip::UnknownKind,
+            "a frame kind this node does not know".into(),
+        )),
         Ok(_) => Err((Skip::Malformed, "not a publication frame".into())),
         Err(e) => Err((Skip::of(&e), e.to_string())),
     }

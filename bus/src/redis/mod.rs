@@ -44,9 +44,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use config::RedisBusConfig;
+pub use entry::Skip;
 pub use publish::Published;
 pub use scripts::{HISTORY_LUA, PUBLISH_BATCH_LUA, PUBLISH_LUA};
-pub use entry::Skip;
 pub use state::LocalPresence;
 
 use self::conn::Connector;

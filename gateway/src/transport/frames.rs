@@ -8,8 +8,9 @@ use std::sync::{Arc, OnceLock};
 
 use bytes::{Bytes, BytesMut};
 use herald_bus::Message;
-use herald_protocol::native::{Format, ServerFrame, encode_server};
-use herald_protocol::sio::{DEFAULT_NSP, encode_event_frame};
+use herald_protocol::native::Format;
+use herald_protocol::native::codec::{MessageRef, MessageTag, encode_message_into};
+use herald_protocol::sio::{DEFAULT_NSP, encode_event_frame_into};
 use herald_protocol::ws::Opcode;
 use herald_protocol::ws::frame::header;
 use tokio::time::Instant;
@@ -56,9 +57,10 @@ pub struct Broadcast {
     ws_json: OnceLock<Bytes>,
     /// Native MessagePack in a WebSocket binary frame.
     ws_msgpack: OnceLock<Bytes>,
-    /// Socket.IO's main-namespace event, `[unframed, WebSocket-framed]`,
-    /// for the process's recovery setting (set on first use).
-    sio_main: OnceLock<(bool, Bytes, Bytes)>,
+    /// Socket.IO's main-namespace event for the process's recovery
+    /// setting: the recovery flag it was built for, the WebSocket-framed
+    /// bytes, and their header's length (set on first use).
+    sio_main: OnceLock<(bool, Bytes, usize)>,
     /// Live deliveries not yet written (see [`Broadcast::begin_fanout`]).
     pending: AtomicUsize,
 }
@@ -79,6 +81,28 @@ pub fn ws_frame(opcode: Opcode, payload: &[u8]) -> Bytes {
     out.extend_from_slice(&h[..n]);
     out.extend_from_slice(payload);
     out.freeze()
+}
+
+/// Room left before a payload for the longest WebSocket header.
+const HEADROOM: usize = 10;
+
+/// A payload written by `write` after [`HEADROOM`] bytes, then either its
+/// WebSocket header written into the headroom (`framed`) or the headroom
+/// cut off: one buffer, no copy of the payload.
+fn encode_with_headroom(opcode: Opcode, framed: bool, write: impl FnOnce(&mut Vec<u8>)) -> Bytes {
+    let mut buf = Vec::with_capacity(HEADROOM + 128);
+    buf.resize(HEADROOM, 0);
+    write(&mut buf);
+    let len = buf.len() - HEADROOM;
+    let start = if framed {
+        let mut h = [0u8; HEADROOM];
+        let n = header(opcode, len, &mut h);
+        buf[HEADROOM - n..HEADROOM].copy_from_slice(&h[..n]);
+        HEADROOM - n
+    } else {
+        HEADROOM
+    };
+    Bytes::from(buf).slice(start..)
 }
 
 impl Broadcast {
@@ -119,11 +143,12 @@ impl Broadcast {
         self.pending.load(Ordering::Acquire)
     }
 
-    fn native(&self) -> ServerFrame {
-        ServerFrame::Message {
-            room: self.room.to_string(),
-            event: self.event.clone(),
-            data: self.data.clone(),
+    fn native(&self) -> MessageRef<'_> {
+        MessageRef {
+            kind: MessageTag,
+            room: self.room.as_str(),
+            event: &self.event,
+            data: &self.data,
             offset: self.offset,
             ts: Some(self.ts_ms),
         }
@@ -131,50 +156,74 @@ impl Broadcast {
 
     /// The native `message` frame's payload (not WebSocket-framed).
     pub fn native_payload(&self, format: Format) -> Vec<u8> {
-        encode_server(&self.native(), format)
+        let mut out = Vec::new();
+        encode_message_into(&mut out, &self.native(), format);
+        out
     }
 
     /// The native `message` in a WebSocket frame, encoded once per format.
     pub fn ws_native(&self, format: Format) -> &Bytes {
+        let build = |opcode| {
+            encode_with_headroom(opcode, true, |buf| {
+                encode_message_into(buf, &self.native(), format);
+            })
+        };
         match format {
-            Format::Json => self
-                .ws_json
-                .get_or_init(|| ws_frame(Opcode::Text, &self.native_payload(format))),
-            Format::MsgPack => self
-                .ws_msgpack
-                .get_or_init(|| ws_frame(Opcode::Binary, &self.native_payload(format))),
+            Format::Json => self.ws_json.get_or_init(|| build(Opcode::Text)),
+            Format::MsgPack => self.ws_msgpack.get_or_init(|| build(Opcode::Binary)),
         }
     }
 
-    /// The Socket.IO event packet text (`42<nsp>,["event",data,offset?]`).
-    pub fn sio_packet(&self, enc: SioEncoding<'_>) -> String {
+    /// The Socket.IO event packet (`42<nsp>,["event",data,offset?]`),
+    /// WebSocket-framed or bare.
+    fn sio_bytes(&self, enc: SioEncoding<'_>, framed: bool) -> Bytes {
         let offset = enc.recovery.then(|| {
             crate::socketio::recovery::offset_string(self.offset, &self.epoch, &self.room)
         });
-        encode_event_frame(enc.nsp, &self.event, &self.data, offset.as_deref())
+        encode_with_headroom(Opcode::Text, framed, |buf| {
+            // The headroom is zero bytes, valid UTF-8; the packet is text.
+            let mut text = String::from_utf8(std::mem::take(buf)).unwrap_or_default();
+            encode_event_frame_into(
+                &mut text,
+                enc.nsp,
+                &self.event,
+                &self.data,
+                offset.as_deref(),
+            );
+            *buf = text.into_bytes();
+        })
     }
 
     /// The Socket.IO event for `enc` in `framing` (WebSocket-framed or a
     /// bare polling packet). The main namespace's bytes are built once and
-    /// shared; other namespaces are rare and built per call.
+    /// shared (the bare packet is the framed one minus its header); other
+    /// namespaces are rare and built per call.
     pub fn sio(&self, enc: SioEncoding<'_>, framing: Framing) -> Bytes {
         let framed = framing.is_framed();
         if enc.nsp == DEFAULT_NSP {
-            let (recovery, raw, ws) = self.sio_main.get_or_init(|| {
-                let raw = Bytes::from(self.sio_packet(enc));
-                let ws = ws_frame(Opcode::Text, &raw);
-                (enc.recovery, raw, ws)
+            let (recovery, ws, header_len) = self.sio_main.get_or_init(|| {
+                let ws = self.sio_bytes(enc, true);
+                let header_len = ws_header_len(&ws);
+                (enc.recovery, ws, header_len)
             });
             if *recovery == enc.recovery {
-                return if framed { ws.clone() } else { raw.clone() };
+                return if framed {
+                    ws.clone()
+                } else {
+                    ws.slice(*header_len..)
+                };
             }
         }
-        let raw = self.sio_packet(enc);
-        if framed {
-            ws_frame(Opcode::Text, raw.as_bytes())
-        } else {
-            Bytes::from(raw)
-        }
+        self.sio_bytes(enc, framed)
+    }
+}
+
+/// The header length of a server frame, read from its second byte.
+fn ws_header_len(frame: &[u8]) -> usize {
+    match frame.get(1).map(|b| b & 0x7F) {
+        Some(126) => 4,
+        Some(127) => 10,
+        _ => 2,
     }
 }
 
@@ -239,6 +288,32 @@ mod tests {
             Framing::PollSocketIo,
         );
         assert_eq!(&plain[..], br#"42["dashboard:update",{"n":1}]"#);
+    }
+
+    #[test]
+    fn frames_of_every_length_form_are_whole_and_bare_packets_match() {
+        for len in [10usize, 200, 70_000] {
+            let b = Broadcast::new(Arc::new(Message::new(
+                RoomName::new("r").unwrap(),
+                "e".into(),
+                json!("x".repeat(len)),
+                Arc::from("e1"),
+                1,
+                0,
+                None,
+            )));
+            let enc = SioEncoding {
+                nsp: "/",
+                recovery: false,
+            };
+            let ws = b.sio(enc, Framing::WsSocketIo);
+            let bare = b.sio(enc, Framing::PollSocketIo);
+            assert_eq!(&ws[ws.len() - bare.len()..], &bare[..]);
+            assert_eq!(ws_header_len(&ws) + bare.len(), ws.len());
+            let native = b.ws_native(Format::Json);
+            let payload = b.native_payload(Format::Json);
+            assert_eq!(&native[native.len() - payload.len()..], &payload[..]);
+        }
     }
 
     #[test]

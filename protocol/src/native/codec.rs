@@ -110,6 +110,48 @@ fn decode<T: DeserializeOwned>(bytes: &[u8], format: Format) -> Result<T, Decode
     }
 }
 
+/// A `message` frame's fields, borrowed: a broadcast encodes its frame
+/// from the stored publication without cloning the payload.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct MessageRef<'a> {
+    /// Always `"message"`: the frame's type tag.
+    #[serde(rename = "type")]
+    pub kind: MessageTag,
+    /// The room.
+    pub room: &'a str,
+    /// The event name.
+    pub event: &'a str,
+    /// The payload.
+    pub data: &'a serde_json::Value,
+    /// The publication's offset in the room.
+    pub offset: u64,
+    /// When the publication entered the bus, in Unix milliseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ts: Option<u64>,
+}
+
+/// The `message` type tag (serializes as `"message"`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MessageTag;
+
+impl Serialize for MessageTag {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("message")
+    }
+}
+
+/// Appends `m` as a `message` frame to `out`: the same bytes as
+/// [`encode_server`] of the equivalent [`ServerFrame::Message`].
+pub fn encode_message_into(out: &mut Vec<u8>, m: &MessageRef<'_>, format: Format) {
+    match format {
+        // Writing into a Vec cannot fail, and every map key is a string.
+        Format::Json => serde_json::to_writer(&mut *out, m).expect("messages serialize to JSON"),
+        Format::MsgPack => {
+            rmp_serde::encode::write_named(out, m).expect("messages serialize to MessagePack")
+        }
+    }
+}
+
 fn encode<T: Serialize>(value: &T, format: Format) -> Vec<u8> {
     match format {
         // Serializing these types cannot fail: every map key is a string and
@@ -131,6 +173,39 @@ fn truncate(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_borrowed_message_encodes_exactly_as_the_owned_frame() {
+        let data = serde_json::json!({"n": [1, 2.5, "x"], "s": null});
+        for format in [Format::Json, Format::MsgPack] {
+            for ts in [Some(17), None] {
+                let owned = encode_server(
+                    &ServerFrame::Message {
+                        room: "dashboard:sales".into(),
+                        event: "dashboard:update".into(),
+                        data: data.clone(),
+                        offset: 9,
+                        ts,
+                    },
+                    format,
+                );
+                let mut borrowed = vec![0xAA];
+                encode_message_into(
+                    &mut borrowed,
+                    &MessageRef {
+                        kind: MessageTag,
+                        room: "dashboard:sales",
+                        event: "dashboard:update",
+                        data: &data,
+                        offset: 9,
+                        ts,
+                    },
+                    format,
+                );
+                assert_eq!(&borrowed[1..], &owned[..], "{format:?} {ts:?}");
+            }
+        }
+    }
     use crate::native::{CloseCode, ErrorCode};
     use crate::{Position, RoomName};
     use proptest::prelude::*;

@@ -22,6 +22,29 @@ pub fn encode_event_frame(nsp: &str, event: &str, data: &Value, offset: Option<&
     tail(out, offset)
 }
 
+/// Appends the packet [`encode_event_frame`] returns to `out` (which may
+/// already hold bytes, such as room left for a WebSocket header).
+pub fn encode_event_frame_into(
+    out: &mut String,
+    nsp: &str,
+    event: &str,
+    data: &Value,
+    offset: Option<&str>,
+) {
+    out.push_str("42");
+    write_nsp(out, nsp);
+    out.push('[');
+    push_json_str(out, event);
+    out.push(',');
+    // Writing into a String cannot fail.
+    let _ = write!(out, "{data}");
+    if let Some(offset) = offset {
+        out.push(',');
+        push_json_str(out, offset);
+    }
+    out.push(']');
+}
+
 /// Like [`encode_event_frame`], with the data already serialized as JSON.
 ///
 /// `data_json` must be one valid JSON value; it is copied as is, not
@@ -80,6 +103,16 @@ fn push_json_str(out: &mut String, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn appending_gives_the_same_packet() {
+        let data = serde_json::json!({"a": [1, "x\"y"]});
+        for (nsp, offset) in [("/", Some("7 e r")), ("/admin", None)] {
+            let mut out = String::from("##");
+            encode_event_frame_into(&mut out, nsp, "ev\n", &data, offset);
+            assert_eq!(&out[2..], encode_event_frame(nsp, "ev\n", &data, offset));
+        }
+    }
     use crate::sio::engineio::{EioData, EioPacket, decode_text as decode_eio};
     use crate::sio::socketio::{SioDecoded, SioPacket, decode_text, encode_frame};
     use proptest::prelude::*;

@@ -23,7 +23,7 @@ pub mod polling;
 pub mod socketio;
 
 pub use assembler::BinaryAssembler;
-pub use broadcast::{encode_event_frame, encode_event_frame_json};
+pub use broadcast::{encode_event_frame, encode_event_frame_into, encode_event_frame_json};
 pub use engineio::{
     EIO_VERSION, EioData, EioError, EioPacket, OpenInfo, WsFrame,
     decode_binary as decode_eio_binary, decode_text as decode_eio_text,

@@ -191,6 +191,35 @@ async fn every_metric_the_dashboards_and_alerts_use_is_exported() {
     }
 }
 
+/// A gateway nobody has connected to yet already exports every labelled
+/// series the dashboards use, at 0, so Grafana shows 0 and not "no data".
+#[tokio::test]
+async fn a_fresh_gateway_exports_every_transport_series_at_zero() {
+    let gw = GatewayProc::start(&["--standalone", "--demo-rate", "0"]);
+    let text = gw.metrics().await;
+    for transport in ["ws", "socketio_ws", "socketio_polling"] {
+        let labels = format!("transport=\"{transport}\"");
+        for name in [
+            "herald_gateway_connections",
+            "herald_gateway_connections_accepted_total",
+        ] {
+            assert_eq!(
+                metric_value(&text, name, &labels),
+                Some(0.0),
+                "{name}{{{labels}}} on a fresh gateway\n--- /metrics:\n{text}"
+            );
+        }
+    }
+    for reason in ["client_closed", "slow_consumer"] {
+        let labels = format!("reason=\"{reason}\"");
+        assert_eq!(
+            metric_value(&text, "herald_gateway_disconnects_total", &labels),
+            Some(0.0),
+            "disconnects{{{labels}}} on a fresh gateway\n--- /metrics:\n{text}"
+        );
+    }
+}
+
 #[test]
 fn promtool_accepts_the_config_and_rules_and_their_tests_pass() {
     let dir = grafana_dir();

@@ -213,3 +213,43 @@ async fn a_tcp_close_without_a_close_frame_keeps_recovery() {
 async fn a_tcp_close_without_a_close_frame_after_the_upgrade_keeps_recovery() {
     reset("fin", "default").await;
 }
+
+/// A draining gateway waits for its Socket.IO recovery records to reach
+/// Redis before it exits, even when Redis is slow to accept the write:
+/// otherwise the client that the drain sends elsewhere cannot recover.
+#[test]
+fn a_draining_gateway_stores_recovery_records_before_it_exits() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let mut gw = GatewayProc::start(&[
+        "--redis-url",
+        url.as_str(),
+        "--socketio-recovery",
+        "--socketio-leave-others",
+        "false",
+    ]);
+    let all = [
+        js("sio-drain.mjs"),
+        format!("http://{}", gw.client),
+        gw.admin_url(),
+    ];
+    let _script = Proc::spawn(std::path::Path::new("node"), &all);
+    _script.wait_line("\"step\":\"live\"", Duration::from_secs(20));
+    let records = |redis: &RedisServer| {
+        herald_tests::redis::cli(redis.port, &["--scan", "--pattern", "*sio:*"])
+    };
+    assert_eq!(records(&redis).trim(), "", "no record while connected");
+
+    // Writes wait 1.5 s: the record's SET is still in flight when the
+    // connections have closed.
+    herald_tests::redis::cli(redis.port, &["CLIENT", "PAUSE", "1500", "WRITE"]);
+    gw.proc.signal("TERM");
+    let code = gw.proc.wait_exit(Duration::from_secs(15));
+    assert_eq!(code, Some(0), "gateway log:\n{}", gw.proc.log_text());
+    let stored = records(&redis);
+    assert!(
+        !stored.trim().is_empty(),
+        "the drained session's recovery record is in Redis\ngateway log:\n{}",
+        gw.proc.log_text()
+    );
+}

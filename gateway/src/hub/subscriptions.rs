@@ -350,10 +350,7 @@ impl Subscriptions {
                 for m in &history.messages {
                     if m.offset == last + 1 {
                         last = m.offset;
-                        emit.push(Emit::Message {
-                            b: m.clone(),
-                            live: false,
-                        });
+                        self.emit_history(m, emit);
                     }
                 }
                 self.link.set_position(slot, epoch, last);
@@ -381,12 +378,20 @@ impl Subscriptions {
             id,
         });
         for m in &history.messages {
-            emit.push(Emit::Message {
-                b: m.clone(),
-                live: false,
-            });
+            self.emit_history(m, emit);
         }
         self.link.set_position(slot, history.epoch, history.offset);
+    }
+
+    /// A snapshot or refill message for the session. It is counted as
+    /// delivered here, as it is handed to the connection: it completes no
+    /// fan-out, so no write accounts for it later.
+    fn emit_history(&self, m: &Arc<Broadcast>, emit: &mut Vec<Emit>) {
+        self.hub.metrics().delivered.increment(1);
+        emit.push(Emit::Message {
+            b: m.clone(),
+            live: false,
+        });
     }
 }
 

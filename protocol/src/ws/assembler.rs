@@ -248,9 +248,9 @@ mod tests {
 
     #[test]
     fn messages_past_the_limit_and_bad_sequences_are_refused() {
-        let mut bytes = Vec::new();
-        for _ in 0..3 {
-            bytes.extend(client_frame(false, Opcode::Binary, &[0u8; 900]));
+        let mut bytes = client_frame(false, Opcode::Binary, &[0u8; 900]);
+        for _ in 0..2 {
+            bytes.extend(client_frame(false, Opcode::Continuation, &[0u8; 900]));
         }
         let mut a = assembler();
         let e = feed(&mut a, &bytes, 5000).unwrap_err();

@@ -19,12 +19,9 @@
 #                        /engine.io/, as published). The suite hard-codes
 #                        /engine.io/; any other value runs a temporary copy
 #                        with that path substituted (nothing committed changes).
-#                        Herald serves only /socket.io/ until it has a
-#                        --socketio-path flag, so the published suite mostly
-#                        fails there; SIO_SUITES_EIO_PATH=/socket.io/ gives the
-#                        comparable score. When the binary has --socketio-path,
-#                        the Engine.IO suite's gateway is started with
-#                        --socketio-path "$SIO_SUITES_EIO_PATH".
+#                        The Engine.IO suite's gateway is started with
+#                        --socketio-path "$SIO_SUITES_EIO_PATH" (binaries older
+#                        than that flag serve only /socket.io/).
 #   SIO_SUITES_LISTEN    client listener (default 127.0.0.1:3000; the suites
 #                        connect to localhost:3000, so only the host may change)
 #   SIO_SUITES_LOG       gateway log level (default warn)

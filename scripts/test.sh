@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Herald's full test run: installs what a fresh machine lacks, then checks
-# formatting, lints, builds every binary and the fuzz targets, validates the
-# Grafana/Prometheus files, and runs every test (unit, end-to-end, browser).
+# formatting, lints, builds every binary, replays the fuzz corpora, validates
+# the Grafana/Prometheus files, runs every test (unit, end-to-end, browser)
+# and the official Socket.IO suites. Soaks, benchmarks and fuzz campaigns
+# are separate commands (README, "Longer runs").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,9 +36,8 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "build binaries"
 cargo build --workspace --bins --locked
 
-step "build fuzz targets"
-cargo build --manifest-path protocol/fuzz/Cargo.toml --locked
-cargo check --manifest-path router/fuzz/Cargo.toml --locked
+step "fuzz corpora replayed as regression tests"
+scripts/fuzz.sh --replay
 
 if [ -x scripts/check-grafana.sh ]; then
   step "promtool checks"
@@ -48,3 +49,9 @@ step "browser client unit tests (node --test)"
 
 step "cargo nextest run"
 cargo nextest run --workspace --locked --no-fail-fast
+
+# The official suites' scores are printed here; the run fails only when a
+# suite cannot run at all (issue 15 tracks the remaining failures).
+step "official Engine.IO v4 and Socket.IO v5 suites"
+HERALD_GATEWAY_BIN=target/debug/herald-gateway \
+  scripts/sio-suites.sh --report-only

@@ -18,6 +18,11 @@
 //! `BENCH_BATCH` (256), `BENCH_INFLIGHT` (8), `BENCH_ROOMS` (1000).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    reason = "a benchmark times with the wall clock and owns its tasks"
+)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

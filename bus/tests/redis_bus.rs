@@ -1,6 +1,11 @@
 //! The Redis bus against real `redis-server` processes on free ports.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    reason = "a test drives real Redis from its own tasks and clocks"
+)]
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;

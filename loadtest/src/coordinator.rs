@@ -15,6 +15,7 @@ use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+use tokio_util::task::TaskTracker;
 
 use crate::plan::{Control, WorkerPlan, WorkerReport};
 use crate::report::loadgen::LoadGenSample;
@@ -230,6 +231,8 @@ pub struct Coordinator {
     lag: LagProbe,
     /// When the measured window began, and the CPU seconds then.
     measure_start: (Instant, Option<f64>),
+    /// The tasks reading the workers' reports; awaited by [`Self::finish`].
+    readers: TaskTracker,
 }
 
 impl Coordinator {
@@ -244,6 +247,7 @@ impl Coordinator {
         let exe = std::env::current_exe()?;
         let (tx, rx) = mpsc::channel(REPORT_QUEUE);
         let mut workers = Vec::new();
+        let readers = TaskTracker::new();
         let expected_clients = plans.iter().map(|p| p.clients).sum();
         for plan in &plans {
             let mut child = Command::new(&exe)
@@ -267,7 +271,7 @@ impl Coordinator {
             stdin.flush().await?;
             let tx = tx.clone();
             let id = plan.worker;
-            tokio::spawn(async move {
+            readers.spawn(async move {
                 let mut lines = BufReader::new(stdout).lines();
                 while let Ok(Some(l)) = lines.next_line().await {
                     match serde_json::from_str::<WorkerReport>(&l) {
@@ -306,6 +310,7 @@ impl Coordinator {
             expected_clients,
             lag: LagProbe::spawn(),
             measure_start: (now, None),
+            readers,
         };
         c.measure_start.1 = c.loadgen_cpu_seconds();
         Ok(c)
@@ -456,6 +461,10 @@ impl Coordinator {
         for w in &mut self.workers {
             let _ = tokio::time::timeout(Duration::from_secs(5), w.child.wait()).await;
         }
+        // The readers end at their worker's EOF; a reader blocked on a full
+        // report queue ends when the queue's receiver goes with `self`.
+        self.readers.close();
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.readers.wait()).await;
         if !ok {
             return Err(CoordinatorError::Timeout(timeout));
         }

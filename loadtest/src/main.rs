@@ -11,13 +11,9 @@ use tokio::io::BufReader;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // Logs go to stderr: a worker's stdout carries its reports.
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into());
+    herald_service::telemetry::init_tracing(&filter, false);
     let is_worker = matches!(cli.command, Command::Worker);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use parking_lot::Mutex;
@@ -214,12 +214,7 @@ async fn write_report<W: AsyncWrite + Unpin>(
     Ok(())
 }
 
-/// Unix time in nanoseconds.
-pub fn unix_nanos() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
-}
+pub use herald_service::clock::unix_nanos;
 
 /// Waits until the phase says finish (or the coordinator is gone).
 async fn wait_finish(phase: &mut watch::Receiver<Phase>) {

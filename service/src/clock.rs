@@ -17,6 +17,13 @@ pub fn unix_seconds() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
+/// Now, in Unix nanoseconds (0 if the clock is before 1970).
+pub fn unix_nanos() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -25,5 +32,7 @@ mod tests {
         let s = super::unix_seconds();
         assert!(ms > 1_600_000_000_000, "{ms}");
         assert!((s * 1000.0 - ms as f64).abs() < 5_000.0, "{s} vs {ms}");
+        let ns = super::unix_nanos();
+        assert!((ns / 1_000_000).abs_diff(ms) < 5_000, "{ns} vs {ms}");
     }
 }

@@ -290,6 +290,182 @@ async fn polling_answers_cors_so_pages_on_other_origins_can_connect() {
     assert_eq!(preflight("https://evil.example").await.status(), 403);
 }
 
+/// `--socketio-path` moves the transport: the seed's client created with
+/// `{path: '/rt/'}` works there, over polling with the upgrade, and the
+/// default path is no longer served.
+#[tokio::test]
+async fn the_transport_is_served_at_the_configured_path() {
+    let gw = gateway(&["--socketio-path", "/rt/"]);
+    gw.publish("dashboard:sales", "dashboard:update", json!({ "seed": 1 }))
+        .await;
+    let out = finish(&gw, node(&gw, "sio-seed.mjs", &["default", "3", "/rt/"]));
+    assert_eq!(out["snapshot"], json!({ "seed": 1 }), "{out}");
+    assert_eq!(out["transport"], "websocket", "{out}");
+    let old = format!("http://{}/socket.io/?EIO=4&transport=polling", gw.client);
+    let status = reqwest::get(old).await.expect("request").status();
+    assert_eq!(status, 404, "the default path is not served");
+}
+
+/// A configured path that is not a clean `/segment/` is refused at start.
+#[test]
+fn a_bad_socketio_path_is_refused_with_a_clear_error() {
+    for bad in ["rt", "/rt", "//", "/a b/", "/ws/"] {
+        let out = std::process::Command::new(herald_tests::process::bin("herald-gateway"))
+            .args(["--standalone", "--socketio-path", bad])
+            .output()
+            .expect("run the gateway");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{bad:?} accepted");
+        assert!(err.contains("--socketio-path"), "{bad:?}: {err}");
+    }
+}
+
+/// A session that answers pings but never sends CONNECT is closed after
+/// `--socketio-connect-timeout-ms`, and its connection slot is freed.
+#[tokio::test]
+async fn a_session_that_never_connects_is_closed_after_the_connect_timeout() {
+    let gw = gateway(&[
+        "--socketio-connect-timeout-ms",
+        "600",
+        "--socketio-ping-interval-ms",
+        "150",
+        "--socketio-ping-timeout-ms",
+        "1000",
+    ]);
+    let http = reqwest::Client::new();
+    let base = format!("http://{}/socket.io/?EIO=4&transport=polling", gw.client);
+    let open = http.get(&base).send().await.unwrap().text().await.unwrap();
+    let info: Value = serde_json::from_str(&open[1..]).expect("open packet");
+    let sid = info["sid"].as_str().expect("sid").to_owned();
+    let url = format!("{base}&sid={sid}");
+    assert_eq!(
+        gw.metric("herald_gateway_connections", "socketio_polling")
+            .await,
+        Some(1.0)
+    );
+    // Answer every ping, never CONNECT.
+    let started = std::time::Instant::now();
+    let mut pings = 0;
+    let closed_after = loop {
+        let resp = http.get(&url).send().await.unwrap();
+        let status = resp.status();
+        let body = resp.text().await.unwrap();
+        if status != 200 || body.split('\u{1e}').any(|p| p == "1") {
+            break started.elapsed();
+        }
+        if body.split('\u{1e}').any(|p| p == "2") {
+            pings += 1;
+            let pong = http.post(&url).body("3").send().await.unwrap();
+            assert_eq!(pong.status(), 200);
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "never closed");
+    };
+    assert!(pings >= 2, "the session was alive, answering {pings} pings");
+    assert!(
+        closed_after >= Duration::from_millis(550),
+        "closed after {closed_after:?}, before the connect timeout"
+    );
+    let mut gone = None;
+    for _ in 0..100 {
+        gone = gw
+            .metric("herald_gateway_connections", "socketio_polling")
+            .await;
+        if gone == Some(0.0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(gone, Some(0.0), "the slot is freed");
+}
+
+/// Opens a polling session; returns its polling URL.
+async fn polling_session(gw: &GatewayProc, http: &reqwest::Client) -> String {
+    let base = format!("http://{}/socket.io/?EIO=4&transport=polling", gw.client);
+    let open = http.get(&base).send().await.unwrap().text().await.unwrap();
+    let info: Value = serde_json::from_str(&open[1..]).expect("open packet");
+    format!("{base}&sid={}", info["sid"].as_str().expect("sid"))
+}
+
+/// A client's close packet over POST answers the pending GET with a noop
+/// (`6`, ending that request cleanly), and the session is gone after.
+#[tokio::test]
+async fn a_polling_close_packet_ends_the_pending_get_with_a_noop() {
+    let gw = gateway(&[]);
+    let http = reqwest::Client::new();
+    let url = polling_session(&gw, &http).await;
+    let pending = {
+        let (http, url) = (http.clone(), url.clone());
+        tokio::spawn(async move { http.get(url).send().await.unwrap().text().await.unwrap() })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        http.post(&url).body("1").send().await.unwrap().status(),
+        200
+    );
+    assert_eq!(pending.await.unwrap(), "6");
+    assert_eq!(http.get(&url).send().await.unwrap().status(), 400);
+}
+
+/// A GET whose client gives up (the HTTP connection closes before the
+/// answer) ends the session, as the reference server does.
+#[tokio::test]
+async fn an_aborted_poll_ends_the_session() {
+    // Polls end every 200 ms with a ping; a missed pong would close the
+    // session only after 20 s, far beyond this test.
+    let gw = gateway(&[
+        "--socketio-ping-interval-ms",
+        "200",
+        "--socketio-ping-timeout-ms",
+        "20000",
+    ]);
+    let http = reqwest::Client::new();
+    let url = polling_session(&gw, &http).await;
+    // A client of its own, so dropping the request closes its connection.
+    let aborted = reqwest::Client::new();
+    let gave_up = tokio::time::timeout(Duration::from_millis(200), aborted.get(&url).send()).await;
+    assert!(gave_up.is_err(), "the poll was still waiting");
+    drop(aborted);
+    let mut status = 0;
+    for _ in 0..20 {
+        status = http.get(&url).send().await.unwrap().status().as_u16();
+        if status == 400 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(status, 400, "the session ended");
+}
+
+/// A session that does send CONNECT is not closed by the connect timeout.
+#[tokio::test]
+async fn a_connected_session_outlives_the_connect_timeout() {
+    let gw = gateway(&[
+        "--socketio-connect-timeout-ms",
+        "300",
+        "--socketio-ping-interval-ms",
+        "100",
+    ]);
+    let http = reqwest::Client::new();
+    let base = format!("http://{}/socket.io/?EIO=4&transport=polling", gw.client);
+    let open = http.get(&base).send().await.unwrap().text().await.unwrap();
+    let info: Value = serde_json::from_str(&open[1..]).expect("open packet");
+    let url = format!("{base}&sid={}", info["sid"].as_str().expect("sid"));
+    assert_eq!(
+        http.post(&url).body("40").send().await.unwrap().status(),
+        200
+    );
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_millis(900) {
+        let resp = http.get(&url).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let body = resp.text().await.unwrap();
+        assert!(!body.split('\u{1e}').any(|p| p == "1"), "closed: {body}");
+        if body.split('\u{1e}').any(|p| p == "2") {
+            http.post(&url).body("3").send().await.unwrap();
+        }
+    }
+}
+
 #[tokio::test]
 async fn connection_state_recovery_works_after_reconnecting_to_another_gateway() {
     let redis = herald_tests::redis::RedisServer::start();

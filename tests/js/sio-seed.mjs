@@ -1,6 +1,9 @@
 // The seed app's browser code, verbatim but for the URL, against a gateway.
 //
-//   node sio-seed.mjs http://CLIENT http://ADMIN [polling|websocket|default] [live]
+//   node sio-seed.mjs http://CLIENT http://ADMIN [polling|websocket|default] [live] [path]
+//
+// With `path`, the client is created with `{path}` (a gateway started with
+// --socketio-path).
 //
 // Subscribes to 'sales' on connect, waits for the snapshot (one
 // dashboard:update), publishes `live` updates (default 5) to dashboard:sales
@@ -12,6 +15,7 @@ const { client, admin, rest } = urls();
 const mode = rest[0] || 'default';
 const live = Number(rest[1] || 5);
 const opts = mode === 'default' ? {} : { transports: [mode] };
+if (rest[2]) opts.path = rest[2];
 
 const received = [];
 function updateCharts(data) {

@@ -215,6 +215,18 @@ pub struct GatewayArgs {
     #[arg(long, env = "HERALD_SOCKETIO_MAX_NAMESPACES", default_value_t = 8)]
     pub socketio_max_namespaces: usize,
 
+    /// Socket.IO: the HTTP path the transport is served at, like the reference server's `path` option; starts and ends with `/`.
+    #[arg(long, env = "HERALD_SOCKETIO_PATH", default_value = "/socket.io/")]
+    pub socketio_path: String,
+
+    /// Socket.IO: milliseconds a new Engine.IO session may take to send its first CONNECT before it is closed (the reference server's `connectTimeout`).
+    #[arg(
+        long,
+        env = "HERALD_SOCKETIO_CONNECT_TIMEOUT_MS",
+        default_value_t = 45_000
+    )]
+    pub socketio_connect_timeout_ms: u64,
+
     /// DEBUG ONLY: leak this many bytes per accepted connection, to prove the soak test's leak detector.
     #[arg(
         long,
@@ -235,6 +247,27 @@ impl GatewayArgs {
             option: option.to_owned(),
             message: message.to_owned(),
         };
+        let path_ok = self.socketio_path.len() >= 3
+            && self.socketio_path.starts_with('/')
+            && self.socketio_path.ends_with('/')
+            && self
+                .socketio_path
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"/-_.~".contains(&b))
+            && !self.socketio_path.contains("//")
+            && !["/ws/", "/api/"].contains(&self.socketio_path.as_str());
+        if !path_ok {
+            return Err(invalid(
+                "--socketio-path",
+                "must start and end with '/', name at least one segment of letters, digits, '-', '_', '.' or '~', and not be /ws/ or /api/",
+            ));
+        }
+        if self.socketio_connect_timeout_ms == 0 || self.socketio_connect_timeout_ms > 600_000 {
+            return Err(invalid(
+                "--socketio-connect-timeout-ms",
+                "must be between 1 and 600000",
+            ));
+        }
         if self.standalone && !self.redis_url.is_empty() {
             return Err(invalid(
                 "--standalone",
@@ -405,6 +438,8 @@ impl GatewayArgs {
                 recovery: self.socketio_recovery,
                 recovery_window: Duration::from_millis(self.socketio_recovery_window_ms),
                 max_namespaces: self.socketio_max_namespaces,
+                path: self.socketio_path,
+                connect_timeout: Duration::from_millis(self.socketio_connect_timeout_ms),
                 cors_origins: self
                     .socketio_cors_origins
                     .into_iter()

@@ -77,6 +77,10 @@ pub struct SocketIoConfig {
     pub max_namespaces: usize,
     /// Origins whose pages may use the polling transport (`*`: any).
     pub cors_origins: Vec<String>,
+    /// The HTTP path the transport is served at (`/socket.io/`).
+    pub path: String,
+    /// How long a new session may take to send its first CONNECT.
+    pub connect_timeout: Duration,
 }
 
 /// Which bus the gateway runs on.

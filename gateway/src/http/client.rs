@@ -44,6 +44,9 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(|| async { asset("text/css; charset=utf-8", DASHBOARD_CSS) }),
         )
         .route("/ws", get(crate::native::upgrade::handler))
-        .route_service("/socket.io/", crate::socketio::router(state.clone()))
+        .route_service(
+            &state.config.socketio.path,
+            crate::socketio::router(state.clone()),
+        )
         .with_state(state)
 }

@@ -162,6 +162,7 @@ where
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods, reason = "tests own and await their tasks")]
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicUsize;

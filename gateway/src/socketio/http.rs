@@ -164,7 +164,17 @@ pub async fn handler(State(sio): State<Arc<SioState>>, req: Request) -> Response
         (Some("polling"), None) if req.method() == Method::GET => handshake(sio),
         (Some("polling"), None) => EioHttpError::BadHandshakeMethod.into_response(),
         (Some("polling"), Some(sid)) => match sio.polling.get(&sid) {
+            // Unknown, or its client went away (an aborted GET) and the
+            // task has not unregistered it yet.
             None => EioHttpError::SessionIdUnknown.into_response(),
+            Some(handle)
+                if matches!(
+                    handle.link.closed(),
+                    Some(crate::transport::link::Closed::Gone(_))
+                ) =>
+            {
+                EioHttpError::SessionIdUnknown.into_response()
+            }
             Some(handle) if req.method() == Method::GET => poll(sio, handle).await,
             Some(handle) if req.method() == Method::POST => post(sio, handle, req).await,
             Some(_) => EioHttpError::BadRequest.into_response(),
@@ -300,12 +310,18 @@ async fn post(sio: Arc<SioState>, handle: Arc<PollHandle>, req: Request) -> Resp
 /// A WebSocket upgrade of the polling session `sid`: the probe
 /// (`2probe`/`3probe`), a noop to release the pending poll, then `5`.
 async fn upgrade(sio: Arc<SioState>, mut req: Request, sid: String) -> Response {
-    let Some(handle) = sio.polling.get(&sid) else {
+    let handle = sio.polling.get(&sid);
+    let already = handle.is_none() && sio.upgraded.get(&sid).is_some();
+    if handle.is_none() && !already {
         return EioHttpError::SessionIdUnknown.into_response();
-    };
+    }
     let accept = match check_upgrade(req.method(), req.headers()) {
         Ok(a) => a,
         Err(_) => return EioHttpError::BadRequest.into_response(),
+    };
+    let Some(handle) = handle else {
+        // A second WebSocket for a session that already upgraded.
+        return refuse_second_websocket(&sio, &mut req, &accept);
     };
     if handle
         .upgrading
@@ -340,6 +356,19 @@ async fn upgrade(sio: Arc<SioState>, mut req: Request, sid: String) -> Response 
         }
     });
     switching_protocols(&accept)
+}
+
+/// Completes the handshake of a WebSocket whose session already has one,
+/// then closes it (1000), leaving the session untouched.
+fn refuse_second_websocket(sio: &SioState, req: &mut Request, accept: &str) -> Response {
+    let on_upgrade = hyper::upgrade::on(req);
+    sio.app.tracker.spawn(async move {
+        if let Some((sock, _)) = Box::pin(into_tcp(on_upgrade)).await {
+            let close = ws_frame(Opcode::Close, &1000u16.to_be_bytes());
+            let _ = tokio::time::timeout(PROBE_TIMEOUT, write_all(&sock, &close)).await;
+        }
+    });
+    switching_protocols(accept)
 }
 
 /// Writes `bytes` to a socket no one else writes to yet.

@@ -32,6 +32,10 @@ pub struct SioState {
     pub app: Arc<AppState>,
     /// Live long-polling sessions by Engine.IO `sid`.
     pub polling: polling::Registry,
+    /// Sessions that upgraded from polling to WebSocket, by `sid`, while
+    /// they live: a later WebSocket with the same `sid` is accepted and
+    /// closed at once, as the reference server does.
+    pub upgraded: polling::Registry,
     /// Disconnected sockets' rooms, kept for connection state recovery.
     pub recovery: recovery::Store,
 }
@@ -48,6 +52,7 @@ pub fn router(app: Arc<AppState>) -> Router {
             app.tracker.clone(),
         ),
         polling: polling::Registry::default(),
+        upgraded: polling::Registry::default(),
         app,
     });
     Router::new()

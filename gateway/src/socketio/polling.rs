@@ -82,12 +82,21 @@ pub struct PollHandle {
     pub upgrading: AtomicBool,
 }
 
-/// Clears `get_busy` when a GET ends, also when the client goes away.
-struct BusyGuard<'a>(&'a AtomicBool);
+/// Clears `get_busy` when a GET ends. A GET dropped before it answered
+/// was aborted by its client (the HTTP connection closed): as the
+/// reference server does, that ends the session, as a transport that went
+/// away (so it stays recoverable).
+struct BusyGuard<'a> {
+    handle: &'a PollHandle,
+    answered: bool,
+}
 
 impl Drop for BusyGuard<'_> {
     fn drop(&mut self) {
-        self.0.store(false, Ordering::Release);
+        self.handle.get_busy.store(false, Ordering::Release);
+        if !self.answered {
+            self.handle.link.gone("client_closed");
+        }
     }
 }
 
@@ -112,21 +121,26 @@ impl PollHandle {
         if self.get_busy.swap(true, Ordering::AcqRel) {
             return Err(PollError::Overlap);
         }
-        let _busy = BusyGuard(&self.get_busy);
+        let mut busy = BusyGuard {
+            handle: self,
+            answered: false,
+        };
         let deadline = tokio::time::Instant::now() + wait;
-        loop {
+        let answer = loop {
             match self.link.take_poll() {
-                None => return Ok("1".to_owned()),
-                Some(chunks) if !chunks.is_empty() => return Ok(payload(&chunks)),
+                None => break "1".to_owned(),
+                Some(chunks) if !chunks.is_empty() => break payload(&chunks),
                 Some(_) => {}
             }
             if tokio::time::timeout_at(deadline, self.link.poll_ready())
                 .await
                 .is_err()
             {
-                return Ok("6".to_owned());
+                break "6".to_owned();
             }
-        }
+        };
+        busy.answered = true;
+        Ok(answer)
     }
 }
 
@@ -185,6 +199,7 @@ impl Registry {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods, reason = "tests own and await their tasks")]
 mod tests {
     use super::*;
     use crate::metrics::GatewayMetrics;

@@ -5,6 +5,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use herald_protocol::native::CloseCode;
@@ -118,15 +119,20 @@ fn chunk(link: &Link, f: Frame, framing: Framing) -> Chunk {
 }
 
 /// A packet written unframed, re-framed for a WebSocket after an upgrade.
-fn reframe(c: &Chunk) -> Bytes {
-    ws_frame(
+/// A queued noop only ever ended a pending poll, and is dropped (the
+/// reference server never sends one over the WebSocket).
+fn reframe(c: &Chunk) -> Option<Bytes> {
+    if !c.binary && c.bytes[..] == b"6"[..] {
+        return None;
+    }
+    Some(ws_frame(
         if c.binary {
             Opcode::Binary
         } else {
             Opcode::Text
         },
         &c.bytes,
-    )
+    ))
 }
 
 async fn run_inner(
@@ -147,6 +153,9 @@ async fn run_inner(
     let mut written = Vec::new();
     let mut next_ping = Instant::now() + cfg.ping_interval;
     let mut pong_deadline: Option<Instant> = None;
+    // Until the first CONNECT: a session that only answers pings would
+    // hold its connection slot forever.
+    let mut connect_deadline = Some(Instant::now() + cfg.connect_timeout);
     let shutdown = app.shutdown.clone();
     // Registered once: every connection waits on the same token, and
     // re-registering each turn would take its lock once per delivery.
@@ -160,7 +169,11 @@ async fn run_inner(
     let mut end = write(&link, &mut out).err();
     let mut timer = Box::pin(tokio::time::sleep_until(next_ping));
     while end.is_none() {
-        let wake = pong_deadline.unwrap_or(next_ping);
+        if connect_deadline.is_some() && sockets.connected() {
+            connect_deadline = None;
+        }
+        let heartbeat = pong_deadline.unwrap_or(next_ping);
+        let wake = connect_deadline.map_or(heartbeat, |c| c.min(heartbeat));
         if timer.deadline() != wake {
             timer.as_mut().reset(wake);
         }
@@ -180,7 +193,7 @@ async fn run_inner(
                     },
                     Err(e) => Some(End::from(e)),
                 },
-                () = timer.as_mut() => on_timer(&mut out, &mut pong_deadline, &cfg),
+                () = timer.as_mut() => on_timer(&mut out, heartbeat, &mut pong_deadline, connect_deadline, &cfg),
             },
             Transport::Polling(_) => tokio::select! {
                 biased;
@@ -209,6 +222,9 @@ async fn run_inner(
                     }
                     Some(Incoming::Upgrade(upgraded)) => {
                         let (sock, reader) = *upgraded;
+                        if let Some(handle) = sio.polling.get(&sid) {
+                            sio.upgraded.insert(sid.clone(), handle);
+                        }
                         sio.polling.remove(&sid);
                         // Packets still queued for a poll go first, over the socket.
                         link.set_wire(Framing::WsSocketIo, Some(sock.clone() as Arc<dyn Wire>), reframe);
@@ -219,7 +235,7 @@ async fn run_inner(
                         permit.is_none().then_some(End::Close(CloseCode::ConnectionLimit))
                     }
                 },
-                () = timer.as_mut() => on_timer(&mut out, &mut pong_deadline, &cfg),
+                () = timer.as_mut() => on_timer(&mut out, heartbeat, &mut pong_deadline, connect_deadline, &cfg),
             },
         };
         if end.is_none() && !out.is_empty() {
@@ -265,7 +281,14 @@ async fn run_inner(
                 .into_iter()
                 .map(|f| chunk(&link, f, framing))
                 .collect();
-            last.push(Chunk::plain(Bytes::from_static(b"1")));
+            // A client that closed on its own gets a noop on its pending
+            // GET, to end that request cleanly; any other end is a close.
+            let bye: &'static [u8] = if matches!(end, End::Gone("client_closed")) {
+                b"6"
+            } else {
+                b"1"
+            };
+            last.push(Chunk::plain(Bytes::from_static(bye)));
             link.close(CloseCode::Normal);
             link.finish(last);
             sio.polling.remove(&sid);
@@ -282,6 +305,7 @@ async fn run_inner(
             }
         }
     }
+    sio.upgraded.remove(&sid);
     link.take_written(&mut written);
     accounting::written(app.hub.metrics(), &written);
     drop(permit);
@@ -303,16 +327,34 @@ async fn on_notified(
     }
 }
 
+/// Slack added to the pong deadline, so a pong that arrives on time is
+/// not refused because a timer fired a little early or the client's own
+/// clock started later than ours (the suites measure the close from the
+/// client's side).
+const PONG_SLACK: Duration = Duration::from_millis(25);
+
+/// The session's timer fired: a connect timeout, a missed pong, or the
+/// next ping (`heartbeat` is the heartbeat's own deadline).
 fn on_timer(
     out: &mut Vec<Frame>,
+    heartbeat: Instant,
     pong_deadline: &mut Option<Instant>,
+    connect_deadline: Option<Instant>,
     cfg: &crate::config::SocketIoConfig,
 ) -> Option<End> {
+    let now = Instant::now();
+    if connect_deadline.is_some_and(|c| now >= c) {
+        tracing::debug!("no CONNECT within the connect timeout");
+        return Some(End::Close(CloseCode::HeartbeatTimeout));
+    }
+    if now < heartbeat {
+        return None;
+    }
     if pong_deadline.is_some() {
         return Some(End::Close(CloseCode::HeartbeatTimeout));
     }
     out.push(Frame::text("2"));
-    *pong_deadline = Some(Instant::now() + cfg.ping_timeout);
+    *pong_deadline = Some(now + cfg.ping_timeout + PONG_SLACK);
     None
 }
 

@@ -123,6 +123,11 @@ impl Sockets {
         }
     }
 
+    /// Whether a namespace has been joined (a CONNECT was accepted).
+    pub fn connected(&self) -> bool {
+        !self.nsps.is_empty()
+    }
+
     /// Takes an Engine.IO text message.
     ///
     /// # Errors

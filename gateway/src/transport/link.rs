@@ -305,6 +305,13 @@ impl Link {
         self.shut(Closed::Code(code));
     }
 
+    /// Marks the connection as ended by its peer (`reason`, as in
+    /// [`Closed::Gone`]): the transport went away without a close, so the
+    /// session stays recoverable. Frees the queues and wakes the task.
+    pub fn gone(&self, reason: &'static str) {
+        self.shut(Closed::Gone(reason));
+    }
+
     fn shut(&self, why: Closed) {
         let dropped = {
             let mut g = self.inner.lock();
@@ -641,21 +648,24 @@ impl Link {
     }
 
     /// Switches to another wire (a polling session upgrading to WebSocket):
-    /// queued packets are re-framed for it, in order, and written first.
+    /// queued packets are re-framed for it, in order, and written first;
+    /// those `reframe` maps to `None` mean nothing there and are dropped.
     pub fn set_wire(
         &self,
         framing: Framing,
         wire: Option<Arc<dyn Wire>>,
-        reframe: impl Fn(&Chunk) -> Bytes,
+        reframe: impl Fn(&Chunk) -> Option<Bytes>,
     ) {
         let mut g = self.inner.lock();
         let queue = std::mem::take(&mut g.queue);
         g.queue = queue
             .into_iter()
-            .map(|c| Chunk {
-                bytes: reframe(&c),
-                binary: c.binary,
-                done: c.done,
+            .filter_map(|c| {
+                Some(Chunk {
+                    bytes: reframe(&c)?,
+                    binary: c.binary,
+                    done: c.done,
+                })
             })
             .collect();
         g.queued_bytes = g.queue.iter().map(|c| c.bytes.len()).sum();

@@ -77,6 +77,10 @@ impl Publisher {
     pub fn start(cfg: PublisherConfig) -> Self {
         let (stop, stop_rx) = watch::channel(false);
         let sent = Arc::new(AtomicU64::new(0));
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "the publisher owns the handle; `stop` awaits the task"
+        )]
         let task = tokio::spawn(run(cfg, stop_rx, sent.clone()));
         Self { stop, task, sent }
     }

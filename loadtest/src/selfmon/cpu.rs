@@ -55,7 +55,7 @@ mod tests {
     fn this_process_has_a_cpu_time_that_grows() {
         let a = self_cpu_seconds().expect("/proc is readable");
         let mut x = 0u64;
-        let t = std::time::Instant::now();
+        let t = tokio::time::Instant::now();
         while t.elapsed().as_millis() < 60 {
             x = x.wrapping_mul(31).wrapping_add(7);
         }

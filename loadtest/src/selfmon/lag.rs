@@ -31,6 +31,10 @@ impl LagProbe {
     pub fn spawn() -> Self {
         let hist = Arc::new(Mutex::new(histogram::new_histogram()));
         let h = hist.clone();
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "the probe owns the handle and aborts the task when it drops"
+        )]
         let task = tokio::spawn(async move {
             let mut next = Instant::now() + PERIOD;
             loop {

@@ -4,6 +4,8 @@
 //! acks, binary attachments, namespaces, connection state recovery, bad
 //! input, and a Socket.IO client beside a native one.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::PathBuf;
 use std::time::Duration;
 

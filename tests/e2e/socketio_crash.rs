@@ -9,16 +9,17 @@
 //!   the reconnect must be recovered with every update published meanwhile
 //!   (issue 11).
 //!
-//! The crash tests and the FIN tests fail on today's gateway, so they are
-//! `#[ignore]`d with the reason; run them with `cargo test -p herald-tests
-//! --test socketio_crash -- --include-ignored`. The RST test passes today.
+//! The crash tests fail on today's gateway (crash-safe recovery is issue
+//! 15), so they are `#[ignore]`d with the reason; run them with `cargo
+//! nextest run -p herald-tests --test socketio_crash --run-ignored all`.
 //!
 //! Seen on 2026-12-01: after the SIGKILL, all 25 clients that moved had
 //! `recovered` false and each missed 33 to 86 consecutive updates (from
 //! n=251 on; the re-subscribe's snapshot brought the latest one), in four
 //! runs over both transport settings; the 25 that stayed got all 500. A FIN
-//! without a close frame is counted as `protocol_violation`, and the
-//! reconnect lost n=2..5.
+//! without a close frame was counted as `protocol_violation`, and the
+//! reconnect lost n=2..5; since the shared transport core maps it to
+//! `client_closed`, the FIN tests pass and run by default.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -202,21 +203,20 @@ async fn a_tcp_reset_without_a_close_frame_keeps_recovery() {
 /// `Protocol(ResetWithoutClosingHandshake)`, which the Socket.IO session
 /// counts as `protocol_violation` and marks not recoverable (issue 11).
 #[tokio::test]
-#[ignore = "fails until a TCP close without a close frame keeps Socket.IO recovery (issue 11)"]
 async fn a_tcp_close_without_a_close_frame_keeps_recovery() {
     reset("fin", "websocket").await;
 }
 
 /// The same after the polling-to-WebSocket upgrade (default transports).
 #[tokio::test]
-#[ignore = "fails until a TCP close without a close frame keeps Socket.IO recovery (issue 11)"]
 async fn a_tcp_close_without_a_close_frame_after_the_upgrade_keeps_recovery() {
     reset("fin", "default").await;
 }
 
-/// A draining gateway waits for its Socket.IO recovery records to reach
-/// Redis before it exits, even when Redis is slow to accept the write:
-/// otherwise the client that the drain sends elsewhere cannot recover.
+/// A draining gateway stores its sessions' Socket.IO recovery records in
+/// Redis before it exits, even when Redis is slow to accept writes, so the
+/// clients the drain sends elsewhere can recover there. (The unit test
+/// `a_drain_waits_for_the_shared_write` pins the tracked write itself.)
 #[test]
 fn a_draining_gateway_stores_recovery_records_before_it_exits() {
     let redis = RedisServer::start();

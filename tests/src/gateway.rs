@@ -103,3 +103,18 @@ pub fn metric_value(text: &str, name: &str, labels: &str) -> Option<f64> {
             .flatten()
     })
 }
+
+/// The sum of every sample of `name` in Prometheus text, over all its
+/// label sets; `None` when there is none.
+pub fn metric_sum(text: &str, name: &str) -> Option<f64> {
+    let values: Vec<f64> = text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let metric = series.split('{').next()?;
+            (metric == name).then(|| value.parse().ok()).flatten()
+        })
+        .collect();
+    (!values.is_empty()).then(|| values.iter().sum())
+}

@@ -26,7 +26,7 @@ pub fn bin(name: &str) -> PathBuf {
     );
     let root = workspace_root();
     let dirs: Vec<PathBuf> = sources_of(name).iter().map(|d| root.join(d)).collect();
-    if let Some(newer) = stale(&path, &dirs, &root.join("Cargo.lock")) {
+    if let Some(newer) = stale(&path, &dirs) {
         panic!(
             "{} is older than {}: rebuild the binaries (cargo build --workspace --bins)",
             path.display(),
@@ -57,21 +57,16 @@ fn sources_of(name: &str) -> &'static [&'static str] {
 
 /// A source newer than `binary`: a file the build reads (Rust, Lua,
 /// embedded page assets, manifests) under `dirs`, skipping build output,
-/// node modules, fuzz crates and integration tests; or `lock`.
-pub fn stale(
-    binary: &std::path::Path,
-    dirs: &[PathBuf],
-    lock: &std::path::Path,
-) -> Option<PathBuf> {
+/// node modules, fuzz crates and integration tests. `Cargo.lock` is not
+/// compared: cargo leaves a binary untouched when a lock change does not
+/// concern it, so the lock's time says nothing about that binary.
+pub fn stale(binary: &std::path::Path, dirs: &[PathBuf]) -> Option<PathBuf> {
     let built = std::fs::metadata(binary).and_then(|m| m.modified()).ok()?;
     let newer = |p: &std::path::Path| {
         std::fs::metadata(p)
             .and_then(|m| m.modified())
             .is_ok_and(|t| t > built)
     };
-    if newer(lock) {
-        return Some(lock.to_path_buf());
-    }
     let mut stack: Vec<PathBuf> = dirs.to_vec();
     while let Some(dir) = stack.pop() {
         let Ok(entries) = std::fs::read_dir(&dir) else {
@@ -230,17 +225,16 @@ mod tests {
         let now = SystemTime::now();
         let earlier = now - Duration::from_secs(60);
         let bin = dir.join("bin");
-        let lock = dir.join("Cargo.lock");
-        touch(&lock, earlier);
         touch(&src.join("lib.rs"), earlier);
+        touch(&dir.join("crate/Cargo.toml"), earlier);
         touch(&bin, now);
         let dirs = vec![dir.join("crate")];
-        assert_eq!(stale(&bin, &dirs, &lock), None);
+        assert_eq!(stale(&bin, &dirs), None);
         touch(&src.join("lib.rs"), now + Duration::from_secs(5));
-        assert_eq!(stale(&bin, &dirs, &lock), Some(src.join("lib.rs")));
+        assert_eq!(stale(&bin, &dirs), Some(src.join("lib.rs")));
         touch(&src.join("lib.rs"), earlier);
-        touch(&lock, now + Duration::from_secs(5));
-        assert_eq!(stale(&bin, &dirs, &lock), Some(lock.clone()));
+        touch(&dir.join("crate/Cargo.toml"), now + Duration::from_secs(5));
+        assert_eq!(stale(&bin, &dirs), Some(dir.join("crate/Cargo.toml")));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

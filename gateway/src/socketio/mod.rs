@@ -48,7 +48,7 @@ pub fn router(app: Arc<AppState>) -> Router {
         recovery: recovery::Store::new(
             cfg.recovery_window,
             app.config.limits.max_connections,
-            app.redis.clone(),
+            app.redis.clone().map(|r| r as Arc<dyn recovery::Shared>),
             app.tracker.clone(),
         ),
         polling: polling::Registry::default(),

@@ -32,6 +32,7 @@ use herald_protocol::{Position, RoomName};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
+use herald_bus::BusError;
 use herald_bus::redis::RedisBus;
 
 pub use crate::transport::sentlog::SentLog;
@@ -142,6 +143,26 @@ fn record_key(pid: &str) -> String {
     format!("sio:{pid}")
 }
 
+/// Where records are shared with the other gateways: the Redis bus's
+/// ephemeral keys (a trait so tests can stand in a slow store).
+#[async_trait::async_trait]
+pub trait Shared: Send + Sync {
+    /// Stores `value` under `key` for `ttl`.
+    async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), BusError>;
+    /// Reads and deletes the value under `key`.
+    async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, BusError>;
+}
+
+#[async_trait::async_trait]
+impl Shared for RedisBus {
+    async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), BusError> {
+        self.put_ephemeral(key, value, ttl).await
+    }
+    async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, BusError> {
+        self.take_ephemeral(key).await
+    }
+}
+
 /// Disconnected sockets by `pid`, for the recovery window; bounded.
 pub struct Store {
     /// The records.
@@ -151,7 +172,7 @@ pub struct Store {
     /// Most records kept.
     max: usize,
     /// Where records are shared with the other gateways, if anywhere.
-    redis: Option<Arc<RedisBus>>,
+    redis: Option<Arc<dyn Shared>>,
     /// Tracks the writes to Redis, so a draining gateway waits for them.
     tasks: TaskTracker,
 }
@@ -163,7 +184,7 @@ impl Store {
     pub fn new(
         window: Duration,
         max: usize,
-        redis: Option<Arc<RedisBus>>,
+        redis: Option<Arc<dyn Shared>>,
         tasks: TaskTracker,
     ) -> Self {
         Self {
@@ -186,8 +207,7 @@ impl Store {
                 Ok(bytes) => {
                     let (key, window) = (pid.clone(), self.window);
                     self.tasks.spawn(async move {
-                        if let Err(e) = redis.put_ephemeral(&record_key(&key), &bytes, window).await
-                        {
+                        if let Err(e) = redis.put(&record_key(&key), &bytes, window).await {
                             tracing::warn!(error = %e, "could not share a recovery record");
                         }
                     });
@@ -206,7 +226,7 @@ impl Store {
         let Some(redis) = self.redis.as_ref() else {
             return local;
         };
-        let shared = match redis.take_ephemeral(&record_key(pid)).await {
+        let shared = match redis.take(&record_key(pid)).await {
             Ok(v) => v,
             Err(e) => {
                 tracing::warn!(error = %e, "could not read a shared recovery record");
@@ -278,6 +298,42 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A shared store whose writes take a while.
+    #[derive(Default)]
+    struct Slow {
+        stored: Mutex<Vec<String>>,
+    }
+
+    #[async_trait::async_trait]
+    impl Shared for Slow {
+        async fn put(&self, key: &str, _: &[u8], _: Duration) -> Result<(), BusError> {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            self.stored.lock().push(key.to_owned());
+            Ok(())
+        }
+        async fn take(&self, _: &str) -> Result<Option<Vec<u8>>, BusError> {
+            Ok(None)
+        }
+    }
+
+    /// A drain waits on the tracker the store spawns its writes on, so a
+    /// write still in flight when the connections have closed completes.
+    #[tokio::test(start_paused = true)]
+    async fn a_drain_waits_for_the_shared_write() {
+        let slow = Arc::new(Slow::default());
+        let tasks = TaskTracker::new();
+        let store = Store::new(
+            Duration::from_secs(60),
+            10,
+            Some(slow.clone() as Arc<dyn Shared>),
+            tasks.clone(),
+        );
+        assert!(store.put_shared("p1".into(), record(&[("a", 1)], &[("a", 1)])));
+        tasks.close();
+        tasks.wait().await;
+        assert_eq!(*slow.stored.lock(), vec!["sio:p1".to_owned()]);
+    }
 
     fn room(s: &str) -> RoomName {
         RoomName::new(s).unwrap()

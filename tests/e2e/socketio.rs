@@ -438,6 +438,26 @@ async fn an_aborted_poll_ends_the_session() {
     assert_eq!(status, 400, "the session ended");
 }
 
+/// A polling session that never answers its ping is over exactly at
+/// `pingInterval + pingTimeout`: a request at that moment is refused, even
+/// if the session's task has not woken up to close it yet. (The official
+/// suite's "closes the session upon ping timeout" was flaky on this.)
+#[tokio::test]
+async fn a_poll_right_at_the_ping_deadline_is_refused() {
+    let gw = gateway(&[
+        "--socketio-ping-interval-ms",
+        "300",
+        "--socketio-ping-timeout-ms",
+        "200",
+    ]);
+    let http = reqwest::Client::new();
+    for _ in 0..5 {
+        let url = polling_session(&gw, &http).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(http.get(&url).send().await.unwrap().status(), 400);
+    }
+}
+
 /// A session that does send CONNECT is not closed by the connect timeout.
 #[tokio::test]
 async fn a_connected_session_outlives_the_connect_timeout() {

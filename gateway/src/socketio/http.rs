@@ -9,6 +9,7 @@ use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use herald_protocol::native::CloseCode;
 use herald_protocol::sio::{EioPacket, OpenInfo, decode_payload, encode_eio_text};
 use herald_protocol::ws::{Limits, Opcode, WsMessage};
 use tokio::net::TcpStream;
@@ -173,6 +174,10 @@ pub async fn handler(State(sio): State<Arc<SioState>>, req: Request) -> Response
                     Some(crate::transport::link::Closed::Gone(_))
                 ) =>
             {
+                EioHttpError::SessionIdUnknown.into_response()
+            }
+            Some(handle) if handle.expired() => {
+                handle.link.close(CloseCode::HeartbeatTimeout);
                 EioHttpError::SessionIdUnknown.into_response()
             }
             Some(handle) if req.method() == Method::GET => poll(sio, handle).await,

@@ -80,6 +80,8 @@ pub struct PollHandle {
     get_busy: AtomicBool,
     /// Set while a WebSocket upgrade is in progress.
     pub upgrading: AtomicBool,
+    /// When the pong for the last ping is due, while one is awaited.
+    pong_deadline: parking_lot::Mutex<Option<tokio::time::Instant>>,
 }
 
 /// Clears `get_busy` when a GET ends. A GET dropped before it answered
@@ -108,7 +110,23 @@ impl PollHandle {
             link,
             get_busy: AtomicBool::new(false),
             upgrading: AtomicBool::new(false),
+            pong_deadline: parking_lot::Mutex::new(None),
         })
+    }
+
+    /// Publishes the session's pong deadline to its HTTP requests.
+    pub fn set_pong_deadline(&self, deadline: Option<tokio::time::Instant>) {
+        *self.pong_deadline.lock() = deadline;
+    }
+
+    /// Whether the pong deadline has passed: the session is over even if
+    /// its task has not woken up to close it yet, so a request arriving
+    /// after the deadline is never served (scheduling jitter cannot keep a
+    /// timed-out session alive).
+    pub fn expired(&self) -> bool {
+        self.pong_deadline
+            .lock()
+            .is_some_and(|d| tokio::time::Instant::now() >= d)
     }
 
     /// Answers a GET: the queued packets as one payload, waiting up to

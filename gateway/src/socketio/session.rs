@@ -5,7 +5,6 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use herald_protocol::native::CloseCode;
@@ -241,6 +240,9 @@ async fn run_inner(
         if end.is_none() && !out.is_empty() {
             end = write(&link, &mut out).err();
         }
+        if let Transport::Polling(handle) = &transport {
+            handle.set_pong_deadline(pong_deadline);
+        }
         if end.is_none() {
             sockets.settle();
         }
@@ -327,12 +329,6 @@ async fn on_notified(
     }
 }
 
-/// Slack added to the pong deadline, so a pong that arrives on time is
-/// not refused because a timer fired a little early or the client's own
-/// clock started later than ours (the suites measure the close from the
-/// client's side).
-const PONG_SLACK: Duration = Duration::from_millis(25);
-
 /// The session's timer fired: a connect timeout, a missed pong, or the
 /// next ping (`heartbeat` is the heartbeat's own deadline).
 fn on_timer(
@@ -354,7 +350,10 @@ fn on_timer(
         return Some(End::Close(CloseCode::HeartbeatTimeout));
     }
     out.push(Frame::text("2"));
-    *pong_deadline = Some(now + cfg.ping_timeout + PONG_SLACK);
+    // From when the ping was due, not from when this task got to it: a
+    // late wake-up must not stretch the deadline (a polling request after
+    // it is refused by the HTTP side, see `PollHandle::expired`).
+    *pong_deadline = Some(heartbeat + cfg.ping_timeout);
     None
 }
 

@@ -165,9 +165,11 @@ pub async fn run(config: RouterConfig, stop: CancellationToken) -> Result<(), St
                 keys,
                 config.router_id.clone(),
                 config.stream.lease_ttl,
+                tasks.clone(),
             ),
             settings: config.stream.clone(),
             shutdown: stop.clone(),
+            tasks: tasks.clone(),
         });
         scopes.push(tasks.spawn(run_scope(ctx)));
     }

@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
+use herald_bus::redis::conn::Conn;
 use redis::Script;
-use redis::aio::ConnectionManager;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -40,7 +40,7 @@ return 0
 #[derive(Clone)]
 pub struct LeaseClient {
     /// Command connection.
-    conn: ConnectionManager,
+    conn: Conn,
     /// The scope's keys.
     keys: ScopeKeys,
     /// This router's id.
@@ -70,13 +70,7 @@ impl Drop for Lease {
 
 impl LeaseClient {
     /// A client for the scope whose keys are `keys`; renewal tasks run on `tasks`.
-    pub fn new(
-        conn: ConnectionManager,
-        keys: ScopeKeys,
-        id: String,
-        ttl: Duration,
-        tasks: TaskTracker,
-    ) -> Self {
+    pub fn new(conn: Conn, keys: ScopeKeys, id: String, ttl: Duration, tasks: TaskTracker) -> Self {
         Self {
             conn,
             keys,

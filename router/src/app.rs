@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use herald_bus::redis::conn::Connector;
 use herald_bus::redis::{RedisBus, RedisBusConfig};
 use herald_service::metrics::MetricsRender;
 use mongodb::options::ClientOptions;
@@ -41,6 +42,9 @@ pub enum StartError {
     /// The MongoDB connection string is unusable.
     #[error("--mongo: {0}")]
     Mongo(String),
+    /// The Redis URLs are unusable.
+    #[error("--redis: {0}")]
+    Redis(String),
 }
 
 /// Retries `f` with capped exponential backoff (200 ms to 5 s), logging
@@ -123,7 +127,8 @@ pub async fn run(config: RouterConfig, stop: CancellationToken) -> Result<(), St
         mongodb::Client::with_options(mongo_opts).map_err(|e| StartError::Mongo(e.to_string()))?;
 
     let bus_config = RedisBusConfig {
-        urls: vec![config.redis_url.clone()],
+        urls: config.redis_urls.clone(),
+        cluster: config.redis_cluster,
         prefix: PREFIX.into(),
         shards: config.bus_shards,
         history_size: config.history_size,
@@ -138,16 +143,12 @@ pub async fn run(config: RouterConfig, stop: CancellationToken) -> Result<(), St
     else {
         return Ok(());
     };
-    let url = config.redis_url.clone();
-    let Some(conn) = retry("Redis (router keys)", &stop, || {
-        let url = url.clone();
-        async move {
-            let client = redis::Client::open(url)?;
-            let conn = client.get_connection_manager().await?;
-            Ok::<_, redis::RedisError>(conn)
-        }
-    })
-    .await
+    // Leases and checkpoints go through the bus's cluster-aware connection
+    // kind; their keys share the `{scope}` hash tag, so each script stays in
+    // one slot.
+    let connector = Connector::new(&bus_config).map_err(|e| StartError::Redis(e.to_string()))?;
+    let timeout = bus_config.command_timeout;
+    let Some(conn) = retry("Redis (router keys)", &stop, || connector.commands(timeout)).await
     else {
         return Ok(());
     };
@@ -165,9 +166,11 @@ pub async fn run(config: RouterConfig, stop: CancellationToken) -> Result<(), St
                 keys,
                 config.router_id.clone(),
                 config.stream.lease_ttl,
+                tasks.clone(),
             ),
             settings: config.stream.clone(),
             shutdown: stop.clone(),
+            tasks: tasks.clone(),
         });
         scopes.push(tasks.spawn(run_scope(ctx)));
     }

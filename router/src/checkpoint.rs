@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
+use herald_bus::redis::conn::Conn;
 use redis::Script;
-use redis::aio::ConnectionManager;
 
 use crate::keys::ScopeKeys;
 
@@ -42,7 +42,7 @@ pub enum CheckpointError {
 #[derive(Clone)]
 pub struct CheckpointStore {
     /// Command connection.
-    conn: ConnectionManager,
+    conn: Conn,
     /// The scope's keys.
     keys: ScopeKeys,
     /// The fenced save script.
@@ -55,7 +55,7 @@ fn redis_err(e: impl std::fmt::Display) -> CheckpointError {
 
 impl CheckpointStore {
     /// A store over `conn` for the scope whose keys are `keys`.
-    pub fn new(conn: ConnectionManager, keys: ScopeKeys) -> Self {
+    pub fn new(conn: Conn, keys: ScopeKeys) -> Self {
         Self {
             conn,
             keys,

@@ -3,11 +3,13 @@
 //! acquisition. Publications and checkpoints carry the token, so a leader
 //! that lost its lease without noticing is rejected by Redis.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use herald_bus::redis::conn::Conn;
 use redis::Script;
-use redis::aio::ConnectionManager;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::keys::ScopeKeys;
 
@@ -38,13 +40,15 @@ return 0
 #[derive(Clone)]
 pub struct LeaseClient {
     /// Command connection.
-    conn: ConnectionManager,
+    conn: Conn,
     /// The scope's keys.
     keys: ScopeKeys,
     /// This router's id.
     id: String,
     /// Lease length.
     ttl: Duration,
+    /// Where renewal tasks run (the router's tracker, awaited at shutdown).
+    tasks: TaskTracker,
 }
 
 /// A held lease. `lost` is cancelled when it could not be renewed.
@@ -65,13 +69,14 @@ impl Drop for Lease {
 }
 
 impl LeaseClient {
-    /// A client for the scope whose keys are `keys`.
-    pub fn new(conn: ConnectionManager, keys: ScopeKeys, id: String, ttl: Duration) -> Self {
+    /// A client for the scope whose keys are `keys`; renewal tasks run on `tasks`.
+    pub fn new(conn: Conn, keys: ScopeKeys, id: String, ttl: Duration, tasks: TaskTracker) -> Self {
         Self {
             conn,
             keys,
             id,
             ttl,
+            tasks,
         }
     }
 
@@ -106,7 +111,7 @@ impl LeaseClient {
             return Ok(None);
         }
         let lost = parent.child_token();
-        let task = tokio::spawn(renew_loop(self.clone(), lost.clone()));
+        let task = self.tasks.spawn(renew_loop(self.clone(), lost.clone()));
         Ok(Some(Lease {
             fence: fence.unsigned_abs(),
             lost,

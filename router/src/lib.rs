@@ -6,11 +6,12 @@
 //! - [`config`]: flags / env / TOML ([`config::args`]) and the rules file ([`config::rules`]).
 //! - [`rules`]: the rules model, its validation, room templates, the filter matcher.
 //! - [`convert`]: BSON to JSON (the documented mapping).
-//! - [`stream`]: where MongoDB is tailed: open/resume, the reader, the batch loop, tokens.
+//! - [`stream`]: where MongoDB is tailed: open/resume, the reader, the batch loop,
+//!   the resync backoff, tokens.
 //! - [`publish`]: events to publications; publishing a batch until accepted.
 //! - [`checkpoint`]: the fenced resume-token checkpoint in Redis.
 //! - [`lease`]: per-scope leadership and fencing tokens.
-//! - [`resync`]: rebuilding rooms after lost history.
+//! - [`resync`]: rebuilding rooms after a dead position (signal first, then fresh state).
 //! - [`scope`]: one scope's standby/leader cycle.
 //! - [`keys`]: the router's Redis keys.
 //! - [`metrics`]: metric names and helpers.

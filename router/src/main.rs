@@ -35,12 +35,17 @@ fn main() -> ExitCode {
     };
     let stop = CancellationToken::new();
     let result = runtime.block_on(async {
-        let signal_stop = stop.clone();
-        tokio::spawn(async move {
-            herald_service::signal::terminated().await;
-            signal_stop.cancel();
-        });
-        herald_router::app::run(config, stop).await
+        // No task of its own: the signal is awaited beside the router, which
+        // then shuts down (and awaits its tracked tasks).
+        let app = herald_router::app::run(config, stop.clone());
+        tokio::pin!(app);
+        tokio::select! {
+            r = &mut app => r,
+            () = herald_service::signal::terminated() => {
+                stop.cancel();
+                app.await
+            }
+        }
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,7 +2,9 @@
 //! publishing a batch into the bus until it is accepted.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use herald_bus::BusError;
 use herald_bus::redis::{Published, RedisBus};

@@ -4,12 +4,13 @@
 //! 1. Open a new stream from now; its first token `T0` marks the cut.
 //! 2. For each rule, `find` the documents its filter selects (the filter's
 //!    `fullDocument.*` and `documentKey._id` conditions, applied to the
-//!    documents), at most `--resync-max-docs` per scope, and publish each as
-//!    if it had just been inserted (`src_pos` = `T0:<seq>`, after every old
-//!    position and before every new one).
-//! 3. Publish an event `herald:resync` (data `{"scope","reason","docs"}`) to
-//!    every room that got a document: clients drop their state for the room
-//!    and take what follows (or a fresh subscribe) as the new snapshot.
+//!    documents), at most `--resync-max-docs` per scope, and route each as if
+//!    it had just been inserted.
+//! 3. Publish, in this order: first an event `herald:resync` (data
+//!    `{"scope","reason","docs"}`) to every room that gets a document, at
+//!    `src_pos` = `T0:0`: clients drop their state for the room on it; then
+//!    the documents, at `src_pos` = `T0:1<seq>`, which clients take as the
+//!    new state. Both sort after every old position and before every new one.
 //! 4. The caller checkpoints `T0` and reads on from the new stream.
 
 use std::collections::BTreeSet;
@@ -78,11 +79,21 @@ pub fn find_filter(event_filter: &Document) -> Document {
     out
 }
 
+/// The `src_pos` of the resync signal: after `t0`, before every document.
+fn signal_pos(t0: &str) -> String {
+    format!("{t0}:0")
+}
+
+/// The `src_pos` of the `seq`-th resync document.
+fn doc_pos(t0: &str, seq: usize) -> String {
+    format!("{t0}:1{seq:010}")
+}
+
 /// Runs a resync for `ctx`'s scope; returns the new stream and its token.
 ///
 /// # Errors
-/// [`PublishError`] when publishing stopped; other failures (MongoDB) come
-/// back as [`PublishError::Cancelled`]-free `Other`.
+/// [`ResyncError::Publish`] when publishing stopped (fenced, or leadership
+/// ended); [`ResyncError::Mongo`] when MongoDB failed (retry later).
 pub async fn resync(
     ctx: &ScopeCtx,
     lease: &Lease,
@@ -132,7 +143,7 @@ pub async fn resync(
                 "documentKey": { "_id": id },
                 "fullDocument": d,
             };
-            let pos = format!("{t0}:{docs:010}");
+            let pos = doc_pos(&t0, docs);
             let before = pubs.len();
             route_rule(
                 rule,
@@ -154,22 +165,27 @@ pub async fn resync(
         Some(260) => "invalid_token",
         _ => "fatal_error",
     };
-    let signal_pos = format!("{t0}:~");
     let now = metrics::now_ms();
-    for room in &rooms {
-        pubs.push(Publication {
+    let data = serde_json::json!({ "scope": scope.name, "reason": reason, "docs": docs });
+    // The signal first: a client that drops its state on it then receives
+    // the fresh state, never the other way round.
+    let mut ordered: Vec<Publication> = rooms
+        .iter()
+        .map(|room| Publication {
             room: room.clone(),
             event: RESYNC_EVENT.to_owned(),
-            data: serde_json::json!({ "scope": scope.name, "reason": reason, "docs": docs }),
+            data: data.clone(),
             ts_ms: now,
             src_ts_ms: None,
             src: Some(scope.name.clone()),
-            src_pos: Some(signal_pos.clone()),
+            src_pos: Some(signal_pos(&t0)),
             fence: Some(lease.fence),
-        });
-    }
-    tracing::warn!(scope = %scope.name, docs, rooms = rooms.len(), reason, "resync: publishing fresh state");
+        })
+        .collect();
+    ordered.append(&mut pubs);
+    tracing::warn!(scope = %scope.name, docs, rooms = rooms.len(), reason, "resync: signal, then fresh state");
     let chunk = ctx.settings.batch_max.max(1);
+    let mut pubs = ordered;
     while !pubs.is_empty() {
         let rest = pubs.split_off(pubs.len().min(chunk));
         ctx.publisher
@@ -198,6 +214,21 @@ mod tests {
     use mongodb::bson::doc;
 
     use super::*;
+
+    #[test]
+    fn the_signal_sorts_before_the_documents_and_after_the_cut() {
+        // The bus compares positions byte-wise.
+        let t0 = "8265700000000000030000000000000001";
+        let older = "8265700000000000020000000000000009";
+        let newer = "8265700000000000040000000000000001";
+        let docs: Vec<String> = (0..12).map(|i| doc_pos(t0, i)).collect();
+        let signal = signal_pos(t0);
+        assert!(older.as_bytes() < t0.as_bytes());
+        assert!(t0.as_bytes() < signal.as_bytes());
+        assert!(docs.iter().all(|d| signal.as_bytes() < d.as_bytes()));
+        assert!(docs.windows(2).all(|w| w[0].as_bytes() < w[1].as_bytes()));
+        assert!(docs.iter().all(|d| d.as_bytes() < newer.as_bytes()));
+    }
 
     #[test]
     fn event_filters_become_document_filters() {

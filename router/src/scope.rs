@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::checkpoint::CheckpointStore;
 use crate::lease::LeaseClient;
@@ -46,6 +47,8 @@ pub struct ScopeCtx {
     pub settings: StreamSettings,
     /// Cancelled at shutdown.
     pub shutdown: CancellationToken,
+    /// The router's task tracker (awaited at shutdown): stream readers.
+    pub tasks: TaskTracker,
 }
 
 /// Runs the scope until shutdown.

@@ -209,14 +209,34 @@ async fn lost_history_resyncs_once_and_does_not_spin() {
         .find(|(_, (e, _))| e == "herald:resync")
         .unwrap();
     assert_eq!(signal.1["reason"], json!("history_lost"));
-    let snapshot: Vec<&serde_json::Value> = a[1..signal_at].iter().map(|(_, d)| d).collect();
+    assert_eq!(
+        signal_at, 1,
+        "the signal comes first, right after the old state: {a:?}"
+    );
+    wait_count(&bus, "room:a", 4).await;
+    let a = room(&bus, "room:a").await;
+    let snapshot: Vec<&serde_json::Value> = a[signal_at + 1..].iter().map(|(_, d)| d).collect();
     assert_eq!(
         snapshot,
         vec![
             &json!({"_id": 1, "room": "a", "v": 2}),
             &json!({"_id": 3, "room": "a", "v": 1})
         ],
-        "fresh state of room:a, including the change made while down"
+        "after the signal, the fresh state of room:a, including the change made while down"
+    );
+    // The checkpoint's resume was refused once; nothing resumed after it.
+    let log = env.mongo.stats().log;
+    let refused = log
+        .iter()
+        .position(|c| c.name == "aggregate" && c.error_code == Some(286))
+        .expect("the resume from the checkpoint was refused");
+    assert!(log[refused].resume_after.is_some(), "{:?}", log[refused]);
+    assert!(
+        log[refused + 1..]
+            .iter()
+            .filter(|c| c.name == "aggregate")
+            .all(|c| !c.has_resume_args()),
+        "an aggregate after the loss resumed: {log:?}"
     );
     // It reads on from "now" and does not retry the dead token.
     env.mongo.reset_stats();

@@ -3,7 +3,8 @@
 //! # Layout
 //! - [`config`]: [`RedisBusConfig`] and its defaults.
 //! - [`keys`]: the room-to-shard hash and every key name.
-//! - `conn`: the shared command connection and dedicated reader connections.
+//! - [`conn`]: the shared command connection and dedicated reader connections
+//!   (public so the router's own keys go through the same cluster-aware connection).
 //! - `scripts` (+ `*.lua`): the protocol's Lua scripts and their replies
 //!   (`batch_tests`: the batch script behaves as single calls).
 //! - `publish`: pipelined batch publishing, fencing and replay detection.
@@ -18,7 +19,7 @@ pub mod ask;
 #[cfg(test)]
 mod batch_tests;
 pub mod config;
-mod conn;
+pub mod conn;
 mod control;
 mod entry;
 mod guard;

@@ -32,9 +32,21 @@ pub struct RouterArgs {
     #[arg(long, env = "HERALD_MONGO", hide_env_values = true)]
     pub mongo: Option<String>,
 
-    /// Redis URL of the bus (redis:// or rediss://).
-    #[arg(long, env = "HERALD_REDIS", hide_env_values = true)]
-    pub redis: Option<String>,
+    /// Redis URL of the bus (redis:// or rediss://). With --redis-cluster,
+    /// repeat or separate with commas to list seed nodes.
+    #[arg(
+        long,
+        env = "HERALD_REDIS",
+        hide_env_values = true,
+        value_delimiter = ','
+    )]
+    #[serde(default, deserialize_with = "super::urls::one_or_many")]
+    pub redis: Vec<String>,
+
+    /// The Redis URLs are Redis Cluster nodes (bus, leases and checkpoints).
+    #[arg(long, env = "HERALD_REDIS_CLUSTER")]
+    #[serde(default)]
+    pub redis_cluster: bool,
 
     /// Routing rules file (TOML: [[scope]] and [[rule]] tables).
     #[arg(long, env = "HERALD_RULES")]
@@ -119,11 +131,24 @@ impl RouterArgs {
                 "must start with mongodb:// or mongodb+srv://",
             ));
         }
-        let redis = self
+        if self.redis.is_empty() {
+            return Err(invalid("--redis", "is required"));
+        }
+        if self
             .redis
-            .ok_or_else(|| invalid("--redis", "is required"))?;
-        if !(redis.starts_with("redis://") || redis.starts_with("rediss://")) {
+            .iter()
+            .any(|u| !(u.starts_with("redis://") || u.starts_with("rediss://")))
+        {
             return Err(invalid("--redis", "must start with redis:// or rediss://"));
+        }
+        if !self.redis_cluster && self.redis.len() > 1 {
+            return Err(invalid(
+                "--redis",
+                "takes one URL; several seed URLs need --redis-cluster",
+            ));
+        }
+        if self.redis.len() > 64 {
+            return Err(invalid("--redis", "lists at most 64 seed URLs"));
         }
         let rules_path = self
             .rules
@@ -153,7 +178,8 @@ impl RouterArgs {
         };
         Ok(RouterConfig {
             mongo_uri: mongo,
-            redis_url: redis,
+            redis_urls: self.redis,
+            redis_cluster: self.redis_cluster,
             rules,
             admin_listen: self.admin_listen,
             router_id,
@@ -170,5 +196,57 @@ impl RouterArgs {
             },
             metrics: !self.no_metrics,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+    use herald_service::config::ConfigError;
+
+    use super::RouterArgs;
+
+    fn error_of(args: &[&str]) -> (String, String) {
+        let mut argv = vec![
+            "herald-router",
+            "--mongo",
+            "mongodb://m",
+            "--rules",
+            "/nonexistent",
+        ];
+        argv.extend_from_slice(args);
+        match RouterArgs::try_parse_from(argv).unwrap().into_config() {
+            Err(ConfigError::Invalid { option, message }) => (option, message),
+            Err(other) => ("other".into(), other.to_string()),
+            Ok(_) => panic!("accepted {args:?}"),
+        }
+    }
+
+    #[test]
+    fn several_redis_urls_need_cluster_mode() {
+        let (option, message) = error_of(&["--redis", "redis://a:1,redis://b:2"]);
+        assert_eq!(option, "--redis");
+        assert!(message.contains("--redis-cluster"), "{message}");
+        // With --redis-cluster the URLs pass; the next problem is the rules file.
+        let (option, _) = error_of(&["--redis-cluster", "--redis", "redis://a:1,redis://b:2"]);
+        assert_ne!(option, "--redis");
+        let (option, _) = error_of(&["--redis-cluster", "--redis", "redis://a:1,http://b:2"]);
+        assert_eq!(option, "--redis");
+        let (option, _) = error_of(&[]);
+        assert_eq!(option, "--redis");
+    }
+
+    #[test]
+    fn a_config_file_gives_one_url_or_a_list() {
+        #[derive(serde::Deserialize)]
+        struct File {
+            #[serde(deserialize_with = "crate::config::urls::one_or_many")]
+            redis: Vec<String>,
+        }
+        let one: File = toml::from_str(r#"redis = "redis://a:1""#).unwrap();
+        assert_eq!(one.redis, ["redis://a:1"]);
+        let many: File = toml::from_str(r#"redis = ["redis://a:1", "redis://b:2"]"#).unwrap();
+        assert_eq!(many.redis, ["redis://a:1", "redis://b:2"]);
+        assert!(toml::from_str::<File>("redis = 3").is_err());
     }
 }

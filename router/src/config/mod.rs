@@ -1,8 +1,10 @@
 //! The router's configuration: flags, `HERALD_*` environment variables and
-//! an optional TOML file ([`args`]), plus the rules file ([`rules`]).
+//! an optional TOML file ([`args`]), plus the rules file ([`rules`]);
+//! [`urls`] reads `--redis` from a file as one URL or a list.
 
 pub mod args;
 pub mod rules;
+pub mod urls;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -17,8 +19,10 @@ use crate::scope::StreamSettings;
 pub struct RouterConfig {
     /// MongoDB connection string (a replica set).
     pub mongo_uri: String,
-    /// Redis URL of the bus.
-    pub redis_url: String,
+    /// Redis URL of the bus; with `redis_cluster`, one or more seed nodes.
+    pub redis_urls: Vec<String>,
+    /// The URLs are Redis Cluster nodes.
+    pub redis_cluster: bool,
     /// The routing rules.
     pub rules: Rules,
     /// Admin listener (`/metrics`, `/healthz`, `/readyz`).

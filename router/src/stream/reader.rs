@@ -4,6 +4,7 @@
 use mongodb::bson::RawDocumentBuf;
 use mongodb::change_stream::event::ResumeToken;
 use tokio::sync::mpsc;
+use tokio_util::task::TaskTracker;
 
 use super::open::Stream;
 
@@ -29,9 +30,10 @@ impl Drop for Reader {
     }
 }
 
-/// Starts reading `stream` into `tx`. The channel's bound is the backpressure.
-pub fn spawn(mut stream: Stream, tx: mpsc::Sender<Item>) -> Reader {
-    Reader(tokio::spawn(async move {
+/// Starts reading `stream` into `tx` on `tasks` (the router's tracker,
+/// awaited at shutdown). The channel's bound is the backpressure.
+pub fn spawn(tasks: &TaskTracker, mut stream: Stream, tx: mpsc::Sender<Item>) -> Reader {
+    Reader(tasks.spawn(async move {
         loop {
             let item = match stream.next_if_any().await {
                 Ok(Some(ev)) => Item::Event(ev),

@@ -7,10 +7,12 @@
 //! the postBatchResumeToken). A crash replays from the checkpoint; the bus
 //! drops the replays by `src_pos`, so each change is stored exactly once.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
+use super::backoff::ResyncBackoff;
 use super::open::{Start, Stream, is_dead_position, open};
 use super::reader::{self, Item};
 use super::token::{event_token_hex, token_cluster_time, token_hex};
@@ -71,6 +73,15 @@ async fn sleep_or_stop(lease: &Lease, d: Duration) -> bool {
     }
 }
 
+/// What the leader does before reading again.
+enum Step {
+    /// Open the stream at the current position.
+    Open,
+    /// The position is dead (286, 260, 280): resync from a fresh stream,
+    /// never reopen at the dead position.
+    Resync(mongodb::error::Error),
+}
+
 /// Leads the scope until the lease is lost, shutdown, or a newer fence.
 pub async fn lead(ctx: &ScopeCtx, lease: &Lease) -> LeadEnd {
     let name = ctx.scope.name.as_str();
@@ -95,28 +106,26 @@ pub async fn lead(ctx: &ScopeCtx, lease: &Lease) -> LeadEnd {
         saved_at: Instant::now(),
     };
     backoff = Duration::from_millis(100);
+    let mut resyncs = ResyncBackoff::default();
+    let mut step = Step::Open;
     loop {
         if lease.lost.is_cancelled() {
             return final_save(ctx, lease, &mut pos).await;
         }
-        let start = pos.start();
-        let opened = open(
-            &ctx.mongo,
-            &ctx.scope,
-            &start,
-            ctx.settings.max_await,
-            u32::try_from(ctx.settings.batch_max).unwrap_or(u32::MAX),
-        )
-        .await;
-        let stream: Stream = match opened {
-            Ok(s) => {
-                ::metrics::counter!(metrics::STREAM_OPENS_TOTAL, "scope" => name.to_owned())
-                    .increment(1);
-                s
-            }
-            Err(e) if is_dead_position(&e) => {
-                tracing::warn!(scope = name, error = %e, start = ?start, "position is gone; resyncing");
-                match resync(ctx, lease, &e).await {
+        let stream: Stream = match std::mem::replace(&mut step, Step::Open) {
+            Step::Resync(cause) => {
+                let wait = resyncs.delay(Instant::now());
+                if !wait.is_zero() {
+                    tracing::info!(
+                        scope = name,
+                        wait_ms = wait.as_millis(),
+                        "resync backing off"
+                    );
+                    if !sleep_or_stop(lease, wait).await {
+                        return final_save(ctx, lease, &mut pos).await;
+                    }
+                }
+                match resync(ctx, lease, &cause).await {
                     Ok((s, token)) => {
                         pos.token = Some(token);
                         pos.invalidate = false;
@@ -124,26 +133,51 @@ pub async fn lead(ctx: &ScopeCtx, lease: &Lease) -> LeadEnd {
                         if let Err(CheckpointError::Fenced) = save(ctx, lease, &mut pos).await {
                             return LeadEnd::Fenced;
                         }
+                        ::metrics::counter!(metrics::STREAM_OPENS_TOTAL, "scope" => name.to_owned())
+                            .increment(1);
                         s
                     }
                     Err(ResyncError::Publish(PublishError::Fenced(_))) => return LeadEnd::Fenced,
+                    Err(ResyncError::Publish(PublishError::Cancelled)) => {
+                        return final_save(ctx, lease, &mut pos).await;
+                    }
                     Err(e) => {
                         tracing::warn!(scope = name, error = %e, "resync failed; retrying");
+                        step = Step::Resync(cause);
+                        continue;
+                    }
+                }
+            }
+            Step::Open => {
+                let start = pos.start();
+                let opened = open(
+                    &ctx.mongo,
+                    &ctx.scope,
+                    &start,
+                    ctx.settings.max_await,
+                    u32::try_from(ctx.settings.batch_max).unwrap_or(u32::MAX),
+                )
+                .await;
+                match opened {
+                    Ok(s) => {
+                        ::metrics::counter!(metrics::STREAM_OPENS_TOTAL, "scope" => name.to_owned())
+                            .increment(1);
+                        s
+                    }
+                    Err(e) if is_dead_position(&e) => {
+                        tracing::warn!(scope = name, error = %e, start = ?start, "position is gone; resyncing from a fresh stream");
+                        step = Step::Resync(e);
+                        continue;
+                    }
+                    Err(e) => {
+                        tracing::warn!(scope = name, error = %e, start = ?start, "cannot open the change stream; retrying");
                         if !sleep_or_stop(lease, backoff).await {
-                            return LeadEnd::Stopped;
+                            return final_save(ctx, lease, &mut pos).await;
                         }
                         backoff = (backoff * 2).min(Duration::from_secs(5));
                         continue;
                     }
                 }
-            }
-            Err(e) => {
-                tracing::warn!(scope = name, error = %e, start = ?start, "cannot open the change stream; retrying");
-                if !sleep_or_stop(lease, backoff).await {
-                    return final_save(ctx, lease, &mut pos).await;
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-                continue;
             }
         };
         if pos.token.is_none() {
@@ -158,7 +192,7 @@ pub async fn lead(ctx: &ScopeCtx, lease: &Lease) -> LeadEnd {
             }
         }
         let (tx, mut rx) = mpsc::channel(ctx.settings.batch_max.max(1) * 2);
-        let _reader = reader::spawn(stream, tx);
+        let _reader = reader::spawn(&ctx.tasks, stream, tx);
         loop {
             let first = tokio::select! {
                 () = lease.lost.cancelled() => return final_save(ctx, lease, &mut pos).await,
@@ -176,9 +210,14 @@ pub async fn lead(ctx: &ScopeCtx, lease: &Lease) -> LeadEnd {
                 Err(end) => return end,
                 Ok(Next::More) => backoff = Duration::from_millis(100),
                 Ok(Next::Reopen(None)) => break,
+                Ok(Next::Reopen(Some(e))) if is_dead_position(&e) => {
+                    tracing::warn!(scope = name, error = %e, token = ?pos.token, "position is gone; resyncing from a fresh stream");
+                    step = Step::Resync(e);
+                    break;
+                }
                 Ok(Next::Reopen(Some(e))) => {
                     tracing::warn!(scope = name, error = %e, "change stream failed; reopening from the last position");
-                    if !is_dead_position(&e) && !sleep_or_stop(lease, backoff).await {
+                    if !sleep_or_stop(lease, backoff).await {
                         return final_save(ctx, lease, &mut pos).await;
                     }
                     backoff = (backoff * 2).min(Duration::from_secs(5));

@@ -21,6 +21,8 @@ use mongodb::bson::Document;
 
 pub use self::redis::{RedisServer, free_port};
 
+pub mod cluster;
+
 /// History kept per room in these tests: enough to read every message back.
 pub const HISTORY: usize = 5000;
 

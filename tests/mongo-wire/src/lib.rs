@@ -12,7 +12,8 @@
 //! - [`store`]: collections; [`update`]: update operators; [`matcher`] and
 //!   [`compare`]: filters and BSON ordering; [`projection`]: simple projections.
 //! - [`oplog`]: positioned write log and retention; [`token`]: resume token format.
-//! - [`faults`]: fail points and other fault state; [`stats`]: command counters.
+//! - [`faults`]: fail points and other fault state; [`stats`]: command counters
+//!   and the command log (with each change stream's resume arguments).
 //! - [`config`], [`error`], `state` (shared server state).
 
 pub mod commands;

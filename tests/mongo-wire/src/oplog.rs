@@ -276,6 +276,23 @@ impl Oplog {
         }
         self.entries.clear();
     }
+
+    /// Forgets all history *including* the present position, as when a
+    /// stream's history fell off a real replica set's oplog: a no-op entry
+    /// takes the next sequence number and cluster time and is forgotten
+    /// with everything before it, so every token issued so far (even one at
+    /// the very end) fails with 286, while a stream opened from now works.
+    pub fn lose_history(&mut self) {
+        self.truncate();
+        self.now();
+        self.clock = Timestamp {
+            time: self.clock.time,
+            increment: self.clock.increment.saturating_add(1),
+        };
+        self.last_seq += 1;
+        self.forgotten_seq = self.last_seq;
+        self.forgotten_ts = Some(self.clock);
+    }
 }
 
 #[cfg(test)]
@@ -306,5 +323,22 @@ mod tests {
         assert!(o.check_after(4).is_err());
         assert!(o.check_after(5).is_ok());
         assert_eq!(o.after(5).count(), 0);
+    }
+
+    #[test]
+    fn losing_history_refuses_even_the_newest_token() {
+        let mut o = Oplog::new(10);
+        let a = ins(&mut o);
+        let hw = o.high_water(a.seq);
+        o.lose_history();
+        assert!(o.check_after(a.seq).is_err(), "the last event's position");
+        assert!(o.check_after(hw.seq).is_err(), "the idle high-water mark");
+        assert!(o.position_at(hw.ts).is_err());
+        // A stream opened from now reads on.
+        let now = o.last_seq();
+        assert!(now > a.seq && o.check_after(now).is_ok());
+        let b = ins(&mut o);
+        assert_eq!(o.after(now).map(|e| e.seq).collect::<Vec<_>>(), [b.seq]);
+        assert!(hw.to_hex() < o.high_water(now).to_hex());
     }
 }

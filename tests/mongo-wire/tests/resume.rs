@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{code, coll, ids, next_event, start, start_with, take_events};
+use common::{code, coll, hex, ids, next_event, start, start_with, take_events};
 use herald_mongo_wire::Config;
 use mongodb::bson::{Bson, Document, doc};
 use mongodb::change_stream::event::ResumeToken;
@@ -122,6 +122,56 @@ async fn history_lost_after_truncation_is_not_resumable() {
         .await
         .expect_err("old token");
     assert_eq!(code(&err), Some(286));
+}
+
+#[tokio::test]
+async fn an_injected_286_on_get_more_loses_the_history_for_good() {
+    let (h, c) = start().await;
+    let items = coll(&c, "app", "items");
+    let mut cs = items.watch().await.expect("watch");
+    items.insert_one(doc! {"_id": 0}).await.expect("insert");
+    let first = next_event(&mut cs).await;
+    // The stream is idle at the very end of the oplog: its newest position.
+    assert!(cs.next_if_any().await.expect("idle getMore").is_none());
+    let idle = cs.resume_token().expect("a postBatchResumeToken");
+    h.reset_stats();
+    h.fail_next_get_mores(1, 286, &["NonResumableChangeStreamError"]);
+    let err = cs.next_if_any().await.expect_err("injected 286");
+    assert_eq!(code(&err), Some(286));
+    // A resume from either position is refused like on a real replica set.
+    for t in [first.id.clone(), idle.clone()] {
+        let err = items
+            .watch()
+            .resume_after(t)
+            .await
+            .expect_err("the position is gone");
+        assert_eq!(code(&err), Some(286));
+    }
+    // From now it works, and sees new writes.
+    let mut fresh = items.watch().await.expect("a fresh stream");
+    items.insert_one(doc! {"_id": 1}).await.expect("insert");
+    assert_eq!(id_of(&next_event(&mut fresh).await), 1);
+    // The log keeps each aggregate's resume argument and result.
+    let s = h.stats();
+    let log: Vec<(Option<String>, Option<i32>)> = s
+        .aggregate_log()
+        .iter()
+        .map(|r| (r.resume_token().map(str::to_owned), r.error_code))
+        .collect();
+    assert_eq!(
+        log,
+        [
+            (Some(hex(&first.id)), Some(286)),
+            (Some(hex(&idle)), Some(286)),
+            (None, None),
+        ]
+    );
+    let gm = s
+        .log
+        .iter()
+        .find(|r| r.name == "getMore")
+        .expect("getMore logged");
+    assert_eq!(gm.error_code, Some(286));
 }
 
 #[tokio::test]

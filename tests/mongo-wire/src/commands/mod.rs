@@ -30,14 +30,39 @@ fn is_fault_exempt(name: &str) -> bool {
     is_handshake(name) || matches!(name, "configureFailPoint" | "heraldFault" | "heraldStats")
 }
 
-/// Runs one command document and produces the reply.
+/// Runs one command document and produces the reply; logs it with its
+/// result (see [`crate::stats`]).
 pub(crate) async fn dispatch(shared: &Arc<Shared>, conn_id: i32, body: Document) -> Outcome {
     let Some(name) = body.keys().next().cloned() else {
         return Outcome::Reply(CommandError::new(9, "empty command document").to_doc());
     };
-    shared.stats.command(&name);
-    if !is_fault_exempt(&name) {
-        if let Some(t) = shared.faults.trigger(&name) {
+    let seq = shared.stats.command(&name, &body);
+    let outcome = answer(shared, conn_id, &name, &body).await;
+    match &outcome {
+        Outcome::Close => shared.stats.finish(seq, None, true),
+        Outcome::Reply(d) => {
+            let failed = d.get("ok").and_then(as_i64) != Some(1);
+            let code = d
+                .get("code")
+                .and_then(as_i64)
+                .and_then(|c| i32::try_from(c).ok());
+            shared
+                .stats
+                .finish(seq, failed.then_some(code.unwrap_or(0)), false);
+        }
+    }
+    outcome
+}
+
+/// Whether an injected error means the stream's history is gone: a
+/// change stream command failed with 286 ChangeStreamHistoryLost.
+fn loses_history(name: &str, e: &CommandError) -> bool {
+    e.code == 286 && matches!(name, "getMore" | "aggregate")
+}
+
+async fn answer(shared: &Arc<Shared>, conn_id: i32, name: &str, body: &Document) -> Outcome {
+    if !is_fault_exempt(name) {
+        if let Some(t) = shared.faults.trigger(name) {
             if let Some(d) = t.block {
                 tokio::time::sleep(d).await;
             }
@@ -45,6 +70,11 @@ pub(crate) async fn dispatch(shared: &Arc<Shared>, conn_id: i32, body: Document)
                 return Outcome::Close;
             }
             if let Some(e) = t.error {
+                if loses_history(name, &e) {
+                    // Like a real replica set: the position is gone for good,
+                    // so a later resume from it is refused with 286 too.
+                    shared.write(|db| db.oplog.lose_history());
+                }
                 return Outcome::Reply(e.to_doc());
             }
         }
@@ -57,7 +87,7 @@ pub(crate) async fn dispatch(shared: &Arc<Shared>, conn_id: i32, body: Document)
             );
         }
     };
-    let result = run(shared, conn_id, &name, &db, &body).await;
+    let result = run(shared, conn_id, name, &db, body).await;
     Outcome::Reply(match result {
         Ok(mut d) => {
             d.insert("ok", 1.0);

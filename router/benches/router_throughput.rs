@@ -19,6 +19,11 @@
 //! - RSS at about 1,000 events/s, sampled every 5 s, with an OLS slope.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    reason = "tests and benchmarks drive real processes with their own tasks and the wall clock"
+)]
 
 #[path = "../tests/support/mod.rs"]
 mod support;

@@ -4,6 +4,11 @@
 //! order, also across a `kill -9` of the leader and a standby's takeover.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    reason = "tests and benchmarks drive real processes with their own tasks and the wall clock"
+)]
 
 mod support;
 

@@ -5,6 +5,11 @@
 //! the resync signal before the fresh state, and does not spin.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    reason = "tests and benchmarks drive real processes with their own tasks and the wall clock"
+)]
 
 mod support;
 

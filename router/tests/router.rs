@@ -3,6 +3,11 @@
 //! and the rooms read back through the gateway's `RedisBus`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    reason = "tests and benchmarks drive real processes with their own tasks and the wall clock"
+)]
 
 mod support;
 

@@ -413,7 +413,13 @@ async fn unreachable_redis_and_mongodb_are_retried_not_fatal() {
         r.child.try_wait().unwrap().is_none(),
         "exited instead of retrying"
     );
-    assert_eq!(r.metric("herald_router_leader", "").await, None);
+    // The gauge exists from the start (at 0): a router that cannot reach
+    // Redis holds no lease. (`""` would ask for an unlabelled series,
+    // which never exists, so that comparison could not fail.)
+    assert_eq!(
+        r.metric("herald_router_leader", "scope=\"shop\"").await,
+        Some(0.0)
+    );
     r.kill9();
 
     let dead_mongo = format!(

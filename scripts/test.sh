@@ -3,7 +3,7 @@
 # formatting, lints, builds every binary, replays the fuzz corpora, validates
 # the Grafana/Prometheus files, runs every test (unit, end-to-end, browser)
 # and the official Socket.IO suites. Soaks, benchmarks and fuzz campaigns
-# are separate commands (README, "Longer runs").
+# are separate commands (see the README, under "Where things are").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

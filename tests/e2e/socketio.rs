@@ -335,11 +335,7 @@ async fn a_session_that_never_connects_is_closed_after_the_connect_timeout() {
         "1000",
     ]);
     let http = reqwest::Client::new();
-    let base = format!("http://{}/socket.io/?EIO=4&transport=polling", gw.client);
-    let open = http.get(&base).send().await.unwrap().text().await.unwrap();
-    let info: Value = serde_json::from_str(&open[1..]).expect("open packet");
-    let sid = info["sid"].as_str().expect("sid").to_owned();
-    let url = format!("{base}&sid={sid}");
+    let url = polling_session(&gw, &http).await;
     assert_eq!(
         gw.metric("herald_gateway_connections", "socketio_polling")
             .await,
@@ -468,10 +464,7 @@ async fn a_connected_session_outlives_the_connect_timeout() {
         "100",
     ]);
     let http = reqwest::Client::new();
-    let base = format!("http://{}/socket.io/?EIO=4&transport=polling", gw.client);
-    let open = http.get(&base).send().await.unwrap().text().await.unwrap();
-    let info: Value = serde_json::from_str(&open[1..]).expect("open packet");
-    let url = format!("{base}&sid={}", info["sid"].as_str().expect("sid"));
+    let url = polling_session(&gw, &http).await;
     assert_eq!(
         http.post(&url).body("40").send().await.unwrap().status(),
         200

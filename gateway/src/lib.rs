@@ -16,6 +16,9 @@
 //! - [`hub`]: this node's rooms: where a room's subscribers live
 //!   ([`hub::rooms`]), the fan-out ([`hub::fanout`]) and each connection's
 //!   ordered, gap-free positions ([`hub::subscriptions`]).
+//! - [`auth`]: token verification (keys pinned to one algorithm, chosen by
+//!   `kid`), room-pattern permissions and scoped API keys. A library only:
+//!   no transport calls it yet (`docs/auth.md`).
 //! - [`metrics`]: the gateway's metric names and hot-path handles.
 //! - [`demo`]: the standalone demo feed.
 //!
@@ -23,6 +26,7 @@
 //! `herald_bus` crate; config files, logging, signals and `/metrics`
 //! rendering are `herald_service`.
 
+pub mod auth;
 pub mod config;
 pub mod demo;
 pub mod http;

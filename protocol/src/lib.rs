@@ -6,6 +6,8 @@
 //!
 //! # Layout
 //! - [`room`]: room names and the rules they must follow.
+//! - [`room_pattern`]: room patterns (`lobby`, `news:*`) and bounded sets
+//!   of them: which rooms a grant covers.
 //! - [`position`]: a room's stream position, the `(epoch, offset)` pair.
 //! - [`native`]: Herald's own client protocol (JSON text frames and
 //!   MessagePack binary frames, one schema).
@@ -26,8 +28,10 @@ pub mod bus;
 pub mod native;
 pub mod position;
 pub mod room;
+pub mod room_pattern;
 pub mod sio;
 pub mod ws;
 
 pub use position::Position;
 pub use room::{RoomError, RoomName};
+pub use room_pattern::{RoomPattern, RoomPatternError, RoomPatterns};

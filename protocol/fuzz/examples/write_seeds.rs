@@ -35,6 +35,7 @@ fn main() -> std::io::Result<()> {
     engine_io(&mut w)?;
     socket_io(&mut w)?;
     rooms(&mut w)?;
+    room_patterns(&mut w)?;
     println!("wrote {} seed files under {}", w.count, w.seeds.display());
     Ok(())
 }
@@ -462,6 +463,28 @@ fn rooms(w: &mut Writer) -> std::io::Result<()> {
         ("too_long", "r".repeat(201)),
     ] {
         w.put("room_name", name, text)?;
+    }
+    Ok(())
+}
+
+fn room_patterns(w: &mut Writer) -> std::io::Result<()> {
+    for (name, text) in [
+        ("exact", "lobby".to_owned()),
+        ("prefix", "news:*".to_owned()),
+        ("nested_prefix", "user:ada:*".to_owned()),
+        ("unicode_prefix", "склад:*".to_owned()),
+        ("bare_star", "*".to_owned()),
+        ("star_inside", "a*b".to_owned()),
+        ("star_no_colon", "news*".to_owned()),
+        ("double_star", "news:**".to_owned()),
+        ("space", "a b:*".to_owned()),
+        ("longest", format!("{}:*", "r".repeat(198))),
+        ("too_long", "r".repeat(201)),
+        ("set", "lobby\nnews:*\nuser:ada:*".to_owned()),
+        ("set_bad_line", "lobby\nnews*".to_owned()),
+        ("set_too_many", vec!["r"; 257].join("\n")),
+    ] {
+        w.put("room_pattern", name, text)?;
     }
     Ok(())
 }

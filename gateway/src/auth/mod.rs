@@ -1,0 +1,29 @@
+//! Authentication and authorization, as a library the sessions call.
+//!
+//! Not wired into any transport yet: nothing in the gateway calls this
+//! module, and default behaviour is unchanged (`docs/auth.md`).
+//!
+//! # Layout
+//! - [`keys`]: verification keys, each pinned to one algorithm; the
+//!   [`keys::KeySet`] a token's `kid` selects from (PEM or JWKS).
+//! - [`token`]: [`token::verify`] for connection tokens and
+//!   [`token::verify_subscription`] for per-room subscription tokens.
+//! - [`error`]: [`error::AuthError`], its metric codes and whether the
+//!   client may retry.
+//! - [`permissions`]: what a connection may subscribe to and publish to.
+//! - [`api_keys`]: scoped API keys for the publish API.
+
+pub mod api_keys;
+pub mod error;
+pub mod keys;
+pub mod permissions;
+pub mod token;
+
+#[cfg(test)]
+mod tests;
+
+pub use api_keys::{ApiKey, ApiKeyError, ApiKeys, Scope};
+pub use error::{AuthError, ErrorClass};
+pub use keys::{Algorithm, KeyError, KeySet, VerifyKey};
+pub use permissions::Permissions;
+pub use token::{Claims, Rules, verify, verify_subscription};

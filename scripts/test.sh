@@ -27,6 +27,13 @@ command -v cargo-nextest >/dev/null || { step "cargo install cargo-nextest"; car
 step "npm ci (tests/js)"
 (cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
 
+# Lock files first: a stale one would otherwise fail the run only when its
+# crate is built, many minutes in.
+step "Cargo.lock files up to date"
+for manifest in Cargo.toml protocol/fuzz/Cargo.toml router/fuzz/Cargo.toml; do
+  cargo metadata --locked --format-version 1 --manifest-path "$manifest" >/dev/null
+done
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -227,9 +227,7 @@ fn time_claim(claims: &Map<String, Value>, name: &'static str) -> Result<Option<
         None => Ok(None),
         Some(Value::Number(n)) => match (n.as_u64(), n.as_f64()) {
             (Some(secs), _) => Ok(Some(secs)),
-            (None, Some(f)) if f.is_finite() && f >= 0.0 && f < u64::MAX as f64 => {
-                Ok(Some(f as u64))
-            }
+            (None, Some(f)) if (0.0..u64::MAX as f64).contains(&f) => Ok(Some(f as u64)),
             _ => Err(invalid(name, "not a non-negative number of seconds")),
         },
         Some(_) => Err(invalid(name, "not a number")),

@@ -291,9 +291,12 @@ async fn run_inner(
                 b"1"
             };
             last.push(Chunk::plain(Bytes::from_static(bye)));
+            // Unregistered before the last packets are released: a client
+            // that sends its next request the moment it gets them must
+            // already find the session gone (400).
+            sio.polling.remove(&sid);
             link.close(CloseCode::Normal);
             link.finish(last);
-            sio.polling.remove(&sid);
         }
         Transport::Ws { sock, .. } => {
             if let End::Close(code) = end {

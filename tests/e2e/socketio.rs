@@ -308,7 +308,8 @@ async fn the_transport_is_served_at_the_configured_path() {
     assert_eq!(status, 404, "the default path is not served");
 }
 
-/// A configured path that is not a clean `/segment/` is refused at start.
+/// A configured path that is not a clean `/segment/`, and a connect
+/// timeout of 0 or over 10 minutes, are refused at start.
 #[test]
 fn a_bad_socketio_path_is_refused_with_a_clear_error() {
     for bad in ["rt", "/rt", "//", "/a b/", "/ws/"] {
@@ -319,6 +320,18 @@ fn a_bad_socketio_path_is_refused_with_a_clear_error() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{bad:?} accepted");
         assert!(err.contains("--socketio-path"), "{bad:?}: {err}");
+    }
+    for bad in ["0", "600001"] {
+        let out = std::process::Command::new(herald_tests::process::bin("herald-gateway"))
+            .args(["--standalone", "--socketio-connect-timeout-ms", bad])
+            .output()
+            .expect("run the gateway");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{bad:?} accepted");
+        assert!(
+            err.contains("--socketio-connect-timeout-ms"),
+            "{bad:?}: {err}"
+        );
     }
 }
 

@@ -152,6 +152,8 @@ async fn run_inner(
     let mut written = Vec::new();
     let mut next_ping = Instant::now() + cfg.ping_interval;
     let mut pong_deadline: Option<Instant> = None;
+    // What the polling side was last told of `pong_deadline`.
+    let mut published_deadline: Option<Instant> = None;
     // Until the first CONNECT: a session that only answers pings would
     // hold its connection slot forever.
     let mut connect_deadline = Some(Instant::now() + cfg.connect_timeout);
@@ -240,8 +242,12 @@ async fn run_inner(
         if end.is_none() && !out.is_empty() {
             end = write(&link, &mut out).err();
         }
-        if let Transport::Polling(handle) = &transport {
+        // Published only when it changes: no lock per delivery turn.
+        if let Transport::Polling(handle) = &transport
+            && published_deadline != pong_deadline
+        {
             handle.set_pong_deadline(pong_deadline);
+            published_deadline = pong_deadline;
         }
         if end.is_none() {
             sockets.settle();

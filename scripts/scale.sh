@@ -25,6 +25,10 @@ soak_threshold="${SCALE_SOAK_THRESHOLD:-0.5}"
 soak_warmup="${SCALE_SOAK_WARMUP:-}"
 log="${SCALE_LOG:-info}"
 redis_port="${SCALE_REDIS_PORT:-16400}"
+# The gateways verify tokens (the default policy on Redis opens no room to
+# anonymous clients); gateways and load generator read the same variable,
+# so every client sends an HS256 token minted from it.
+export HERALD_JWT_HMAC_SECRET="${HERALD_JWT_HMAC_SECRET:-scale-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')}"
 stamp="$(date -u +%Y%m%d-%H%M)"
 mkdir -p results
 

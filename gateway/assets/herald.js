@@ -16,6 +16,12 @@
 //   sub.unsubscribe(); h.leaveAll(); h.close();
 //   await h.publish(room, event, data); // -> {room, epoch, offset}
 //
+// Gateways that verify tokens: `new Herald(url, { getToken })`, where
+// `getToken()` returns (or resolves to) a connection token. It is called
+// before every connect and again `refreshBeforeMs` before the token expires;
+// the token goes in the first frame (`auth`), never in the URL. A static
+// `token` option works too, without refresh.
+//
 // What it does for you:
 // - reconnects with exponential backoff and full jitter, and on every new
 //   connection resubscribes each room with `since: {epoch, offset}` of the last
@@ -24,6 +30,8 @@
 //   (offset > last + 1), resubscribes with `since` so the gateway fills it;
 // - honours the `disconnect` frame: `reconnect: false` keeps it closed, close
 //   code 4001 (shutdown) reconnects promptly after a short random delay;
+//   4007 (token expired) reconnects with a fresh token, 4008 (token refused)
+//   and 4009 (no token in time) stay closed rather than retry in a loop;
 // - sends an application-level `ping` when the connection has been idle for
 //   `pingIntervalMs`, and reconnects when nothing answers within `pongTimeoutMs`.
 //
@@ -50,10 +58,19 @@ export const DEFAULTS = Object.freeze({
   requestTimeoutMs: 10000,
   // Most publishes held while disconnected.
   maxQueued: 256,
+  // A static connection token (no refresh), or null.
+  token: null,
+  // A function returning (or resolving to) a fresh connection token, or null.
+  getToken: null,
+  // Refresh the token this long before it expires.
+  refreshBeforeMs: 30000,
 });
 
-/** Close codes after which the client must not reconnect (kicked, protocol violation). */
-export const NO_RECONNECT_CODES = Object.freeze([4005, 4006]);
+/**
+ * Close codes after which the client must not reconnect: kicked, protocol
+ * violation, token refused, no token in time.
+ */
+export const NO_RECONNECT_CODES = Object.freeze([4005, 4006, 4008, 4009]);
 
 /** Close code the gateway uses when it shuts down. */
 export const SHUTDOWN_CODE = 4001;
@@ -208,7 +225,9 @@ export class Herald {
     this._openedAt = 0;
     this._lastRx = 0;
     this._disconnectFrame = null;
-    this._timers = { reconnect: null, connect: null, idle: null, pong: null };
+    this._timers = { reconnect: null, connect: null, idle: null, pong: null, refresh: null };
+    /** The token sent on the current connection, if any. */
+    this._token = null;
     this._onOnline = () => {
       if (this._timers.reconnect !== null) {
         this._clear('reconnect');
@@ -221,7 +240,7 @@ export class Herald {
 
   // ---- public API ----
 
-  /** Listens to 'status', 'error', 'welcome' or 'disconnect'. Returns a function that stops listening. */
+  /** Listens to 'status', 'error', 'welcome', 'authenticated' or 'disconnect'. Returns a function that stops listening. */
   on(event, fn) {
     if (!this._listeners.has(event)) this._listeners.set(event, new Set());
     this._listeners.get(event).add(fn);
@@ -339,6 +358,26 @@ export class Herald {
     // The first attempt is 'connecting'; later ones were announced as
     // 'reconnecting' (with their attempt number) when they were scheduled.
     if (this.stats.connects === 0 && this.attempt === 0) this._setStatus('connecting', { attempt: 0 });
+    const { getToken, token } = this.options;
+    if (typeof getToken !== 'function') {
+      this._token = token || null;
+      this._openSocket();
+      return;
+    }
+    Promise.resolve()
+      .then(() => getToken())
+      .then((t) => {
+        if (this._closed) return;
+        this._token = t || null;
+        this._openSocket();
+      }, (e) => {
+        this._emit('error', new HeraldError(`getToken failed: ${e && e.message}`));
+        this._scheduleReconnect(null);
+      });
+  }
+
+  _openSocket() {
+    if (this._closed) return;
     let ws;
     try {
       ws = new this.WebSocket(this.url);
@@ -386,7 +425,7 @@ export class Herald {
   _lost(code, reason) {
     const wasOpen = this._open;
     this._open = false;
-    for (const k of ['connect', 'idle', 'pong']) this._clear(k);
+    for (const k of ['connect', 'idle', 'pong', 'refresh']) this._clear(k);
     if (wasOpen && Date.now() - this._openedAt >= this.options.stableMs) this.attempt = 0;
     this._failPending(new HeraldError('connection lost before the reply'), false);
     for (const r of this._rooms.values()) r.state = 'pending';
@@ -427,6 +466,8 @@ export class Herald {
     this.stats.connects += 1;
     this._setStatus('open', { session: frame.session, node: frame.node, attempt: this.attempt });
     this._emit('welcome', frame);
+    // Frames are applied in order: the token before any subscribe.
+    if (this._token) this._send({ op: 'auth', token: this._token });
     for (const r of this._rooms.values()) this._sendSubscribe(r, {});
     const queued = this._outbox.splice(0);
     for (const id of queued) {
@@ -479,6 +520,7 @@ export class Herald {
       case 'message': return this._onMessage(f);
       case 'published': return this._settle(f.id, null, { room: f.room, epoch: f.epoch, offset: f.offset });
       case 'pong': return undefined;
+      case 'authenticated': return this._onAuthenticated(f);
       case 'unsubscribed': return undefined;
       case 'error': return this._onError(f);
       case 'disconnect':
@@ -487,6 +529,20 @@ export class Herald {
       default:
         return undefined; // unknown frame types are ignored, for forward compatibility
     }
+  }
+
+  _onAuthenticated(f) {
+    this._clear('refresh');
+    this._emit('authenticated', { user: f.user ?? null, expires: f.expires ?? null });
+    if (typeof this.options.getToken !== 'function' || typeof f.expires !== 'number') return;
+    const wait = Math.max(0, f.expires * 1000 - Date.now() - this.options.refreshBeforeMs);
+    this._timers.refresh = setTimeout(() => {
+      this._timers.refresh = null;
+      Promise.resolve()
+        .then(() => this.options.getToken())
+        .then((t) => { if (t) this._send({ op: 'refresh', token: t }); },
+          (e) => this._emit('error', new HeraldError(`getToken failed: ${e && e.message}`)));
+    }, wait);
   }
 
   _onSubscribed(f) {

@@ -16,9 +16,11 @@
 //! - [`hub`]: this node's rooms: where a room's subscribers live
 //!   ([`hub::rooms`]), the fan-out ([`hub::fanout`]) and each connection's
 //!   ordered, gap-free positions ([`hub::subscriptions`]).
-//! - [`auth`]: token verification (keys pinned to one algorithm, chosen by
-//!   `kid`), room-pattern permissions and scoped API keys. A library only:
-//!   no transport calls it yet (`docs/auth.md`).
+//! - [`auth`]: who may see what. The node's [`auth::Gate`] and each
+//!   connection's [`auth::Access`] (asked before every subscribe and
+//!   publish), token verification (keys pinned to one algorithm, chosen by
+//!   `kid`), room-pattern permissions and scoped API keys
+//!   (`docs/security.md`).
 //! - [`metrics`]: the gateway's metric names and hot-path handles.
 //! - [`demo`]: the standalone demo feed.
 //!

@@ -78,6 +78,20 @@ pub struct CommonArgs {
     /// How long to wait for all clients to connect and subscribe.
     #[arg(long, default_value = "300s", value_parser = parse_duration)]
     pub ready_timeout: Duration,
+    /// Connection token every client sends (native: ?token=, Socket.IO: auth.token).
+    #[arg(long, env = "HERALD_LOADTEST_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Mint an HS256 connection token with this secret instead (the gateway's --jwt-hmac-secret).
+    #[arg(
+        long,
+        env = "HERALD_JWT_HMAC_SECRET",
+        hide_env_values = true,
+        conflicts_with = "token"
+    )]
+    pub jwt_hmac_secret: Option<String>,
+    /// Room patterns a minted token grants (its rooms and publish claims).
+    #[arg(long, value_delimiter = ',', default_value = "loadtest:*,dashboard:*")]
+    pub token_rooms: Vec<String>,
     /// Hide the progress line even on a terminal.
     #[arg(long)]
     pub no_progress: bool,

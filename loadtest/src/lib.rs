@@ -19,6 +19,8 @@
 //! - [`selfmon`]: the load generator's own CPU and event-loop lag.
 //! - [`metrics_scrape`]: reading a gateway's `/metrics`.
 //! - [`report`]: the stdout table, the JSON file and the HTML page.
+//! - [`token`]: the connection token clients send (`--token`, or minted
+//!   from `--jwt-hmac-secret`).
 //!
 //! Exit codes: 0 pass, 1 error, 2 a check failed (loss, duplicates,
 //! connect failures, publish errors), 3 the soak found a leak, 4 the soak
@@ -34,4 +36,5 @@ pub mod report;
 pub mod scenarios;
 pub mod selfmon;
 pub mod stats;
+pub mod token;
 pub mod worker;

@@ -40,6 +40,9 @@ pub struct WorkerPlan {
     /// Socket.IO: the room template mapping room names to `subscribe` arguments.
     #[serde(default = "default_sio_room_template")]
     pub sio_room_template: String,
+    /// The connection token clients send, if the gateway needs one.
+    #[serde(default)]
+    pub token: Option<String>,
 }
 
 fn default_sio_room_template() -> String {

@@ -288,6 +288,7 @@ async fn client_task(sh: Arc<Shared>, local: u64, mut phase: watch::Receiver<Pha
         format: plan.format,
         timeout: Duration::from_millis(plan.connect_timeout_ms),
         sio_room_template: &plan.sio_room_template,
+        token: plan.token.as_deref(),
     };
     let shard = &sh.latency[(local as usize) % SHARDS];
     let mut settled = false;

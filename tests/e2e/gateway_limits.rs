@@ -17,6 +17,7 @@ fn subscribe(name: &str, id: u64) -> ClientFrame {
         room: RoomName::new(name).unwrap(),
         since: None,
         leave_others: false,
+        token: None,
         id: Some(id),
     }
 }

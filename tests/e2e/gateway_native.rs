@@ -20,6 +20,7 @@ fn subscribe(name: &str, since: Option<Position>, leave_others: bool, id: u64) -
         room: room(name),
         since,
         leave_others,
+        token: None,
         id: Some(id),
     }
 }

@@ -51,6 +51,7 @@ async fn subscribe(c: &mut Client, room: &str, id: u64) {
         room: herald_protocol::RoomName::new(room).expect("valid room"),
         since: None,
         leave_others: false,
+        token: None,
         id: Some(id),
     })
     .await;
@@ -81,7 +82,12 @@ async fn changes_reach_websocket_clients_in_routed_rooms() {
     )
     .to_owned();
     let redis = RedisServer::start();
-    let gw = GatewayProc::start(&["--redis-url", &redis.url()]);
+    let gw = GatewayProc::start(&[
+        "--redis-url",
+        &redis.url(),
+        "--public-rooms",
+        "room:*,orders:all",
+    ]);
     let dir = tempfile::tempdir().expect("tempdir");
     let rules = dir.path().join("rules.toml");
     std::fs::write(&rules, RULES).expect("rules file");

@@ -6,64 +6,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use herald_protocol::RoomName;
 use herald_protocol::native::ClientFrame;
 use herald_tests::gateway::GatewayProc;
-use herald_tests::process::Proc;
+use herald_tests::node::{SCRIPT_TIMEOUT, finish, node};
 use herald_tests::ws::Client;
 use serde_json::{Value, json};
-
-/// How long one script may run (each script also has its own watchdog).
-const SCRIPT_TIMEOUT: Duration = Duration::from_secs(30);
-
-fn js_dir() -> PathBuf {
-    let js = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("js");
-    assert!(
-        js.join("node_modules/socket.io-client").exists(),
-        "run `npm ci` in tests/js first (scripts/test.sh does)"
-    );
-    js
-}
-
-/// Starts `node tests/js/<script> <client> <admin> <args...>`.
-fn node(gw: &GatewayProc, script: &str, args: &[&str]) -> Proc {
-    let mut all = vec![
-        js_dir().join(script).display().to_string(),
-        format!("http://{}", gw.client),
-        gw.admin_url(),
-    ];
-    all.extend(args.iter().map(|s| s.to_string()));
-    Proc::spawn(std::path::Path::new("node"), &all)
-}
-
-/// Waits for the script's final line and returns it, asserting success.
-fn finish(gw: &GatewayProc, mut p: Proc) -> Value {
-    let deadline = std::time::Instant::now() + SCRIPT_TIMEOUT;
-    let mut last = None;
-    loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        match p.stdout.recv_timeout(left) {
-            Ok(line) if line.contains("\"ok\":true") => {
-                last = Some(line);
-                break;
-            }
-            Ok(_) => {}
-            Err(_) => break,
-        }
-    }
-    let code = p.wait_exit(Duration::from_secs(5));
-    let Some(line) = last.filter(|_| code == Some(0)) else {
-        panic!(
-            "script failed (exit {code:?}):\n{}\ngateway log:\n{}",
-            p.log_text(),
-            gw.proc.log_text()
-        );
-    };
-    serde_json::from_str(&line).expect("final line is JSON")
-}
 
 fn gateway(extra: &[&str]) -> GatewayProc {
     let mut args = vec!["--standalone", "--demo-rate", "0"];
@@ -198,6 +148,7 @@ async fn a_socketio_client_and_a_native_client_get_the_same_sequence() {
             room: RoomName::new(room).unwrap(),
             since: None,
             leave_others: false,
+            token: None,
             id: Some(1),
         })
         .await;
@@ -498,7 +449,13 @@ async fn a_connected_session_outlives_the_connect_timeout() {
 async fn connection_state_recovery_works_after_reconnecting_to_another_gateway() {
     let redis = herald_tests::redis::RedisServer::start();
     let url = redis.url();
-    let recovery = ["--socketio-recovery", "--socketio-leave-others", "false"];
+    let recovery = [
+        "--socketio-recovery",
+        "--socketio-leave-others",
+        "false",
+        "--public-rooms",
+        "rec:*",
+    ];
     let args = [&["--redis-url", url.as_str()][..], &recovery[..]].concat();
     let first = GatewayProc::start(&args);
     let second = GatewayProc::start(&args);
@@ -540,6 +497,7 @@ async fn server_emits_with_acks_collect_each_sockets_answer() {
             room: RoomName::new("dashboard:sales").unwrap(),
             since: None,
             leave_others: false,
+            token: None,
             id: Some(1),
         })
         .await;
@@ -579,8 +537,9 @@ async fn server_emits_with_acks_collect_each_sockets_answer() {
 async fn server_emits_with_acks_reach_sockets_on_every_gateway() {
     let redis = herald_tests::redis::RedisServer::start();
     let url = redis.url();
-    let first = GatewayProc::start(&["--redis-url", url.as_str()]);
-    let second = GatewayProc::start(&["--redis-url", url.as_str()]);
+    let args = ["--redis-url", url.as_str(), "--public-rooms", "*"];
+    let first = GatewayProc::start(&args);
+    let second = GatewayProc::start(&args);
     let other = format!("http://{}", second.client);
     let out = finish(
         &first,

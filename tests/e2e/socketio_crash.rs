@@ -102,6 +102,8 @@ fn crash(mode: &str) {
         "--redis-url",
         url.as_str(),
         "--socketio-recovery",
+        "--public-rooms",
+        "dashboard:*",
         "--demo-rate",
         "0",
         // Room history larger than any outage here, so that only recovery
@@ -227,6 +229,8 @@ fn a_draining_gateway_stores_recovery_records_before_it_exits() {
         "--socketio-recovery",
         "--socketio-leave-others",
         "false",
+        "--public-rooms",
+        "drain:*",
     ]);
     let all = [
         js("sio-drain.mjs"),

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { WebSocket, WebSocketServer } from 'ws';
-import { Herald, RoomCursor, backoffDelay, defaultUrl } from '../../gateway/assets/herald.js';
+import { Herald, NO_RECONNECT_CODES, RoomCursor, backoffDelay, defaultUrl } from '../../gateway/assets/herald.js';
 
 // ---- pure logic ----
 
@@ -342,4 +342,54 @@ test('leaveOthers sends one subscribe that leaves the other rooms, locally too',
   h.leaveAll();
   assert.deepEqual(await c.frame(), { op: 'leave_all' });
   assert.deepEqual(h.rooms(), []);
+});
+
+test('getToken is called before each connect, its token is the first frame, and a refresh comes before expiry', async (t) => {
+  const srv = await scriptedServer();
+  t.after(() => srv.close());
+  let calls = 0;
+  const getToken = async () => `tok-${++calls}`;
+  const h = new Herald(srv.url, { ...FAST, getToken, refreshBeforeMs: 1000 });
+  t.after(() => h.close());
+  const log = statusLog(h);
+  const rec = recorder();
+  h.subscribe('r:1', rec.handlers);
+  let c = await srv.next();
+  c.welcome();
+  await log.until('open');
+  assert.deepEqual(await c.frame(), { op: 'auth', token: 'tok-1' }, 'the token goes first');
+  assert.equal((await c.frame()).op, 'subscribe');
+  // Expires 1.05 s from now: the refresh is due ~50 ms from now.
+  c.send({ type: 'authenticated', user: 'ana', expires: (Date.now() + 1050) / 1000 });
+  assert.deepEqual(await c.frame(), { op: 'refresh', token: 'tok-2' });
+  // A lost connection asks for a fresh token again.
+  c.ws.terminate();
+  c = await srv.next();
+  c.welcome();
+  assert.deepEqual(await c.frame(), { op: 'auth', token: 'tok-3' });
+});
+
+test('a refused token (4008) and a missed auth deadline (4009) stay closed; an expired one (4007) reconnects', async (t) => {
+  for (const [code, reconnect] of [[4008, false], [4009, false], [4007, true]]) {
+    const srv = await scriptedServer();
+    const h = new Herald(srv.url, { ...FAST, token: 'static' });
+    const log = statusLog(h);
+    const c = await srv.next();
+    c.welcome();
+    await log.until('open');
+    c.send({ type: 'disconnect', code, reason: 'x', reconnect });
+    c.ws.close(code, 'x');
+    if (reconnect) {
+      const again = await srv.next();
+      again.welcome();
+      assert.deepEqual(await again.frame(), { op: 'auth', token: 'static' });
+    } else {
+      await log.until('closed');
+      assert.equal(h._timers.reconnect, null, `no reconnect after ${code}`);
+    }
+    // Without the disconnect frame, the close code alone decides.
+    assert.equal(NO_RECONNECT_CODES.includes(code), !reconnect);
+    h.close();
+    await srv.close();
+  }
 });

@@ -1,9 +1,10 @@
 // The seed app's browser code, verbatim but for the URL, against a gateway.
 //
-//   node sio-seed.mjs http://CLIENT http://ADMIN [polling|websocket|default] [live] [path]
+//   node sio-seed.mjs http://CLIENT http://ADMIN [polling|websocket|default] [live] [path] [token]
 //
 // With `path`, the client is created with `{path}` (a gateway started with
-// --socketio-path).
+// --socketio-path); with `token`, with `{auth: {token}}` (a gateway that
+// verifies tokens). Those options are the only changes to the seed's code.
 //
 // Subscribes to 'sales' on connect, waits for the snapshot (one
 // dashboard:update), publishes `live` updates (default 5) to dashboard:sales
@@ -16,6 +17,7 @@ const mode = rest[0] || 'default';
 const live = Number(rest[1] || 5);
 const opts = mode === 'default' ? {} : { transports: [mode] };
 if (rest[2]) opts.path = rest[2];
+if (rest[3]) opts.auth = { token: rest[3] };
 
 const received = [];
 function updateCharts(data) {

@@ -4,15 +4,20 @@
 //! - [`process`]: spawning workspace binaries, signals, logs.
 //! - [`gateway`]: a `herald-gateway` process on ephemeral ports, `/metrics`, publish.
 //! - [`ws`]: a native-protocol WebSocket client.
+//! - [`node`]: the Node scripts of `tests/js/` (the real `socket.io-client`).
 //! - [`promql`]: metric names used by the Grafana dashboards and alert rules.
 //! - [`prometheus`]: a real Prometheus server and `promtool`, for observability tests.
 //! - [`redis`]: throwaway `redis-server` processes and a 3-master Redis Cluster.
+//! - [`tokens`]: JWTs minted for the tests, signed with the throwaway keys
+//!   in `gateway/tests/fixtures/auth/`.
 //!
 //! The tests themselves are in `tests/e2e/`.
 
 pub mod gateway;
+pub mod node;
 pub mod process;
 pub mod prometheus;
 pub mod promql;
 pub mod redis;
+pub mod tokens;
 pub mod ws;

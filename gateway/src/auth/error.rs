@@ -78,12 +78,21 @@ pub enum AuthError {
     /// A subscription token's `sub` is not the connection's user.
     #[error("subscription token is for another user")]
     SubjectMismatch,
+    /// A refresh token names a different user than the connection's.
+    #[error("a refresh must keep the connection's user")]
+    UserChanged,
+    /// The gateway needs a token and the client sent none.
+    #[error("this gateway needs a token (auth frame, ?token= or Socket.IO auth.token)")]
+    Missing,
+    /// A token was sent to a gateway that has no key to verify it with.
+    #[error("this gateway verifies no tokens (no --jwt-* key is configured)")]
+    NoKeys,
 }
 
 impl AuthError {
     /// Every value [`code`](Self::code) can return, for pre-registering
     /// metric labels.
-    pub const CODES: [&'static str; 14] = [
+    pub const CODES: [&'static str; 17] = [
         "token_too_large",
         "malformed",
         "unknown_kid",
@@ -98,6 +107,9 @@ impl AuthError {
         "wrong_audience",
         "wrong_token_type",
         "subject_mismatch",
+        "user_changed",
+        "missing_token",
+        "no_keys",
     ];
 
     /// A stable, low-cardinality name for this error, one per variant.
@@ -117,6 +129,9 @@ impl AuthError {
             Self::WrongAudience => "wrong_audience",
             Self::WrongTokenType { .. } => "wrong_token_type",
             Self::SubjectMismatch => "subject_mismatch",
+            Self::UserChanged => "user_changed",
+            Self::Missing => "missing_token",
+            Self::NoKeys => "no_keys",
         }
     }
 
@@ -166,6 +181,9 @@ mod tests {
                 expected: "subscription",
             },
             AuthError::SubjectMismatch,
+            AuthError::UserChanged,
+            AuthError::Missing,
+            AuthError::NoKeys,
         ]
     }
 

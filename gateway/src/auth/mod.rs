@@ -1,9 +1,12 @@
 //! Authentication and authorization, as a library the sessions call.
 //!
-//! Not wired into any transport yet: nothing in the gateway calls this
-//! module, and default behaviour is unchanged (`docs/auth.md`).
+//! Every transport holds one [`Access`] per connection and asks it before
+//! each subscribe and publish; the node's [`Gate`] is built from the
+//! configuration (`docs/security.md`).
 //!
 //! # Layout
+//! - [`gate`]: the node's policy ([`Gate`]) and a connection's standing
+//!   under it ([`Access`]): deadlines, grants, subscription-token rooms.
 //! - [`keys`]: verification keys, each pinned to one algorithm; the
 //!   [`keys::KeySet`] a token's `kid` selects from (PEM or JWKS).
 //! - [`token`]: [`token::verify`] for connection tokens and
@@ -15,6 +18,7 @@
 
 pub mod api_keys;
 pub mod error;
+pub mod gate;
 pub mod keys;
 pub mod permissions;
 pub mod token;
@@ -24,6 +28,7 @@ mod tests;
 
 pub use api_keys::{ApiKey, ApiKeyError, ApiKeys, Scope};
 pub use error::{AuthError, ErrorClass};
+pub use gate::{Access, Anonymous, Denied, Gate};
 pub use keys::{Algorithm, KeyError, KeySet, VerifyKey};
 pub use permissions::Permissions;
 pub use token::{Claims, Rules, verify, verify_subscription};

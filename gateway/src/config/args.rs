@@ -77,6 +77,61 @@ pub struct GatewayArgs {
     #[arg(long, env = "HERALD_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
 
+    /// HMAC secret (at least 32 bytes) that connection and subscription tokens are signed with.
+    #[arg(long, env = "HERALD_JWT_HMAC_SECRET", hide_env_values = true)]
+    pub jwt_hmac_secret: Option<String>,
+
+    /// Algorithm of --jwt-hmac-secret: HS256, HS384 or HS512 (tokens of any other are refused).
+    #[arg(long, env = "HERALD_JWT_HMAC_ALG", default_value = "HS256")]
+    pub jwt_hmac_alg: String,
+
+    /// kid of the --jwt-hmac-secret key (required when other keys are configured too).
+    #[arg(long, env = "HERALD_JWT_HMAC_KID")]
+    pub jwt_hmac_kid: Option<String>,
+
+    /// PEM public key file that verifies tokens (its algorithm is --jwt-public-key-alg).
+    #[arg(long, env = "HERALD_JWT_PUBLIC_KEY_FILE")]
+    pub jwt_public_key_file: Option<PathBuf>,
+
+    /// Algorithm of --jwt-public-key-file: RS256, ES256 or EdDSA.
+    #[arg(long, env = "HERALD_JWT_PUBLIC_KEY_ALG")]
+    pub jwt_public_key_alg: Option<String>,
+
+    /// kid of the --jwt-public-key-file key (required when other keys are configured too).
+    #[arg(long, env = "HERALD_JWT_PUBLIC_KEY_KID")]
+    pub jwt_public_key_kid: Option<String>,
+
+    /// JWKS file whose signing keys verify tokens (each pinned to its alg; at most 64 KiB).
+    #[arg(long, env = "HERALD_JWT_JWKS_FILE")]
+    pub jwt_jwks_file: Option<PathBuf>,
+
+    /// Accepted token issuers (iss); repeat or separate with commas (unset: iss is not checked).
+    #[arg(long, env = "HERALD_JWT_ISSUER", value_delimiter = ',')]
+    #[serde(default)]
+    pub jwt_issuer: Vec<String>,
+
+    /// Accepted token audiences (aud); repeat or separate with commas (unset: aud is not checked).
+    #[arg(long, env = "HERALD_JWT_AUDIENCE", value_delimiter = ',')]
+    #[serde(default)]
+    pub jwt_audience: Vec<String>,
+
+    /// Seconds of clock skew allowed on exp and nbf.
+    #[arg(long, env = "HERALD_JWT_LEEWAY_SECS", default_value_t = 30)]
+    pub jwt_leeway_secs: u64,
+
+    /// Largest token accepted, in bytes; longer ones are refused undecoded.
+    #[arg(long, env = "HERALD_JWT_MAX_BYTES", default_value_t = 8192)]
+    pub jwt_max_bytes: usize,
+
+    /// Rooms anonymous connections may read (exact names and prefix:* patterns; '*' alone: every room). Default: none on Redis, every room with --standalone.
+    #[arg(long, env = "HERALD_PUBLIC_ROOMS", value_delimiter = ',')]
+    #[serde(default)]
+    pub public_rooms: Vec<String>,
+
+    /// Milliseconds a connection has to send its token when anonymous connections may read nothing; then it is closed with 4009.
+    #[arg(long, env = "HERALD_AUTH_TIMEOUT_MS", default_value_t = 5000)]
+    pub auth_timeout_ms: u64,
+
     /// Most simultaneous client connections; more are refused with close code 4004.
     #[arg(long, env = "HERALD_MAX_CONNECTIONS", default_value_t = 100_000)]
     pub max_connections: usize,
@@ -202,7 +257,7 @@ pub struct GatewayArgs {
     )]
     pub socketio_recovery_window_ms: u64,
 
-    /// Socket.IO: origins whose pages may use long-polling (CORS), comma-separated; `*` allows any origin (without credentials); empty allows none.
+    /// Origins whose pages may use the gateway: long-polling CORS and every WebSocket upgrade (/ws, /socket.io/; others get 403), comma-separated; `*` allows any origin (without credentials); empty allows only the gateway's own.
     #[arg(
         long,
         env = "HERALD_SOCKETIO_CORS_ORIGINS",
@@ -368,6 +423,7 @@ impl GatewayArgs {
         if self.api_key.as_deref() == Some("") {
             return Err(invalid("--api-key", "must not be empty"));
         }
+        let auth = self.auth_gate()?;
         let node_id = match self.node_id {
             Some(id)
                 if id.is_empty()
@@ -400,6 +456,7 @@ impl GatewayArgs {
             }
         };
         Ok(Config {
+            auth,
             listen: self.listen,
             admin_listen: self.admin_listen,
             node_id,

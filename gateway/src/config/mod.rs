@@ -2,10 +2,13 @@
 //! an optional TOML file, merged in that order of precedence.
 //!
 //! - [`args`]: the flags, each with its environment variable and default.
+//! - `auth`: the `--jwt-*`, `--public-rooms` and `--auth-timeout-ms` flags
+//!   turned into the node's [`Gate`](crate::auth::Gate).
 //! - The TOML overlay is `herald_service::config`, shared by every binary.
 //! - [`Config`]: the validated, typed configuration the library takes.
 
 pub mod args;
+mod auth;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -16,6 +19,8 @@ pub use herald_service::config::ConfigError;
 /// The gateway's validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// Who may see what: token keys, claim rules, anonymous access.
+    pub auth: crate::auth::Gate,
     /// Client listener: dashboard page, `/ws`, `/herald.js`, `/socket.io/`.
     pub listen: SocketAddr,
     /// Admin listener: `/metrics`, `/healthz`, `/readyz`, `/api/*`.

@@ -7,10 +7,12 @@
 //! - [`api`]: the admin listener's `/api/*` (publish, disconnect, rooms).
 //! - [`emit`]: `/api/emit`, an emit that collects the clients' acks.
 //! - [`error`]: JSON error responses.
+//! - [`origin`]: the one origin policy for polling CORS and every upgrade.
 
 pub mod admin;
 pub mod api;
 pub mod client;
 pub mod emit;
 pub mod error;
+pub mod origin;
 pub mod serve;

@@ -142,6 +142,14 @@ impl Hub {
         id
     }
 
+    /// Sets the user a live session authenticated as (a token arrived
+    /// after the session registered).
+    pub fn set_user(&self, conn: ConnId, user: Option<String>) {
+        if let Some(mut entry) = self.sessions.get_mut(&conn) {
+            entry.user = user;
+        }
+    }
+
     /// Forgets a session (its rooms must have been left first).
     pub fn unregister(&self, conn: ConnId) {
         self.sessions.remove(&conn);

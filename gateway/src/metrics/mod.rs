@@ -124,6 +124,9 @@ impl GatewayMetrics {
         for c in client_error_codes() {
             metrics::counter!(names::CLIENT_ERRORS, "code" => c).increment(0);
         }
+        for c in crate::auth::AuthError::CODES {
+            metrics::counter!(names::AUTH_REFUSALS, "code" => c).increment(0);
+        }
         metrics::gauge!(names::BUS_UP).set(0.0);
         metrics::gauge!(names::BUS_LAST_DELIVERY).set(0.0);
     }
@@ -150,6 +153,13 @@ impl GatewayMetrics {
     pub fn client_error(&self, code: &'static str) {
         if self.enabled {
             metrics::counter!(names::CLIENT_ERRORS, "code" => code).increment(1);
+        }
+    }
+
+    /// `herald_gateway_auth_refusals_total{code}`: a token was refused.
+    pub fn auth_refusal(&self, code: &'static str) {
+        if self.enabled {
+            metrics::counter!(names::AUTH_REFUSALS, "code" => code).increment(1);
         }
     }
 }

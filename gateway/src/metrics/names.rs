@@ -28,5 +28,7 @@ pub const PUBLISH_ERRORS: &str = "herald_gateway_publish_errors_total";
 pub const BUS_UP: &str = "herald_gateway_bus_up";
 /// Gauge: Unix time of the last message the bus delivered to this node.
 pub const BUS_LAST_DELIVERY: &str = "herald_gateway_bus_last_delivery_timestamp_seconds";
+/// Counter, by `code` (`AuthError::CODES`): tokens refused.
+pub const AUTH_REFUSALS: &str = "herald_gateway_auth_refusals_total";
 /// Counter, by `code`: client frames answered with an error.
 pub const CLIENT_ERRORS: &str = "herald_gateway_client_errors_total";

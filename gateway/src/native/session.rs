@@ -3,6 +3,7 @@
 //! ordering, close reasons, publish) is the transport core's.
 
 use std::collections::VecDeque;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -10,9 +11,12 @@ use herald_protocol::native::{
     ClientFrame, CloseCode, ErrorCode, Format, ServerFrame, decode_client, encode_server,
 };
 use herald_protocol::ws::{Limits, Opcode, WsMessage};
+use herald_protocol::{Position, RoomName};
 use tokio::net::TcpStream;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
+use crate::auth::{Access, AuthError, Denied, gate};
+use crate::hub::rooms::ConnId;
 use crate::hub::subscriptions::{Emit, Subscriptions};
 use crate::server::AppState;
 use crate::server::admission::ConnPermit;
@@ -43,6 +47,30 @@ pub fn ws_limits(state: &AppState) -> Limits {
 /// Refuses a connection the gateway has no room for: the `disconnect`
 /// notice and a close frame with `code`.
 pub async fn refuse(sock: TcpStream, state: Arc<AppState>, code: CloseCode, format: Format) {
+    refuse_with(sock, state, code, format, None).await;
+}
+
+/// Refuses a connection whose handshake token was refused: error 108
+/// naming why, then the close (4007 when a fresh token would pass, 4008
+/// otherwise).
+pub async fn refuse_token(sock: TcpStream, state: Arc<AppState>, e: &AuthError, format: Format) {
+    state.hub.metrics().auth_refusal(e.code());
+    state
+        .hub
+        .metrics()
+        .client_error(ErrorCode::Unauthorized.name());
+    tracing::debug!(code = e.code(), "token refused");
+    let error = ServerFrame::error(ErrorCode::Unauthorized, e.to_string(), None);
+    refuse_with(sock, state, gate::close_code(e), format, Some(error)).await;
+}
+
+async fn refuse_with(
+    sock: TcpStream,
+    state: Arc<AppState>,
+    code: CloseCode,
+    format: Format,
+    first: Option<ServerFrame>,
+) {
     let sock = Arc::new(sock);
     let link = Link::new(
         Arc::from(""),
@@ -52,13 +80,12 @@ pub async fn refuse(sock: TcpStream, state: Arc<AppState>, code: CloseCode, form
         state.hub.metrics().clone(),
     );
     link.close(code);
-    ws::close_with(
-        &link,
-        &sock,
-        code,
-        vec![frame(&ServerFrame::disconnect(code), format)],
-    )
-    .await;
+    let frames = first
+        .iter()
+        .chain([&ServerFrame::disconnect(code)])
+        .map(|f| frame(f, format))
+        .collect();
+    ws::close_with(&link, &sock, code, frames).await;
 }
 
 /// The per-connection state a frame handler needs.
@@ -73,18 +100,53 @@ struct Conn<'a> {
     format: Format,
     /// Subscription output not yet written (kept for its capacity).
     emits: Vec<Emit>,
+    /// The connection's hub id.
+    conn_id: ConnId,
+    /// What the connection may do, and until when.
+    access: Access,
+    /// Set when `access`'s deadline moved (an `auth` or `refresh`).
+    rearm: bool,
+}
+
+/// What the upgrade hands a new session.
+pub struct Start {
+    /// The encoding the URL asked for.
+    pub format: Format,
+    /// The session id.
+    pub session: String,
+    /// The standing its handshake token (or none) gave it.
+    pub access: Access,
+    /// Its connection slot, released when the session ends.
+    pub _permit: ConnPermit,
+}
+
+/// The timer of `access`'s deadline, if it has one.
+fn arm(access: &Access) -> Option<(Pin<Box<Sleep>>, CloseCode)> {
+    access
+        .deadline()
+        .map(|(at, code)| (Box::pin(tokio::time::sleep_until(at)), code))
+}
+
+/// Waits for the deadline timer, forever when there is none.
+async fn until(timer: &mut Option<(Pin<Box<Sleep>>, CloseCode)>) -> CloseCode {
+    match timer {
+        Some((sleep, code)) => {
+            sleep.as_mut().await;
+            *code
+        }
+        None => std::future::pending().await,
+    }
 }
 
 /// Runs a session until either side closes it. `leftover` is what the
 /// HTTP layer read past the upgrade request.
-pub async fn run(
-    sock: TcpStream,
-    leftover: Vec<u8>,
-    state: Arc<AppState>,
-    format: Format,
-    session: String,
-    _permit: ConnPermit,
-) {
+pub async fn run(sock: TcpStream, leftover: Vec<u8>, state: Arc<AppState>, start: Start) {
+    let Start {
+        format,
+        session,
+        access,
+        _permit,
+    } = start;
     if let Ok(peer) = sock.peer_addr() {
         span::record_peer(peer);
     }
@@ -98,7 +160,14 @@ pub async fn run(
         state.link_limits(),
         hub.metrics().clone(),
     );
-    let conn_id = hub.register(None, link.clone());
+    let conn_id = hub.register(access.user().map(str::to_owned), link.clone());
+    let auth_within_ms = match access.deadline() {
+        Some((_, CloseCode::AuthTimeout)) => {
+            Some(state.config.auth.auth_timeout().as_millis() as u64)
+        }
+        _ => None,
+    };
+    let mut timer = arm(&access);
     let mut conn = Conn {
         state: &state,
         link: &link,
@@ -111,6 +180,9 @@ pub async fn run(
         ),
         format,
         emits: Vec::new(),
+        conn_id,
+        access,
+        rearm: false,
     };
     tracing::debug!("connected");
     let welcome = ServerFrame::Welcome {
@@ -119,6 +191,7 @@ pub async fn run(
         heartbeat_ms: state.config.heartbeat_interval.as_millis() as u64,
         max_frame_bytes: limits.max_frame_bytes as u64,
         max_rooms: limits.max_rooms_per_connection as u64,
+        auth_within_ms,
     };
     let _ = link.write([frame(&welcome, format)]);
 
@@ -160,6 +233,10 @@ pub async fn run(
                     Err(e) => Some(End::from(e)),
                 }
             }
+            code = until(&mut timer) => {
+                tracing::debug!(code = code.name(), "auth deadline");
+                Some(End::Close(code))
+            }
             _ = heartbeat.tick() => {
                 if last_seen.elapsed() > dead_after {
                     Some(End::Close(CloseCode::HeartbeatTimeout))
@@ -173,6 +250,9 @@ pub async fn run(
         written.clear();
         if let Some(end) = end {
             break end;
+        }
+        if std::mem::take(&mut conn.rearm) {
+            timer = arm(&conn.access);
         }
     };
 
@@ -233,23 +313,19 @@ impl Conn<'_> {
                 room,
                 since,
                 leave_others,
+                token,
                 id,
             }) => {
-                if leave_others {
-                    let others: Vec<_> = self
-                        .subs
-                        .rooms()
-                        .filter(|r| r.as_str() != room.as_str())
-                        .cloned()
-                        .collect();
-                    for other in others {
-                        self.subs.unsubscribe(&other);
-                    }
+                let gate = &self.state.config.auth;
+                if let Err(denied) = self.access.check_subscribe(gate, &room, token.as_deref()) {
+                    replies.push(self.denied(&denied, id));
+                } else {
+                    self.subscribe(room, since, leave_others, id, &mut replies)
+                        .await;
                 }
-                if let Err(e) = self.subs.subscribe(room, since, id, &mut self.emits).await {
-                    metrics.client_error(e.code().name());
-                    replies.push(ServerFrame::error(e.code(), e.to_string(), id));
-                }
+            }
+            Ok(ClientFrame::Auth { token, id } | ClientFrame::Refresh { token, id }) => {
+                return self.authenticate(&token, id).await;
             }
             Ok(ClientFrame::Unsubscribe { room, id }) => {
                 if self.subs.unsubscribe(&room) {
@@ -282,6 +358,10 @@ impl Conn<'_> {
                 data,
                 id,
             }) => {
+                if let Err(denied) = self.access.check_publish(&room) {
+                    replies.push(self.denied(&denied, id));
+                    return self.write_replies(&replies);
+                }
                 let result =
                     crate::transport::publish::client_publish(self.state, &room, event, data).await;
                 replies.push(match result {
@@ -299,12 +379,106 @@ impl Conn<'_> {
             }
             Ok(ClientFrame::Ping { id }) => replies.push(ServerFrame::Pong { id }),
         }
-        // Subscription output first (it answers the request), then replies.
+        self.write_replies(&replies)
+    }
+
+    /// Writes pending subscription output (it answers the request), then
+    /// `replies`.
+    fn write_replies(&mut self, replies: &[ServerFrame]) -> Result<(), End> {
         self.flush_emits()?;
         let format = self.format;
         self.link
             .write(replies.iter().map(|f| frame(f, format)))
             .map_err(End::from)
+    }
+
+    /// Joins `room` (its access already checked).
+    async fn subscribe(
+        &mut self,
+        room: RoomName,
+        since: Option<Position>,
+        leave_others: bool,
+        id: Option<u64>,
+        replies: &mut Vec<ServerFrame>,
+    ) {
+        if leave_others {
+            let others: Vec<_> = self
+                .subs
+                .rooms()
+                .filter(|r| r.as_str() != room.as_str())
+                .cloned()
+                .collect();
+            for other in others {
+                self.subs.unsubscribe(&other);
+            }
+        }
+        if let Err(e) = self.subs.subscribe(room, since, id, &mut self.emits).await {
+            self.state.hub.metrics().client_error(e.code().name());
+            replies.push(ServerFrame::error(e.code(), e.to_string(), id));
+        }
+    }
+
+    /// The error frame for a refused subscribe or publish: 108 before
+    /// authentication or for a refused subscription token, 105 for a room
+    /// the grant does not cover.
+    fn denied(&self, denied: &Denied, id: Option<u64>) -> ServerFrame {
+        let metrics = self.state.hub.metrics();
+        let code = match denied {
+            Denied::Room(_) => ErrorCode::PermissionDenied,
+            Denied::NotAuthenticated => ErrorCode::Unauthorized,
+            Denied::Token(e) => {
+                metrics.auth_refusal(e.code());
+                ErrorCode::Unauthorized
+            }
+        };
+        metrics.client_error(code.name());
+        ServerFrame::error(code, denied.to_string(), id)
+    }
+
+    /// An `auth` or `refresh` frame. A refused first token closes the
+    /// connection (4007 or 4008); a refused refresh leaves it as it was.
+    /// A grant narrowed by a refresh leaves the rooms it no longer covers.
+    async fn authenticate(&mut self, token: &str, id: Option<u64>) -> Result<(), End> {
+        let metrics = self.state.hub.metrics();
+        let first = !self.access.is_authenticated();
+        match self.access.authenticate(&self.state.config.auth, token) {
+            Ok(grant) => {
+                let reply = ServerFrame::Authenticated {
+                    user: grant.user.clone(),
+                    expires: grant.expires,
+                    id,
+                };
+                self.state.hub.set_user(self.conn_id, grant.user.clone());
+                self.rearm = true;
+                let gone: Vec<RoomName> = self
+                    .subs
+                    .rooms()
+                    .filter(|r| !self.access.may_hold(r))
+                    .cloned()
+                    .collect();
+                let mut replies = vec![reply];
+                for room in gone {
+                    self.subs.unsubscribe(&room);
+                    replies.push(ServerFrame::Unsubscribed {
+                        room: room.to_string(),
+                        id: None,
+                    });
+                }
+                self.write_replies(&replies)
+            }
+            Err(e) => {
+                metrics.auth_refusal(e.code());
+                metrics.client_error(ErrorCode::Unauthorized.name());
+                tracing::debug!(code = e.code(), first, "token refused");
+                let reply = ServerFrame::error(ErrorCode::Unauthorized, e.to_string(), id);
+                self.write_replies(std::slice::from_ref(&reply))?;
+                if first {
+                    Err(End::Close(gate::close_code(&e)))
+                } else {
+                    Ok(())
+                }
+            }
+        }
     }
 
     /// Writes pending subscription output, then puts caught-up rooms back

@@ -13,17 +13,29 @@ use tokio::net::TcpStream;
 use tracing::Instrument;
 
 use super::session;
+use crate::auth::Access;
+use crate::http::origin;
 use crate::server::AppState;
 use crate::transport::span;
 
-/// Checks the upgrade request and returns the `Sec-WebSocket-Accept` value.
+/// Checks the upgrade request (method, origin policy, headers) and returns
+/// the `Sec-WebSocket-Accept` value.
 ///
 /// # Errors
 /// A 4xx response naming what is wrong with the request.
-pub fn check_upgrade(method: &Method, headers: &HeaderMap) -> Result<String, Box<Response>> {
+pub fn check_upgrade(
+    method: &Method,
+    headers: &HeaderMap,
+    origins: &[String],
+) -> Result<String, Box<Response>> {
     let bad = |msg: &str| Box::new((StatusCode::BAD_REQUEST, msg.to_owned()).into_response());
     if method != Method::GET {
         return Err(bad("WebSocket upgrade needs GET"));
+    }
+    if !origin::upgrade_allowed(origins, headers) {
+        return Err(Box::new(
+            (StatusCode::FORBIDDEN, "origin not allowed").into_response(),
+        ));
     }
     let has_token = |name: header::HeaderName, token: &str| {
         headers
@@ -83,20 +95,23 @@ pub async fn into_tcp(on_upgrade: hyper::upgrade::OnUpgrade) -> Option<(TcpStrea
 
 /// `GET /ws`: upgrade, admit (or refuse with 4004), and run the session.
 pub async fn handler(State(state): State<Arc<AppState>>, mut req: Request) -> Response {
-    let accept = match check_upgrade(req.method(), req.headers()) {
+    let origins = &state.config.socketio.cors_origins;
+    let accept = match check_upgrade(req.method(), req.headers(), origins) {
         Ok(a) => a,
         Err(resp) => return *resp,
     };
-    let format = match req
-        .uri()
-        .query()
-        .unwrap_or("")
-        .split('&')
-        .find_map(|kv| kv.strip_prefix("format="))
-    {
+    let query = req.uri().query().unwrap_or("");
+    let param = |name: &str| {
+        query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+    };
+    let format = match param("format") {
         Some("msgpack") => Format::MsgPack,
         _ => Format::Json,
     };
+    // A JWT is base64url and dots: nothing in it needs percent-decoding.
+    let token = param("token").map(str::to_owned);
     let on_upgrade = hyper::upgrade::on(&mut req);
     let permit = state.admission.try_admit("ws");
     let st = state.clone();
@@ -110,7 +125,18 @@ pub async fn handler(State(state): State<Arc<AppState>>, mut req: Request) -> Re
             return;
         };
         match permit {
-            Some(permit) => session::run(sock, leftover, st, format, session, permit).await,
+            Some(permit) => match Access::start(&st.config.auth, token.as_deref()) {
+                Ok(access) => {
+                    let conn = session::Start {
+                        format,
+                        session,
+                        access,
+                        _permit: permit,
+                    };
+                    session::run(sock, leftover, st, conn).await;
+                }
+                Err(e) => Box::pin(session::refuse_token(sock, st, &e, format)).await,
+            },
             None => {
                 Box::pin(session::refuse(
                     sock,

@@ -295,6 +295,12 @@ impl Gateway {
             ));
         }
         tracing::info!(client = %client_addr, admin = %admin_addr, node = %state.config.node_id, "gateway listening");
+        let auth = &state.config.auth;
+        if auth.is_open() && !matches!(state.config.bus, crate::config::BusChoice::Memory { .. }) {
+            tracing::warn!(access = %auth.describe(), "anonymous access to every room (--public-rooms '*')");
+        } else {
+            tracing::info!(access = %auth.describe(), "access policy");
+        }
         Ok(Self {
             client_addr,
             admin_addr,

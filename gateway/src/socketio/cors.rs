@@ -1,7 +1,8 @@
 //! CORS for the long-polling transport, so a page served from another
 //! origin can point `io("https://herald.example")` at the gateway and still
-//! start with polling, as `socket.io-client` does by default. WebSocket
-//! upgrades are not subject to CORS.
+//! start with polling, as `socket.io-client` does by default. The list is
+//! the one origin policy ([`crate::http::origin`]), which WebSocket
+//! upgrades obey too.
 
 use std::sync::Arc;
 
@@ -11,14 +12,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::SioState;
-
-/// Whether `origin` may read responses: listed exactly, or the list holds `*`.
-pub fn allowed<'a>(origins: &'a [String], origin: &str) -> Option<&'a str> {
-    origins
-        .iter()
-        .find(|o| o.as_str() == "*" || o.as_str() == origin)
-        .map(String::as_str)
-}
+use crate::http::origin::allowed;
 
 /// Answers preflights and adds the CORS headers to every response of an
 /// allowed origin. `*` answers `Access-Control-Allow-Origin: *` (no
@@ -75,22 +69,4 @@ pub async fn layer(State(state): State<Arc<SioState>>, req: Request, next: Next)
         HeaderValue::from_static("86400"),
     );
     resp
-}
-
-#[cfg(test)]
-mod tests {
-    use super::allowed;
-
-    #[test]
-    fn star_allows_any_origin_and_a_list_only_its_members() {
-        let star = vec!["*".to_owned()];
-        assert_eq!(allowed(&star, "https://a.example"), Some("*"));
-        let list = vec!["https://a.example".to_owned()];
-        assert_eq!(
-            allowed(&list, "https://a.example"),
-            Some("https://a.example")
-        );
-        assert_eq!(allowed(&list, "https://b.example"), None);
-        assert_eq!(allowed(&[], "https://a.example"), None);
-    }
 }

@@ -190,8 +190,14 @@ pub async fn handler(State(sio): State<Arc<SioState>>, req: Request) -> Response
 
 /// A WebSocket-only session (`transports: ["websocket"]`).
 async fn websocket(sio: Arc<SioState>, mut req: Request) -> Response {
-    let accept = match check_upgrade(req.method(), req.headers()) {
+    let accept = match check_upgrade(
+        req.method(),
+        req.headers(),
+        &sio.app.config.socketio.cors_origins,
+    ) {
         Ok(a) => a,
+        // The origin policy's refusal is a 403, as on /ws.
+        Err(resp) if resp.status() == StatusCode::FORBIDDEN => return *resp,
         Err(_) => return EioHttpError::BadRequest.into_response(),
     };
     let Some(permit) = sio.app.admission.try_admit("socketio_ws") else {
@@ -320,8 +326,14 @@ async fn upgrade(sio: Arc<SioState>, mut req: Request, sid: String) -> Response 
     if handle.is_none() && !already {
         return EioHttpError::SessionIdUnknown.into_response();
     }
-    let accept = match check_upgrade(req.method(), req.headers()) {
+    let accept = match check_upgrade(
+        req.method(),
+        req.headers(),
+        &sio.app.config.socketio.cors_origins,
+    ) {
         Ok(a) => a,
+        // The origin policy's refusal is a 403, as on /ws.
+        Err(resp) if resp.status() == StatusCode::FORBIDDEN => return *resp,
         Err(_) => return EioHttpError::BadRequest.into_response(),
     };
     let Some(handle) = handle else {

@@ -174,7 +174,11 @@ async fn run_inner(
             connect_deadline = None;
         }
         let heartbeat = pong_deadline.unwrap_or(next_ping);
-        let wake = connect_deadline.map_or(heartbeat, |c| c.min(heartbeat));
+        let expiry = sockets.expiry();
+        let wake = [connect_deadline, expiry]
+            .into_iter()
+            .flatten()
+            .fold(heartbeat, Instant::min);
         if timer.deadline() != wake {
             timer.as_mut().reset(wake);
         }
@@ -194,7 +198,7 @@ async fn run_inner(
                     },
                     Err(e) => Some(End::from(e)),
                 },
-                () = timer.as_mut() => on_timer(&mut out, heartbeat, &mut pong_deadline, connect_deadline, &cfg),
+                () = timer.as_mut() => on_timer(&mut out, heartbeat, &mut pong_deadline, [connect_deadline, expiry], &cfg),
             },
             Transport::Polling(_) => tokio::select! {
                 biased;
@@ -236,7 +240,7 @@ async fn run_inner(
                         permit.is_none().then_some(End::Close(CloseCode::ConnectionLimit))
                     }
                 },
-                () = timer.as_mut() => on_timer(&mut out, heartbeat, &mut pong_deadline, connect_deadline, &cfg),
+                () = timer.as_mut() => on_timer(&mut out, heartbeat, &mut pong_deadline, [connect_deadline, expiry], &cfg),
             },
         };
         if end.is_none() && !out.is_empty() {
@@ -269,6 +273,11 @@ async fn run_inner(
     if matches!(end, End::Close(CloseCode::Kicked)) {
         // Socket.IO's server-side disconnect: the client does not reconnect.
         sockets.disconnect_frames(&mut goodbye);
+    }
+    if let End::Close(code @ CloseCode::TokenExpired) = end {
+        // Then a transport close: the client reconnects on its own, and
+        // an `auth` callback gives it a fresh token.
+        sockets.closing_notice(code, &mut goodbye);
     }
     sockets.finish(recoverable);
     app.hub.metrics().disconnect(end.reason());
@@ -344,13 +353,17 @@ fn on_timer(
     out: &mut Vec<Frame>,
     heartbeat: Instant,
     pong_deadline: &mut Option<Instant>,
-    connect_deadline: Option<Instant>,
+    [connect_deadline, expiry]: [Option<Instant>; 2],
     cfg: &crate::config::SocketIoConfig,
 ) -> Option<End> {
     let now = Instant::now();
     if connect_deadline.is_some_and(|c| now >= c) {
         tracing::debug!("no CONNECT within the connect timeout");
         return Some(End::Close(CloseCode::HeartbeatTimeout));
+    }
+    if expiry.is_some_and(|e| now >= e) {
+        tracing::debug!("token expired");
+        return Some(End::Close(CloseCode::TokenExpired));
     }
     if now < heartbeat {
         return None;

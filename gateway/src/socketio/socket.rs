@@ -13,16 +13,18 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use bytes::Bytes;
-use herald_protocol::native::ErrorCode;
+use herald_protocol::native::{CloseCode, ErrorCode};
 use herald_protocol::sio::{
     BinaryAssembler, DEFAULT_NSP, MAX_ATTACHMENTS, SioKind, SioPacket, encode_frame,
 };
 use herald_protocol::{Position, RoomName};
 use serde_json::{Map, Value, json};
+use tokio::time::Instant;
 
 use super::polling::Frame;
 use super::recovery::{self, Record, RoomState};
 use super::{SioState, random_id};
+use crate::auth::{Access, AuthError, Denied, Gate, gate};
 use crate::hub::rooms::ConnId;
 use crate::hub::subscriptions::{Emit, Subscriptions};
 use crate::transport::frames::Broadcast;
@@ -34,6 +36,34 @@ use herald_bus::ask::{Ask, MAX_PENDING_PER_SESSION};
 /// The event that publishes to a room when client publishes are allowed:
 /// `socket.emit("publish", room, event, data, ack)`.
 pub const PUBLISH_EVENT: &str = "publish";
+
+/// The event a client sends to replace its token before it expires:
+/// `socket.emit("herald:refresh", token, ack)`.
+pub const REFRESH_EVENT: &str = "herald:refresh";
+
+/// The event the gateway sends when it refuses a request or is about to
+/// close the session for its token: `{code, name, message, room?}`.
+pub const ERROR_EVENT: &str = "herald:error";
+
+/// A CONNECT refused for its token: the CONNECT_ERROR's message and the
+/// close code its `data` names.
+struct Refusal {
+    code: CloseCode,
+    message: String,
+}
+
+impl Refusal {
+    /// The CONNECT_ERROR: `err.message` says why, `err.data` is
+    /// `{code, name, reconnect}` (reconnect only with a fresh token).
+    fn into_packet(self, nsp: String) -> SioPacket {
+        let data = json!({
+            "code": u16::from(self.code),
+            "name": self.code.name(),
+            "reconnect": self.code == CloseCode::TokenExpired,
+        });
+        SioPacket::connect_error_with(nsp, &self.message, data)
+    }
+}
 
 /// The client broke the protocol: the Engine.IO session must close.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,6 +135,8 @@ pub struct Sockets {
     /// Server emits waiting for the client's ACK (at most
     /// [`MAX_PENDING_PER_SESSION`]).
     awaiting: Vec<AwaitingAck>,
+    /// What the session may do, from its first accepted CONNECT.
+    access: Option<Access>,
 }
 
 impl Sockets {
@@ -120,6 +152,7 @@ impl Sockets {
             emits: Vec::new(),
             last_ack_id: 0,
             awaiting: Vec::new(),
+            access: None,
         }
     }
 
@@ -192,6 +225,31 @@ impl Sockets {
             }
         }
         self.flush_emits(None, out);
+    }
+
+    /// When the session's token expires (its `exp` plus the leeway).
+    pub fn expiry(&self) -> Option<Instant> {
+        match self.access.as_ref()?.deadline() {
+            Some((at, CloseCode::TokenExpired)) => Some(at),
+            _ => None,
+        }
+    }
+
+    /// Adds the `herald:error` event that tells every namespace socket why
+    /// the session is about to close (`code`), before a close the client
+    /// recovers from by reconnecting, with a fresh token.
+    pub fn closing_notice(&self, code: CloseCode, out: &mut Vec<Frame>) {
+        let notice = json!({
+            "code": u16::from(code),
+            "name": code.name(),
+            "message": "the connection token expired: reconnect with a fresh one",
+        });
+        for s in &self.nsps {
+            push_packet(
+                out,
+                &SioPacket::event(s.nsp.clone(), ERROR_EVENT, [notice.clone()]),
+            );
+        }
     }
 
     /// Counts a client error by code.
@@ -400,11 +458,21 @@ impl Sockets {
             Some(Value::Object(m)) => Some(m),
             _ => None,
         };
+        if let Err(refusal) = self.admit(auth) {
+            push_packet(out, &refusal.into_packet(nsp));
+            return Ok(());
+        }
         if self.core.is_none() {
-            let user = auth
-                .and_then(|a| a.get("user"))
-                .and_then(Value::as_str)
-                .map(str::to_owned);
+            let claimed = || {
+                auth.and_then(|a| a.get("user"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            };
+            let user = match self.access.as_ref().and_then(Access::user) {
+                Some(user) => Some(user.to_owned()),
+                None if app.config.auth.trusts_client_user() => claimed(),
+                None => None,
+            };
             let conn = app.hub.register(user, self.link.clone());
             let subs = Subscriptions::new(
                 app.hub.clone(),
@@ -457,6 +525,9 @@ impl Sockets {
         });
         let idx = self.nsps.len() - 1;
         for (room, since) in positions {
+            if !self.access.as_ref().is_some_and(|a| a.may_hold(&room)) {
+                continue;
+            }
             let Some(core) = self.core.as_mut() else {
                 break;
             };
@@ -474,6 +545,82 @@ impl Sockets {
         }
         self.flush_emits(Some(idx), out);
         Ok(())
+    }
+
+    /// Checks a CONNECT's `auth.token` (or its absence) against the gate.
+    /// The first accepted CONNECT sets the session's standing; a later
+    /// one with a token replaces it, and one without keeps it.
+    fn admit(&mut self, auth: Option<&Map<String, Value>>) -> Result<(), Refusal> {
+        let gate = &self.sio.app.config.auth;
+        let metrics = self.sio.app.hub.metrics();
+        let token = auth.and_then(|a| a.get("token"));
+        let token = match token {
+            None | Some(Value::Null) => None,
+            Some(Value::String(t)) => Some(t.as_str()),
+            Some(_) => {
+                metrics.auth_refusal(AuthError::Malformed(String::new()).code());
+                return Err(Refusal {
+                    code: CloseCode::TokenInvalid,
+                    message: "auth.token must be a string".into(),
+                });
+            }
+        };
+        if token.is_none() && self.access.is_some() {
+            return Ok(());
+        }
+        let access = Access::start(gate, token).map_err(|e| {
+            metrics.auth_refusal(e.code());
+            tracing::debug!(code = e.code(), "token refused");
+            Refusal {
+                code: gate::close_code(&e),
+                message: e.to_string(),
+            }
+        })?;
+        if !access.is_authenticated() {
+            metrics.auth_refusal(AuthError::Missing.code());
+            return Err(Refusal {
+                code: CloseCode::TokenInvalid,
+                message: AuthError::Missing.to_string(),
+            });
+        }
+        if let (Some(core), Some(user)) = (&self.core, access.user()) {
+            self.sio.app.hub.set_user(core.conn, Some(user.to_owned()));
+        }
+        self.access = Some(access);
+        Ok(())
+    }
+
+    /// `herald:refresh`: replaces the session's token (same user).
+    fn refresh(&mut self, arg: Option<&Value>) -> Result<Option<Value>, (ErrorCode, String)> {
+        let Some(Value::String(token)) = arg else {
+            return Err((
+                ErrorCode::BadFrame,
+                "herald:refresh takes the new token as a string".into(),
+            ));
+        };
+        let gate = &self.sio.app.config.auth;
+        let metrics = self.sio.app.hub.metrics();
+        let Some(access) = self.access.as_mut() else {
+            return Err((ErrorCode::Unauthorized, "not connected".into()));
+        };
+        let grant = access.authenticate(gate, token).map_err(|e| {
+            metrics.auth_refusal(e.code());
+            (ErrorCode::Unauthorized, e.to_string())
+        })?;
+        let reply = json!({ "user": grant.user, "expires": grant.expires });
+        // Rooms the new grant no longer covers are left.
+        let gone: Vec<(usize, RoomName)> = self
+            .nsps
+            .iter()
+            .enumerate()
+            .flat_map(|(i, s)| s.rooms.iter().map(move |r| (i, r.clone())))
+            .filter(|(_, r)| !access.may_hold(r))
+            .collect();
+        for (i, room) in gone {
+            self.nsps[i].rooms.remove(&room);
+            self.release(&room);
+        }
+        Ok(Some(reply))
     }
 
     /// Leaves namespace socket `i` and every room only it held.
@@ -509,6 +656,8 @@ impl Sockets {
             self.unsubscribe(i, packet.args().first())
         } else if name == PUBLISH_EVENT {
             self.publish(&packet).await
+        } else if name == REFRESH_EVENT {
+            self.refresh(packet.args().first())
         } else {
             Err((
                 ErrorCode::UnknownOp,
@@ -520,6 +669,17 @@ impl Sockets {
             Ok(Some(v)) => v,
             Err((code, message)) => {
                 app.hub.metrics().client_error(code.name());
+                if matches!(code, ErrorCode::PermissionDenied | ErrorCode::Unauthorized)
+                    && name != REFRESH_EVENT
+                {
+                    // Also without an ack: the seed's client subscribes
+                    // without one and would never learn of the refusal.
+                    let notice = json!({ "code": u16::from(code), "name": code.name(), "message": message, "event": name });
+                    push_packet(
+                        out,
+                        &SioPacket::event(self.nsps[i].nsp.clone(), ERROR_EVENT, [notice]),
+                    );
+                }
                 json!({ "error": { "code": u16::from(code), "name": code.name(), "message": message } })
             }
         };
@@ -579,6 +739,11 @@ impl Sockets {
     ) -> Result<Option<Value>, (ErrorCode, String)> {
         let app = self.sio.app.clone();
         let (room, since) = self.room_arg(arg)?;
+        let token = match arg {
+            Some(Value::Object(o)) => o.get("token").and_then(Value::as_str),
+            _ => None,
+        };
+        self.check(|access, gate| access.check_subscribe(gate, &room, token))?;
         if app.config.socketio.leave_others {
             let others: Vec<RoomName> = self.nsps[i]
                 .rooms
@@ -668,6 +833,7 @@ impl Sockets {
             ));
         };
         let room = RoomName::new(room).map_err(|e| (ErrorCode::InvalidRoom, e.to_string()))?;
+        self.check(|access, _| access.check_publish(&room))?;
         let mut data = args.get(2).cloned().unwrap_or(Value::Null);
         if !packet.attachments.is_empty() {
             inline_binary(&mut data, &packet.attachments);
@@ -678,6 +844,29 @@ impl Sockets {
         Ok(Some(
             json!({ "room": room.as_str(), "epoch": pos.epoch, "offset": pos.offset }),
         ))
+    }
+
+    /// Runs an access check; a refusal becomes the error the event's ack
+    /// (and `herald:error`) carries.
+    fn check(
+        &mut self,
+        f: impl FnOnce(&mut Access, &Gate) -> Result<(), Denied>,
+    ) -> Result<(), (ErrorCode, String)> {
+        let gate = &self.sio.app.config.auth;
+        let Some(access) = self.access.as_mut() else {
+            return Err((ErrorCode::Unauthorized, "not connected".into()));
+        };
+        f(access, gate).map_err(|denied| {
+            let code = match &denied {
+                Denied::Room(_) => ErrorCode::PermissionDenied,
+                Denied::NotAuthenticated => ErrorCode::Unauthorized,
+                Denied::Token(e) => {
+                    self.sio.app.hub.metrics().auth_refusal(e.code());
+                    ErrorCode::Unauthorized
+                }
+            };
+            (code, denied.to_string())
+        })
     }
 
     /// Turns subscription output into frames. `ctx` is the namespace socket

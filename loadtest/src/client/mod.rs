@@ -146,6 +146,8 @@ pub struct ConnectOptions<'a> {
     /// Socket.IO: how a room name maps to the `subscribe` argument
     /// (`dashboard:{arg}`), see [`socketio::room_arg`].
     pub sio_room_template: &'a str,
+    /// The connection token, if the gateway needs one.
+    pub token: Option<&'a str>,
 }
 
 /// An open connection to a gateway.
@@ -175,7 +177,7 @@ impl Connection {
     ) -> Result<Self, ClientError> {
         match transport {
             Transport::Native => {
-                let fut = native::NativeConnection::connect(target, src, opts.format);
+                let fut = native::NativeConnection::connect(target, src, opts.format, opts.token);
                 let conn = tokio::time::timeout(opts.timeout, fut)
                     .await
                     .map_err(|_| ClientError::Timeout)??;

@@ -46,14 +46,19 @@ impl NativeConnection {
         target: &Target,
         src: IpAddr,
         format: WireFormat,
+        token: Option<&str>,
     ) -> Result<Self, ClientError> {
         let stream = tcp_connect(src, target.addr).await?;
-        let (ws, _resp) = tokio_tungstenite::client_async_with_config(
-            target.url.as_str(),
-            stream,
-            Some(ws_config()),
-        )
-        .await?;
+        let url = match token {
+            Some(t) => {
+                let sep = if target.url.contains('?') { '&' } else { '?' };
+                format!("{}{sep}token={t}", target.url)
+            }
+            None => target.url.clone(),
+        };
+        let (ws, _resp) =
+            tokio_tungstenite::client_async_with_config(url.as_str(), stream, Some(ws_config()))
+                .await?;
         let format = match format {
             WireFormat::Json => Format::Json,
             WireFormat::Msgpack => Format::MsgPack,
@@ -90,6 +95,7 @@ impl NativeConnection {
             room,
             since: since.map(|(epoch, offset)| Position { epoch, offset }),
             leave_others: false,
+            token: None,
             id: Some(id),
         };
         let bytes = encode_client(&frame, self.format);

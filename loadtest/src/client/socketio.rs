@@ -143,6 +143,7 @@ impl SioConnection {
         target: &Target,
         src: IpAddr,
         template: &str,
+        token: Option<&str>,
     ) -> Result<Self, ClientError> {
         check_template(template).map_err(ClientError::Protocol)?;
         let stream = tcp_connect(src, target.addr).await?;
@@ -178,7 +179,12 @@ impl SioConnection {
             Some(Err(e)) => return Err(e.into()),
             None => return Err(ClientError::Protocol("closed before open".into())),
         }
-        conn.send_packet(&SioPacket::connect(DEFAULT_NSP, None))
+        let auth = token.map(|t| {
+            let mut m = serde_json::Map::new();
+            m.insert("token".into(), serde_json::Value::String(t.to_owned()));
+            m
+        });
+        conn.send_packet(&SioPacket::connect(DEFAULT_NSP, auth))
             .await?;
         loop {
             match conn.read_packet().await? {
@@ -334,7 +340,7 @@ pub async fn connect(
 ) -> Result<SioConnection, ClientError> {
     tokio::time::timeout(
         opts.timeout,
-        SioConnection::connect(target, src, opts.sio_room_template),
+        SioConnection::connect(target, src, opts.sio_room_template, opts.token),
     )
     .await
     .map_err(|_| ClientError::Timeout)?

@@ -49,6 +49,7 @@ fn check_common(c: &CommonArgs) -> Result<(), ScenarioError> {
     if c.transport == Transport::SocketIo {
         socketio::check_template(&c.sio_room_template).map_err(ScenarioError::Config)?;
     }
+    crate::token::connection_token(c).map_err(ScenarioError::Config)?;
     if c.urls.is_empty() || c.workers == 0 {
         return Err(ScenarioError::Config(
             "need at least one --url and one worker".into(),
@@ -107,6 +108,8 @@ pub fn plans(
                 retry,
                 connect_timeout_ms: c.connect_timeout.as_millis() as u64,
                 sio_room_template: c.sio_room_template.clone(),
+                // Checked by `check_common`, which every scenario runs first.
+                token: crate::token::connection_token(c).ok().flatten(),
             };
             first += share;
             p

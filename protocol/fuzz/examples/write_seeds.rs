@@ -70,7 +70,32 @@ fn client_frames() -> Vec<(&'static str, ClientFrame)> {
                     offset: 41,
                 }),
                 leave_others: true,
+                token: None,
                 id: Some(1),
+            },
+        ),
+        (
+            "subscribe_with_token",
+            ClientFrame::Subscribe {
+                room: room("orders:7"),
+                since: None,
+                leave_others: false,
+                token: Some("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln".into()),
+                id: Some(3),
+            },
+        ),
+        (
+            "auth",
+            ClientFrame::Auth {
+                token: "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln".into(),
+                id: Some(4),
+            },
+        ),
+        (
+            "refresh",
+            ClientFrame::Refresh {
+                token: "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln".into(),
+                id: None,
             },
         ),
         (
@@ -79,6 +104,7 @@ fn client_frames() -> Vec<(&'static str, ClientFrame)> {
                 room: room("склад:1"),
                 since: None,
                 leave_others: false,
+                token: None,
                 id: None,
             },
         ),
@@ -142,6 +168,7 @@ fn native_server(w: &mut Writer) -> std::io::Result<()> {
                 heartbeat_ms: 25_000,
                 max_frame_bytes: 65_536,
                 max_rooms: 100,
+                auth_within_ms: Some(5_000),
             },
         ),
         (
@@ -181,6 +208,14 @@ fn native_server(w: &mut Writer) -> std::io::Result<()> {
             },
         ),
         ("pong", ServerFrame::Pong { id: Some(9) }),
+        (
+            "authenticated",
+            ServerFrame::Authenticated {
+                user: Some("ana".into()),
+                expires: Some(1_800_000_000),
+                id: Some(4),
+            },
+        ),
         (
             "error",
             ServerFrame::error(ErrorCode::TooManyRooms, "too many rooms", Some(5)),

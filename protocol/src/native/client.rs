@@ -25,6 +25,30 @@ pub enum ClientFrame {
         /// Leave every other room first (a dashboard switching sections).
         #[serde(default, skip_serializing_if = "is_false")]
         leave_others: bool,
+        /// A subscription token for this room, for rooms the connection's
+        /// own grant does not cover.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token: Option<String>,
+        /// Request id echoed in the reply.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u64>,
+    },
+    /// Authenticate with a connection token (the first frame, when the
+    /// token is not in the URL). Answered with `authenticated` or `error`
+    /// 108, then a close.
+    Auth {
+        /// The connection token (a JWT).
+        token: String,
+        /// Request id echoed in the reply.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u64>,
+    },
+    /// Replace the connection's token before it expires. The new token
+    /// must name the same user. Answered with `authenticated`, or `error`
+    /// 108 with the connection left as it was.
+    Refresh {
+        /// The new connection token.
+        token: String,
         /// Request id echoed in the reply.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<u64>,
@@ -65,13 +89,23 @@ pub enum ClientFrame {
 }
 
 /// Every `op` the protocol knows, in the order of [`ClientFrame`]'s variants.
-pub const OPS: [&str; 5] = ["subscribe", "unsubscribe", "leave_all", "publish", "ping"];
+pub const OPS: [&str; 7] = [
+    "subscribe",
+    "auth",
+    "refresh",
+    "unsubscribe",
+    "leave_all",
+    "publish",
+    "ping",
+];
 
 impl ClientFrame {
     /// The request id, if the client sent one.
     pub fn id(&self) -> Option<u64> {
         match self {
             Self::Subscribe { id, .. }
+            | Self::Auth { id, .. }
+            | Self::Refresh { id, .. }
             | Self::Unsubscribe { id, .. }
             | Self::LeaveAll { id }
             | Self::Publish { id, .. }

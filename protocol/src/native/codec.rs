@@ -226,6 +226,7 @@ mod tests {
                     offset: 4
                 }),
                 leave_others: false,
+                token: None,
                 id: Some(7)
             }
         );
@@ -292,8 +293,13 @@ mod tests {
                     room,
                     since: since.map(|(epoch, offset)| Position { epoch, offset }),
                     leave_others,
+                    token: None,
                     id
                 }),
+            ("[A-Za-z0-9._-]{1,40}", id.clone())
+                .prop_map(|(token, id)| ClientFrame::Auth { token, id }),
+            ("[A-Za-z0-9._-]{1,40}", id.clone())
+                .prop_map(|(token, id)| ClientFrame::Refresh { token, id }),
             (room(), id.clone()).prop_map(|(room, id)| ClientFrame::Unsubscribe { room, id }),
             id.clone().prop_map(|id| ClientFrame::LeaveAll { id }),
             (room(), "[a-z:]{1,20}", data(), id.clone()).prop_map(|(room, event, data, id)| {

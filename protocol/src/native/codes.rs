@@ -21,17 +21,21 @@ pub enum ErrorCode {
     InvalidRoom = 103,
     /// 104: subscribing would pass the per-connection room limit.
     TooManyRooms = 104,
-    /// 105: the gateway does not allow this operation (client publish off).
+    /// 105: the connection may not do this: its grant does not cover the
+    /// room, or client publish is off.
     PermissionDenied = 105,
     /// 106: the bus did not accept or answer the request; retry later.
     BusUnavailable = 106,
     /// 107: the client is not subscribed to that room.
     NotSubscribed = 107,
+    /// 108: a token was refused (the reason says why), or the gateway
+    /// needs one first.
+    Unauthorized = 108,
 }
 
 impl ErrorCode {
     /// Every error code, for documentation and tests.
-    pub const ALL: [ErrorCode; 8] = [
+    pub const ALL: [ErrorCode; 9] = [
         Self::Internal,
         Self::BadFrame,
         Self::UnknownOp,
@@ -40,6 +44,7 @@ impl ErrorCode {
         Self::PermissionDenied,
         Self::BusUnavailable,
         Self::NotSubscribed,
+        Self::Unauthorized,
     ];
 
     /// The short, stable name of the code.
@@ -53,6 +58,7 @@ impl ErrorCode {
             Self::PermissionDenied => "permission_denied",
             Self::BusUnavailable => "bus_unavailable",
             Self::NotSubscribed => "not_subscribed",
+            Self::Unauthorized => "unauthorized",
         }
     }
 }
@@ -95,11 +101,19 @@ pub enum CloseCode {
     /// 4006: the client broke the protocol at the transport level
     /// (for example a frame that is neither text nor binary where one is required).
     ProtocolViolation = 4006,
+    /// 4007: the connection's token expired without a refresh. Reconnect
+    /// with a fresh token.
+    TokenExpired = 4007,
+    /// 4008: the connection's token was refused. Do not reconnect with it.
+    TokenInvalid = 4008,
+    /// 4009: the gateway needs a token and none came within the auth
+    /// timeout. Do not reconnect without one.
+    AuthTimeout = 4009,
 }
 
 impl CloseCode {
     /// Every close code, for documentation and tests.
-    pub const ALL: [CloseCode; 8] = [
+    pub const ALL: [CloseCode; 11] = [
         Self::Normal,
         Self::FrameTooLarge,
         Self::Shutdown,
@@ -108,6 +122,9 @@ impl CloseCode {
         Self::ConnectionLimit,
         Self::Kicked,
         Self::ProtocolViolation,
+        Self::TokenExpired,
+        Self::TokenInvalid,
+        Self::AuthTimeout,
     ];
 
     /// The short, stable name of the code; also the `reason` label in metrics.
@@ -121,12 +138,22 @@ impl CloseCode {
             Self::ConnectionLimit => "connection_limit",
             Self::Kicked => "kicked",
             Self::ProtocolViolation => "protocol_violation",
+            Self::TokenExpired => "token_expired",
+            Self::TokenInvalid => "token_invalid",
+            Self::AuthTimeout => "auth_timeout",
         }
     }
 
     /// Whether a client should reconnect after this close.
     pub fn reconnect(self) -> bool {
-        !matches!(self, Self::Normal | Self::Kicked | Self::ProtocolViolation)
+        !matches!(
+            self,
+            Self::Normal
+                | Self::Kicked
+                | Self::ProtocolViolation
+                | Self::TokenInvalid
+                | Self::AuthTimeout
+        )
     }
 }
 

@@ -21,6 +21,11 @@ pub enum ServerFrame {
         max_frame_bytes: u64,
         /// The most rooms one connection may join.
         max_rooms: u64,
+        /// The gateway closes the connection (4009) unless an `auth` frame
+        /// comes within this many milliseconds; absent when anonymous
+        /// connections may stay.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        auth_within_ms: Option<u64>,
     },
     /// The client joined a room. The room's state follows as `message` frames.
     ///
@@ -73,6 +78,19 @@ pub enum ServerFrame {
         /// The publication's offset.
         offset: u64,
         /// The request id, if the publish carried one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u64>,
+    },
+    /// A connection token was accepted (`auth` or `refresh`).
+    Authenticated {
+        /// The token's user (`sub`), if it names one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user: Option<String>,
+        /// When the grant ends, in seconds since the Unix epoch: refresh
+        /// before then or be closed with 4007.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expires: Option<u64>,
+        /// The request id, if the request carried one.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<u64>,
     },

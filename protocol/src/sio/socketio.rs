@@ -258,6 +258,15 @@ impl SioPacket {
         Self::new(SioKind::ConnectError, nsp, Some(Value::Object(map)))
     }
 
+    /// A CONNECT_ERROR for `nsp` with `message` and the application
+    /// `data` the client's `connect_error` handler sees as `err.data`.
+    pub fn connect_error_with(nsp: impl Into<String>, message: &str, data: Value) -> Self {
+        let mut map = Map::new();
+        map.insert("message".into(), Value::String(message.to_owned()));
+        map.insert("data".into(), data);
+        Self::new(SioKind::ConnectError, nsp, Some(Value::Object(map)))
+    }
+
     /// A DISCONNECT from `nsp`.
     pub fn disconnect(nsp: impl Into<String>) -> Self {
         Self::new(SioKind::Disconnect, nsp, None)

@@ -1,6 +1,7 @@
 //! Tests of token verification with tokens minted here, signed with the
 //! throwaway keys in `gateway/tests/fixtures/auth/`.
 
+mod gate;
 mod jwks;
 mod signing;
 mod subscription;

@@ -152,7 +152,7 @@ async fn run_inner(
     let mut written = Vec::new();
     let mut next_ping = Instant::now() + cfg.ping_interval;
     let mut pong_deadline: Option<Instant> = None;
-    // What the polling side was last told of `pong_deadline`.
+    // What the polling side was last told of the pong deadline.
     let mut published_deadline: Option<Instant> = None;
     // Until the first CONNECT: a session that only answers pings would
     // hold its connection slot forever.
@@ -246,12 +246,17 @@ async fn run_inner(
         if end.is_none() && !out.is_empty() {
             end = write(&link, &mut out).err();
         }
-        // Published only when it changes: no lock per delivery turn.
+        // The time a pong must have come by: the pending ping's deadline,
+        // or the next ping's (due `ping_timeout` after it is scheduled, as
+        // `on_timer` reckons it), so that the HTTP side refuses a late
+        // poll even when this task is late to send the ping. Published
+        // only when it changes: no lock per delivery turn.
+        let deadline = Some(pong_deadline.unwrap_or(next_ping + cfg.ping_timeout));
         if let Transport::Polling(handle) = &transport
-            && published_deadline != pong_deadline
+            && published_deadline != deadline
         {
-            handle.set_pong_deadline(pong_deadline);
-            published_deadline = pong_deadline;
+            handle.set_pong_deadline(deadline);
+            published_deadline = deadline;
         }
         if end.is_none() {
             sockets.settle();

@@ -331,7 +331,13 @@ async fn sigterm_tells_clients_to_reconnect_and_exits_within_the_grace_period() 
 
 #[tokio::test]
 async fn the_api_checks_its_key_and_names_what_is_wrong_with_a_body() {
-    let gw = GatewayProc::start(&["--standalone", "--demo-rate", "0", "--api-key", "s3cret"]);
+    let gw = GatewayProc::start(&[
+        "--standalone",
+        "--demo-rate",
+        "0",
+        "--api-key",
+        "s3cret-0123456789abcdef",
+    ]);
     let http = reqwest::Client::new();
     let url = format!("{}/api/publish", gw.admin_url());
     let body = json!({"room": "r", "event": "e", "data": 1});
@@ -349,7 +355,7 @@ async fn the_api_checks_its_key_and_names_what_is_wrong_with_a_body() {
     assert_eq!(wrong.status(), 401);
     let ok = http
         .post(&url)
-        .bearer_auth("s3cret")
+        .bearer_auth("s3cret-0123456789abcdef")
         .json(&body)
         .send()
         .await
@@ -366,7 +372,7 @@ async fn the_api_checks_its_key_and_names_what_is_wrong_with_a_body() {
     ] {
         let resp = http
             .post(&url)
-            .bearer_auth("s3cret")
+            .bearer_auth("s3cret-0123456789abcdef")
             .body(raw)
             .send()
             .await
@@ -378,7 +384,7 @@ async fn the_api_checks_its_key_and_names_what_is_wrong_with_a_body() {
     }
     let batch = http
         .post(format!("{}/api/publish/batch", gw.admin_url()))
-        .bearer_auth("s3cret")
+        .bearer_auth("s3cret-0123456789abcdef")
         .json(
             &json!({"messages": [{"room": "r", "event": "e"}, {"room": "no good", "event": "e"}]}),
         )
@@ -446,6 +452,27 @@ fn an_invalid_configuration_names_the_problem_and_exits_with_2() {
             vec!["--config".into(), "/nonexistent/herald.toml".into()],
             "cannot read config file",
         ),
+        // An open admin API off loopback would let anyone publish.
+        (
+            vec![
+                "--standalone".into(),
+                "--admin-listen".into(),
+                "0.0.0.0:0".into(),
+            ],
+            "--api-key",
+        ),
+        (
+            vec!["--standalone".into(), "--api-key".into(), "short".into()],
+            "--api-key",
+        ),
+        (
+            vec![
+                "--standalone".into(),
+                "--api-scoped-key".into(),
+                "publish+admin:0123456789abcdef".into(),
+            ],
+            "--api-scoped-key",
+        ),
     ];
     for (args, needle) in cases {
         let out = std::process::Command::new(&gw)
@@ -459,4 +486,74 @@ fn an_invalid_configuration_names_the_problem_and_exits_with_2() {
             "{args:?}: expected {needle:?} in {stderr}"
         );
     }
+}
+
+#[tokio::test]
+async fn each_api_key_scope_is_allowed_its_routes_and_refused_the_others() {
+    const PUBLISHER: &str = "publisher-0123456789abcdef";
+    const READER: &str = "reader-0123456789abcdef";
+    let gw = GatewayProc::start(&[
+        "--standalone",
+        "--demo-rate",
+        "0",
+        "--api-scoped-key",
+        &format!("publish+emit:{PUBLISHER}"),
+        "--api-scoped-key",
+        &format!("read+disconnect:{READER}"),
+        "--metrics-require-key",
+    ]);
+    let http = reqwest::Client::new();
+    let admin = gw.admin_url();
+    let call = |method: reqwest::Method, path: &str, key: Option<&str>| {
+        let mut req = http.request(method, format!("{admin}{path}"));
+        if let Some(k) = key {
+            req = req.bearer_auth(k);
+        }
+        req
+    };
+    let publish = json!({"room": "r", "event": "e", "data": 1});
+    let disconnect = json!({"room": "r"});
+    let emit = json!({"room": "r", "event": "e", "data": 1, "timeout_ms": 100});
+    for (method, path, body, publisher, reader) in [
+        (
+            reqwest::Method::POST,
+            "/api/publish",
+            Some(&publish),
+            200,
+            403,
+        ),
+        (reqwest::Method::POST, "/api/emit", Some(&emit), 200, 403),
+        (
+            reqwest::Method::POST,
+            "/api/disconnect",
+            Some(&disconnect),
+            403,
+            200,
+        ),
+        (reqwest::Method::GET, "/api/rooms/r", None, 403, 200),
+        (reqwest::Method::GET, "/api/nodes", None, 403, 200),
+        (reqwest::Method::GET, "/metrics", None, 403, 200),
+    ] {
+        for (key, want) in [
+            (Some(PUBLISHER), publisher),
+            (Some(READER), reader),
+            (None, 401),
+        ] {
+            let mut req = call(method.clone(), path, key);
+            if let Some(b) = body {
+                req = req.json(b);
+            }
+            let status = req.send().await.unwrap().status().as_u16();
+            assert_eq!(status, want, "{method} {path} with {key:?}");
+        }
+    }
+    // Health stays open for probes.
+    assert_eq!(
+        http.get(format!("{admin}/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 }

@@ -73,9 +73,24 @@ pub struct GatewayArgs {
     #[arg(long, env = "HERALD_SNAPSHOT_DEPTH", default_value_t = 1)]
     pub snapshot_depth: usize,
 
-    /// Bearer key required on /api/* (unset: the API is open; keep the admin listener private).
+    /// Bearer key (16 to 512 bytes) with every scope on /api/*. Without any key the API is open, which the gateway allows only on a loopback admin listener.
     #[arg(long, env = "HERALD_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
+
+    /// A scoped API key, SCOPES:KEY with scopes joined by '+' (publish, emit, disconnect, read), e.g. publish+read:KEY; repeat, or separate with spaces.
+    #[arg(
+        long,
+        env = "HERALD_API_SCOPED_KEY",
+        hide_env_values = true,
+        value_delimiter = ' '
+    )]
+    #[serde(default)]
+    pub api_scoped_key: Vec<String>,
+
+    /// Require an API key with the read scope on /metrics too.
+    #[arg(long, env = "HERALD_METRICS_REQUIRE_KEY")]
+    #[serde(default)]
+    pub metrics_require_key: bool,
 
     /// HMAC secret (at least 32 bytes) that connection and subscription tokens are signed with.
     #[arg(long, env = "HERALD_JWT_HMAC_SECRET", hide_env_values = true)]
@@ -420,9 +435,7 @@ impl GatewayArgs {
                 ));
             }
         }
-        if self.api_key.as_deref() == Some("") {
-            return Err(invalid("--api-key", "must not be empty"));
-        }
+        let api_keys = self.api_keys()?;
         let auth = self.auth_gate()?;
         let node_id = match self.node_id {
             Some(id)
@@ -461,7 +474,8 @@ impl GatewayArgs {
             admin_listen: self.admin_listen,
             node_id,
             bus,
-            api_key: self.api_key,
+            api_keys,
+            metrics_require_key: self.metrics_require_key,
             limits: Limits {
                 max_connections: self.max_connections,
                 max_rooms_per_connection: self.max_rooms_per_connection,

@@ -1,6 +1,7 @@
 //! The access flags (`--jwt-*`, `--public-rooms`, `--auth-timeout-ms`)
 //! turned into the node's [`Gate`]: keys read and pinned, rules checked,
-//! the anonymous policy chosen.
+//! the anonymous policy chosen; and the admin API's keys (`--api-key`,
+//! `--api-scoped-key`).
 
 use std::path::Path;
 use std::time::Duration;
@@ -10,7 +11,7 @@ use herald_protocol::RoomPatterns;
 use super::ConfigError;
 use super::args::GatewayArgs;
 use crate::auth::token::Rules;
-use crate::auth::{Algorithm, Anonymous, Gate, KeySet, VerifyKey};
+use crate::auth::{Algorithm, Anonymous, ApiKey, ApiKeys, Gate, KeySet, Scope, VerifyKey};
 
 /// The largest key file read (a JWKS document has its own, smaller limit).
 const MAX_KEY_FILE_BYTES: u64 = 1024 * 1024;
@@ -144,6 +145,61 @@ impl GatewayArgs {
         KeySet::new(keys)
             .map(Some)
             .map_err(|e| invalid("--jwt-hmac-kid", format!("the configured keys: {e}")))
+    }
+}
+
+impl GatewayArgs {
+    /// The admin API's keys: `--api-key` with every scope, plus each
+    /// `--api-scoped-key SCOPES:KEY`.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] for a key of the wrong length, an unknown
+    /// scope, or no key at all on an admin listener off loopback (an open
+    /// API there would let anyone publish and disconnect).
+    pub(super) fn api_keys(&self) -> Result<ApiKeys, ConfigError> {
+        let mut keys = Vec::new();
+        if let Some(secret) = &self.api_key {
+            keys.push(
+                ApiKey::new(secret, &Scope::ALL)
+                    .map_err(|e| invalid("--api-key", e.to_string()))?,
+            );
+        }
+        for entry in self.api_scoped_key.iter().filter(|e| !e.is_empty()) {
+            let Some((scopes, secret)) = entry.split_once(':') else {
+                return Err(invalid(
+                    "--api-scoped-key",
+                    "must be SCOPES:KEY, e.g. publish+read:KEY",
+                ));
+            };
+            let scopes: Vec<Scope> = scopes
+                .split('+')
+                .map(str::parse)
+                .collect::<Result<_, _>>()
+                .map_err(|e: crate::auth::api_keys::ApiKeyConfigError| {
+                    invalid("--api-scoped-key", e.to_string())
+                })?;
+            keys.push(
+                ApiKey::new(secret, &scopes)
+                    .map_err(|e| invalid("--api-scoped-key", e.to_string()))?,
+            );
+        }
+        let keys = ApiKeys::new(keys).map_err(|e| invalid("--api-scoped-key", e.to_string()))?;
+        if keys.is_empty() && !self.admin_listen.ip().is_loopback() {
+            return Err(invalid(
+                "--api-key",
+                format!(
+                    "is required when the admin listener ({}) is not on loopback: without a key anyone who reaches it may publish and disconnect",
+                    self.admin_listen
+                ),
+            ));
+        }
+        if keys.is_empty() && self.metrics_require_key {
+            return Err(invalid(
+                "--metrics-require-key",
+                "needs --api-key or an --api-scoped-key with the read scope",
+            ));
+        }
+        Ok(keys)
     }
 }
 

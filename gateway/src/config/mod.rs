@@ -29,8 +29,10 @@ pub struct Config {
     pub node_id: String,
     /// Which bus to run.
     pub bus: BusChoice,
-    /// Bearer key required on `/api/*`, if set.
-    pub api_key: Option<String>,
+    /// Keys for `/api/*` (empty: open, on a loopback admin listener only).
+    pub api_keys: crate::auth::ApiKeys,
+    /// Whether `/metrics` needs a key with the `read` scope.
+    pub metrics_require_key: bool,
     /// Connection and frame limits.
     pub limits: Limits,
     /// Heartbeat: ping interval.

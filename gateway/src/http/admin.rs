@@ -3,12 +3,13 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
 
+use crate::auth::Scope;
 use crate::metrics::names;
 use crate::server::AppState;
 
@@ -22,7 +23,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+async fn metrics(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    if state.config.metrics_require_key
+        && let Err(refused) = super::api::check_key(&state, &req, Scope::Read)
+    {
+        return *refused;
+    }
     let health = state.hub.bus().health();
     if state.config.metrics_enabled {
         metrics::gauge!(names::BUS_UP).set(if health.ready { 1.0 } else { 0.0 });
@@ -34,6 +40,7 @@ async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         )],
         state.metrics_render.render(),
     )
+        .into_response()
 }
 
 async fn readyz(State(state): State<Arc<AppState>>) -> impl IntoResponse {

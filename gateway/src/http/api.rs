@@ -1,15 +1,16 @@
 //! `/api/*` on the admin listener: publish, batch publish, disconnect,
 //! emit with acks (`super::emit`), room info, nodes.
 //!
-//! When an API key is configured every call must carry
-//! `Authorization: Bearer <key>`. Bodies are JSON; a bad body gets a 400
+//! When API keys are configured every call must carry
+//! `Authorization: Bearer <key>` of a key with the route's scope:
+//! `publish` (publish, batch), `emit`, `disconnect`, `read` (rooms, nodes). Bodies are JSON; a bad body gets a 400
 //! with `{"error": "..."}` naming the problem.
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -21,6 +22,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::error::ApiError;
+use crate::auth::{ApiKeyError, Scope};
 use crate::server::AppState;
 
 /// Largest API request body.
@@ -41,27 +43,61 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .layer(middleware::from_fn_with_state(state, require_key))
 }
 
-async fn require_key(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
-    if let Some(key) = &state.config.api_key {
-        let given = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        if !given.is_some_and(|g| constant_time_eq(g.as_bytes(), key.as_bytes())) {
-            return (
-                StatusCode::UNAUTHORIZED,
-                [(header::WWW_AUTHENTICATE, "Bearer")],
-                Json(json!({ "error": "missing or invalid API key: send Authorization: Bearer <key>" })),
-            )
-                .into_response();
-        }
+/// The scope a route of this router needs (paths as the nested router
+/// sees them, without `/api`).
+fn scope_of(path: &str) -> Scope {
+    match path {
+        "/publish" | "/publish/batch" => Scope::Publish,
+        "/emit" => Scope::Emit,
+        "/disconnect" => Scope::Disconnect,
+        _ => Scope::Read,
     }
-    next.run(req).await
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+async fn require_key(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let scope = scope_of(req.uri().path());
+    match check_key(&state, &req, scope) {
+        Ok(()) => next.run(req).await,
+        Err(resp) => *resp,
+    }
+}
+
+/// Checks the request's `Authorization: Bearer` key for `scope`; with no
+/// key configured everything passes (the admin listener is then on
+/// loopback, which the configuration enforces).
+///
+/// # Errors
+/// The 401 (no or unknown key) or 403 (a key without the scope) answer.
+pub(super) fn check_key(
+    state: &AppState,
+    req: &Request,
+    scope: Scope,
+) -> Result<(), Box<Response>> {
+    let keys = &state.config.api_keys;
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    keys.check(given, scope).map_err(|e| {
+        let message = match e {
+            ApiKeyError::Unauthorized => {
+                "missing or invalid API key: send Authorization: Bearer <key>".to_owned()
+            }
+            ApiKeyError::Forbidden(s) => format!("this API key lacks the {s} scope"),
+        };
+        Box::new(
+            (
+                e.status(),
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                Json(json!({ "error": message })),
+            )
+                .into_response(),
+        )
+    })
 }
 
 /// Parses a JSON body, naming the problem on failure.

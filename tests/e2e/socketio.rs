@@ -372,11 +372,12 @@ async fn a_polling_close_packet_ends_the_pending_get_with_a_noop() {
 /// answer) ends the session, as the reference server does.
 #[tokio::test]
 async fn an_aborted_poll_ends_the_session() {
-    // Polls end every 200 ms with a ping; a missed pong would close the
-    // session only after 20 s, far beyond this test.
+    // Polls end every second with a ping (well after the 300 ms the aborted
+    // poll waits, so it is surely still pending when dropped); a missed
+    // pong would close the session only after 20 s, far beyond this test.
     let gw = gateway(&[
         "--socketio-ping-interval-ms",
-        "200",
+        "1000",
         "--socketio-ping-timeout-ms",
         "20000",
     ]);
@@ -384,7 +385,7 @@ async fn an_aborted_poll_ends_the_session() {
     let url = polling_session(&gw, &http).await;
     // A client of its own, so dropping the request closes its connection.
     let aborted = reqwest::Client::new();
-    let gave_up = tokio::time::timeout(Duration::from_millis(200), aborted.get(&url).send()).await;
+    let gave_up = tokio::time::timeout(Duration::from_millis(300), aborted.get(&url).send()).await;
     assert!(gave_up.is_err(), "the poll was still waiting");
     drop(aborted);
     let mut status = 0;

@@ -3,7 +3,7 @@
 //
 //   node sio-auth.mjs http://CLIENT http://ADMIN GOOD EXPIRED SHORT
 //
-// GOOD grants dashboard:*, EXPIRED has expired, SHORT expires within 2 s.
+// GOOD grants dashboard:*, EXPIRED has expired, SHORT expires within 5 s.
 // 1. With {auth: {token: GOOD}}, a subscribe outside the grant gets an ack
 //    error and a `herald:error` event (105).
 // 2. Without a token, and with EXPIRED: CONNECT_ERROR whose `data` carries

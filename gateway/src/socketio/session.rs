@@ -173,6 +173,19 @@ async fn run_inner(
         if connect_deadline.is_some() && sockets.connected() {
             connect_deadline = None;
         }
+        // The time a pong must have come by: the pending ping's deadline,
+        // or the next ping's (due `ping_timeout` after it is scheduled, as
+        // `on_timer` reckons it), so that the HTTP side refuses a late
+        // poll even when this task is late to send the ping. Published
+        // only when it changes (no lock per delivery turn), and before each
+        // wait, the first one included.
+        let deadline = Some(pong_deadline.unwrap_or(next_ping + cfg.ping_timeout));
+        if let Transport::Polling(handle) = &transport
+            && published_deadline != deadline
+        {
+            handle.set_pong_deadline(deadline);
+            published_deadline = deadline;
+        }
         let heartbeat = pong_deadline.unwrap_or(next_ping);
         let expiry = sockets.expiry();
         let wake = [connect_deadline, expiry]
@@ -245,18 +258,6 @@ async fn run_inner(
         };
         if end.is_none() && !out.is_empty() {
             end = write(&link, &mut out).err();
-        }
-        // The time a pong must have come by: the pending ping's deadline,
-        // or the next ping's (due `ping_timeout` after it is scheduled, as
-        // `on_timer` reckons it), so that the HTTP side refuses a late
-        // poll even when this task is late to send the ping. Published
-        // only when it changes: no lock per delivery turn.
-        let deadline = Some(pong_deadline.unwrap_or(next_ping + cfg.ping_timeout));
-        if let Transport::Polling(handle) = &transport
-            && published_deadline != deadline
-        {
-            handle.set_pong_deadline(deadline);
-            published_deadline = deadline;
         }
         if end.is_none() {
             sockets.settle();

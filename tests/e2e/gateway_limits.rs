@@ -557,3 +557,84 @@ async fn each_api_key_scope_is_allowed_its_routes_and_refused_the_others() {
         200
     );
 }
+
+#[tokio::test]
+async fn a_flooding_client_is_closed_and_its_neighbour_keeps_every_message_in_order() {
+    let gw = GatewayProc::start(&[
+        "--standalone",
+        "--demo-rate",
+        "0",
+        "--max-client-frames-per-sec",
+        "20",
+        "--client-frames-burst",
+        "20",
+    ]);
+    let (mut calm, _) = Client::connect(&gw.ws_url()).await;
+    calm.send(&subscribe("flood:a", 1)).await;
+    assert!(matches!(
+        calm.next_frame().await,
+        ServerFrame::Subscribed { .. }
+    ));
+
+    // Native: far past the burst, at once.
+    let (mut flooder, _) = Client::connect(&gw.ws_url()).await;
+    for i in 0..500 {
+        flooder.send(&ClientFrame::Ping { id: Some(i) }).await;
+    }
+    let (frames, close) = flooder.until_closed().await;
+    assert_eq!(close, Some(4010), "{:?}", frames.last());
+    assert!(frames.iter().any(|f| matches!(
+        f,
+        ServerFrame::Error {
+            code: ErrorCode::RateLimited,
+            ..
+        }
+    )));
+    let pongs = frames
+        .iter()
+        .filter(|f| matches!(f, ServerFrame::Pong { .. }))
+        .count();
+    assert!(pongs <= 21, "{pongs} pings were served past a burst of 20");
+
+    // Socket.IO: the same budget per session, then `herald:error` 4010.
+    let url = format!("ws://{}/socket.io/?EIO=4&transport=websocket", gw.client);
+    let (mut sio, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    use futures_util::{SinkExt as _, StreamExt as _};
+    use tokio_tungstenite::tungstenite::Message;
+    sio.send(Message::text("40")).await.unwrap();
+    for _ in 0..500 {
+        if sio.send(Message::text("42[\"noise\"]")).await.is_err() {
+            break;
+        }
+    }
+    let mut notice = None;
+    let mut sio_close = None;
+    while let Ok(Some(msg)) = tokio::time::timeout(Duration::from_secs(5), sio.next()).await {
+        match msg {
+            Ok(Message::Text(t)) if t.contains("herald:error") => notice = Some(t.to_string()),
+            Ok(Message::Close(c)) => {
+                sio_close = c.map(|c| u16::from(c.code));
+                break;
+            }
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    assert!(
+        notice.as_deref().is_some_and(|n| n.contains("4010")),
+        "{notice:?}"
+    );
+    assert_eq!(sio_close, Some(4010));
+
+    // The calm client was never disconnected and gets every message.
+    for n in 1..=10 {
+        gw.publish("flood:a", "update", json!({ "n": n })).await;
+    }
+    let got: Vec<u64> = calm.messages(10).await.into_iter().map(|m| m.1).collect();
+    assert_eq!(got, (1..=10).collect::<Vec<u64>>());
+    assert_eq!(
+        gw.metric("herald_gateway_disconnects_total", "reason=\"frame_flood\"")
+            .await,
+        Some(2.0)
+    );
+}

@@ -147,6 +147,14 @@ pub struct GatewayArgs {
     #[arg(long, env = "HERALD_AUTH_TIMEOUT_MS", default_value_t = 5000)]
     pub auth_timeout_ms: u64,
 
+    /// Frames a second a client may send on average; faster ones get error 109, then the connection is closed with 4010.
+    #[arg(long, env = "HERALD_MAX_CLIENT_FRAMES_PER_SEC", default_value_t = 100)]
+    pub max_client_frames_per_sec: u32,
+
+    /// Frames a client may send at once before the per-second rate applies.
+    #[arg(long, env = "HERALD_CLIENT_FRAMES_BURST", default_value_t = 200)]
+    pub client_frames_burst: u32,
+
     /// Most simultaneous client connections; more are refused with close code 4004.
     #[arg(long, env = "HERALD_MAX_CONNECTIONS", default_value_t = 100_000)]
     pub max_connections: usize,
@@ -370,6 +378,11 @@ impl GatewayArgs {
                 self.socketio_ping_timeout_ms as usize,
             ),
             ("--socketio-max-namespaces", self.socketio_max_namespaces),
+            (
+                "--max-client-frames-per-sec",
+                self.max_client_frames_per_sec as usize,
+            ),
+            ("--client-frames-burst", self.client_frames_burst as usize),
         ] {
             if value == 0 {
                 return Err(invalid(name, "must be at least 1"));
@@ -482,6 +495,10 @@ impl GatewayArgs {
                 max_frame_bytes: self.max_frame_bytes,
                 outbox_max_messages: self.outbox_max_messages,
                 outbox_max_bytes: self.outbox_max_bytes,
+                frame_rate: crate::transport::rate::FrameRate {
+                    per_sec: self.max_client_frames_per_sec as f32,
+                    burst: self.client_frames_burst as f32,
+                },
             },
             fanout_lanes: self.fanout_lanes.unwrap_or_else(|| {
                 std::thread::available_parallelism()

@@ -130,4 +130,6 @@ pub struct Limits {
     pub outbox_max_messages: usize,
     /// Most bytes queued for one connection before it is a slow consumer.
     pub outbox_max_bytes: usize,
+    /// How fast a client may send frames (then 4010).
+    pub frame_rate: crate::transport::rate::FrameRate,
 }

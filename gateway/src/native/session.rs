@@ -23,6 +23,7 @@ use crate::server::admission::ConnPermit;
 use crate::transport::end::End;
 use crate::transport::frames::{Framing, ws_frame};
 use crate::transport::link::{Chunk, Link, Out, Wire};
+use crate::transport::rate::Bucket;
 use crate::transport::{accounting, span, ws};
 
 /// A native frame in a WebSocket frame of its format.
@@ -106,6 +107,8 @@ struct Conn<'a> {
     access: Access,
     /// Set when `access`'s deadline moved (an `auth` or `refresh`).
     rearm: bool,
+    /// The client's frame budget.
+    bucket: Bucket,
 }
 
 /// What the upgrade hands a new session.
@@ -183,6 +186,7 @@ pub async fn run(sock: TcpStream, leftover: Vec<u8>, state: Arc<AppState>, start
         conn_id,
         access,
         rearm: false,
+        bucket: Bucket::new(limits.frame_rate),
     };
     tracing::debug!("connected");
     let welcome = ServerFrame::Welcome {
@@ -284,6 +288,18 @@ impl Conn<'_> {
 
     /// Handles one client message.
     async fn on_message(&mut self, m: WsMessage) -> Result<(), End> {
+        if !self.bucket.take(self.state.config.limits.frame_rate) {
+            let metrics = self.state.hub.metrics();
+            metrics.client_error(ErrorCode::RateLimited.name());
+            tracing::info!("closed for sending frames too fast");
+            let error = ServerFrame::error(
+                ErrorCode::RateLimited,
+                "frames sent faster than this gateway allows",
+                None,
+            );
+            self.write_replies(&[error])?;
+            return Err(End::Close(CloseCode::FrameFlood));
+        }
         match m {
             WsMessage::Text(bytes) => self.on_frame(bytes, Format::Json).await,
             WsMessage::Binary(bytes) => self.on_frame(bytes, Format::MsgPack).await,

@@ -280,7 +280,7 @@ async fn run_inner(
         // Socket.IO's server-side disconnect: the client does not reconnect.
         sockets.disconnect_frames(&mut goodbye);
     }
-    if let End::Close(code @ CloseCode::TokenExpired) = end {
+    if let End::Close(code @ (CloseCode::TokenExpired | CloseCode::FrameFlood)) = end {
         // Then a transport close: the client reconnects on its own, and
         // an `auth` callback gives it a fresh token.
         sockets.closing_notice(code, &mut goodbye);
@@ -423,6 +423,11 @@ async fn on_packet(
     cfg: &crate::config::SocketIoConfig,
 ) -> Option<End> {
     let packet = packet?;
+    if !sockets.take_frame() {
+        sockets.count_error(herald_protocol::native::ErrorCode::RateLimited.name());
+        tracing::info!("closed for sending packets too fast");
+        return Some(End::Close(CloseCode::FrameFlood));
+    }
     let result = match packet {
         EioPacket::Pong(_) => {
             *pong_deadline = None;

@@ -30,6 +30,7 @@ use crate::hub::subscriptions::{Emit, Subscriptions};
 use crate::transport::frames::Broadcast;
 use crate::transport::link::{Link, Out};
 use crate::transport::publish::client_publish;
+use crate::transport::rate::Bucket;
 use crate::transport::sentlog::SentLog;
 use herald_bus::ask::{Ask, MAX_PENDING_PER_SESSION};
 
@@ -137,11 +138,14 @@ pub struct Sockets {
     awaiting: Vec<AwaitingAck>,
     /// What the session may do, from its first accepted CONNECT.
     access: Option<Access>,
+    /// The client's packet budget.
+    bucket: Bucket,
 }
 
 impl Sockets {
     /// A session with no namespace joined yet.
     pub fn new(sio: Arc<SioState>, sid: String, link: Arc<Link>) -> Self {
+        let bucket = Bucket::new(sio.app.config.limits.frame_rate);
         Self {
             sio,
             sid,
@@ -153,6 +157,7 @@ impl Sockets {
             last_ack_id: 0,
             awaiting: Vec::new(),
             access: None,
+            bucket,
         }
     }
 
@@ -235,14 +240,26 @@ impl Sockets {
         }
     }
 
+    /// Takes one client packet's token from the session's budget;
+    /// `false` when the client sends faster than allowed (then 4010).
+    pub fn take_frame(&mut self) -> bool {
+        self.bucket.take(self.sio.app.config.limits.frame_rate)
+    }
+
     /// Adds the `herald:error` event that tells every namespace socket why
-    /// the session is about to close (`code`), before a close the client
-    /// recovers from by reconnecting, with a fresh token.
+    /// the session is about to close (`code`: 4007 or 4010), before a close
+    /// the client recovers from by reconnecting (with a fresh token, or
+    /// after a backoff).
     pub fn closing_notice(&self, code: CloseCode, out: &mut Vec<Frame>) {
+        let message = match code {
+            CloseCode::TokenExpired => "the connection token expired: reconnect with a fresh one",
+            CloseCode::FrameFlood => "packets sent faster than this gateway allows",
+            _ => "the gateway is closing this session",
+        };
         let notice = json!({
             "code": u16::from(code),
             "name": code.name(),
-            "message": "the connection token expired: reconnect with a fresh one",
+            "message": message,
         });
         for s in &self.nsps {
             push_packet(

@@ -16,12 +16,14 @@
 //! - [`accounting`]: closing each delivery's fan-out and lag measurements.
 //! - [`sentlog`]: what a socket was sent, for Socket.IO recovery.
 //! - [`span`]: the per-connection tracing span.
+//! - [`rate`]: the token bucket for the frames a client sends (4010).
 
 pub mod accounting;
 pub mod end;
 pub mod frames;
 pub mod link;
 pub mod publish;
+pub mod rate;
 pub mod sentlog;
 pub mod span;
 pub mod ws;

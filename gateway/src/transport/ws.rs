@@ -26,6 +26,9 @@ const READ_CHUNK: usize = 4096;
 /// read it.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// How long a closed connection's remaining input is read and dropped.
+const LINGER: Duration = Duration::from_millis(500);
+
 /// Reads client messages from a TCP socket.
 pub struct WsReader {
     /// Frames to messages.
@@ -134,15 +137,49 @@ pub async fn close_with(link: &Arc<Link>, sock: &TcpStream, code: CloseCode, goo
     let mut chunks = goodbye;
     chunks.push(Chunk::plain(close::frame(u16::from(code), code.name())));
     link.finish(chunks);
-    let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
+    let flushed = tokio::time::timeout(CLOSE_TIMEOUT, async {
         loop {
             match link.flush_final() {
                 Flushed::Blocked => {
                     if sock.writable().await.is_err() {
-                        return;
+                        return false;
                     }
                 }
-                Flushed::Empty | Flushed::Closed => return,
+                Flushed::Empty => return true,
+                Flushed::Closed => return false,
+            }
+        }
+    })
+    .await;
+    if flushed == Ok(true) {
+        linger(sock).await;
+    }
+}
+
+/// Ends a connection whose last frames are written: half-closes it (FIN)
+/// and reads and discards what the client still sends, until it closes
+/// its side or [`LINGER`] passes. Closing a socket with unread input
+/// would send a reset instead, and a reset makes the client's kernel
+/// drop the close frame and the notice before it, which a client that
+/// was still sending (a flooder, a busy publisher) would then never see.
+async fn linger(sock: &TcpStream) {
+    if socket2::SockRef::from(sock)
+        .shutdown(std::net::Shutdown::Write)
+        .is_err()
+    {
+        return;
+    }
+    let mut sink = [0u8; 4096];
+    let _ = tokio::time::timeout(LINGER, async {
+        loop {
+            if sock.readable().await.is_err() {
+                return;
+            }
+            match sock.try_read(&mut sink) {
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => return,
             }
         }
     })

@@ -31,11 +31,14 @@ pub enum ErrorCode {
     /// 108: a token was refused (the reason says why), or the gateway
     /// needs one first.
     Unauthorized = 108,
+    /// 109: the client sent frames faster than the gateway allows; the
+    /// connection is closed with 4010 next.
+    RateLimited = 109,
 }
 
 impl ErrorCode {
     /// Every error code, for documentation and tests.
-    pub const ALL: [ErrorCode; 9] = [
+    pub const ALL: [ErrorCode; 10] = [
         Self::Internal,
         Self::BadFrame,
         Self::UnknownOp,
@@ -45,6 +48,7 @@ impl ErrorCode {
         Self::BusUnavailable,
         Self::NotSubscribed,
         Self::Unauthorized,
+        Self::RateLimited,
     ];
 
     /// The short, stable name of the code.
@@ -59,6 +63,7 @@ impl ErrorCode {
             Self::BusUnavailable => "bus_unavailable",
             Self::NotSubscribed => "not_subscribed",
             Self::Unauthorized => "unauthorized",
+            Self::RateLimited => "rate_limited",
         }
     }
 }
@@ -109,11 +114,14 @@ pub enum CloseCode {
     /// 4009: the gateway needs a token and none came within the auth
     /// timeout. Do not reconnect without one.
     AuthTimeout = 4009,
+    /// 4010: the client sent frames faster than the gateway allows.
+    /// Reconnect after a backoff.
+    FrameFlood = 4010,
 }
 
 impl CloseCode {
     /// Every close code, for documentation and tests.
-    pub const ALL: [CloseCode; 11] = [
+    pub const ALL: [CloseCode; 12] = [
         Self::Normal,
         Self::FrameTooLarge,
         Self::Shutdown,
@@ -125,6 +133,7 @@ impl CloseCode {
         Self::TokenExpired,
         Self::TokenInvalid,
         Self::AuthTimeout,
+        Self::FrameFlood,
     ];
 
     /// The short, stable name of the code; also the `reason` label in metrics.
@@ -141,6 +150,7 @@ impl CloseCode {
             Self::TokenExpired => "token_expired",
             Self::TokenInvalid => "token_invalid",
             Self::AuthTimeout => "auth_timeout",
+            Self::FrameFlood => "frame_flood",
         }
     }
 

@@ -3,6 +3,8 @@
 //! # Layout
 //! - [`process`]: spawning workspace binaries, signals, logs.
 //! - [`gateway`]: a `herald-gateway` process on ephemeral ports, `/metrics`, publish.
+//! - [`leaky`]: the test-only leaky gateway build (feature `debug-leak`),
+//!   built once in `target/leaky`.
 //! - [`ws`]: a native-protocol WebSocket client.
 //! - [`promql`]: metric names used by the Grafana dashboards and alert rules.
 //! - [`prometheus`]: a real Prometheus server and `promtool`, for observability tests.
@@ -11,6 +13,7 @@
 //! The tests themselves are in `tests/e2e/`.
 
 pub mod gateway;
+pub mod leaky;
 pub mod process;
 pub mod prometheus;
 pub mod promql;

@@ -32,8 +32,9 @@
 //!
 //! # Why the test leaks twice that ([`LEAK_MARGIN`])
 //! What does not scale is the heap's jitter: connections come and go
-//! between samples at the same rate in both runs, and the short run's heap
-//! has not quite settled 12 s in. Measured on this 2-core machine (debug
+//! between samples in both runs (25 reconnects/s on each of the real soak's
+//! two gateways, 50/s on this test's one), and the short run's heap has not
+//! quite settled 12 s in. Measured on this 2-core machine (debug
 //! builds, 2026-12-02), a window's slope lay up to 23 MB/h from the whole
 //! run's here, where in the recorded 30-minute soak it lies up to
 //! 0.19 MB/h from it, i.e. 8.5 MB/h on this test's scale

@@ -8,6 +8,11 @@ use herald_gateway::config::GatewayArgs;
 use herald_gateway::server::Gateway;
 use herald_service::config::{ParseOutcome, parse_args};
 
+/// jemalloc, for its introspection: `herald_process_heap_*_bytes` on `/metrics`
+/// (`herald_service::metrics::heap`).
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let args = match parse_args::<GatewayArgs>(std::env::args_os()) {
         Ok(a) => a,

@@ -9,6 +9,11 @@ use herald_loadtest::report::{self, RunReport};
 use herald_loadtest::{scenarios, worker};
 use tokio::io::BufReader;
 
+/// jemalloc, the allocator of the gateways it measures, so that a load
+/// generator and its target behave alike under allocation pressure.
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // Logs go to stderr: a worker's stdout carries its reports.

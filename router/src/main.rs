@@ -6,6 +6,11 @@ use herald_router::config::RouterArgs;
 use herald_service::config::{ParseOutcome, parse_args};
 use tokio_util::sync::CancellationToken;
 
+/// jemalloc, for its introspection: `herald_process_heap_*_bytes` on `/metrics`
+/// (`herald_service::metrics::heap`).
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let args = match parse_args::<RouterArgs>(std::env::args_os()) {
         Ok(a) => a,

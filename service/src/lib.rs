@@ -7,8 +7,8 @@
 //!   their edge; libraries take typed configs.
 //! - [`telemetry`]: the tracing subscriber.
 //! - [`signal`]: waiting for SIGTERM or Ctrl-C.
-//! - [`metrics`]: the Prometheus recorder, `/metrics` rendering and the
-//!   standard process metrics.
+//! - [`metrics`]: the Prometheus recorder, `/metrics` rendering, the
+//!   standard process metrics and the allocator's heap metrics.
 //! - [`backoff`]: the one capped, jittered exponential backoff.
 //! - [`clock`]: wall-clock helpers (Unix milliseconds and seconds).
 
@@ -18,3 +18,8 @@ pub mod config;
 pub mod metrics;
 pub mod signal;
 pub mod telemetry;
+
+// The heap metrics' tests measure jemalloc, as every Herald binary runs on it.
+#[cfg(test)]
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;

@@ -19,6 +19,12 @@ impl GatewayProc {
     /// Starts a gateway with `args` plus ephemeral listeners, and waits
     /// until it prints its addresses.
     pub fn start(args: &[&str]) -> Self {
+        Self::start_bin(&bin("herald-gateway"), args)
+    }
+
+    /// Like [`GatewayProc::start`], with the gateway binary at `program`
+    /// (e.g. the test-only leaky build, [`crate::leaky::leaky_gateway_bin`]).
+    pub fn start_bin(program: &std::path::Path, args: &[&str]) -> Self {
         let mut all: Vec<String> = vec![
             "--listen".into(),
             "127.0.0.1:0".into(),
@@ -26,7 +32,7 @@ impl GatewayProc {
             "127.0.0.1:0".into(),
         ];
         all.extend(args.iter().map(|s| s.to_string()));
-        let proc = Proc::spawn(&bin("herald-gateway"), &all);
+        let proc = Proc::spawn(program, &all);
         let line = proc.wait_line("herald-gateway: dashboard", Duration::from_secs(20));
         let addr_after = |prefix: &str| -> SocketAddr {
             let rest = &line[line.find(prefix).expect("address in banner") + prefix.len()..];

@@ -3,6 +3,8 @@
 //! # Layout
 //! - [`process`]: spawning workspace binaries, signals, logs.
 //! - [`gateway`]: a `herald-gateway` process on ephemeral ports, `/metrics`, publish.
+//! - [`leaky`]: the test-only leaky gateway build (feature `debug-leak`),
+//!   built once in `target/leaky`.
 //! - [`ws`]: a native-protocol WebSocket client.
 //! - [`node`]: the Node scripts of `tests/js/` (the real `socket.io-client`).
 //! - [`promql`]: metric names used by the Grafana dashboards and alert rules.
@@ -14,6 +16,7 @@
 //! The tests themselves are in `tests/e2e/`.
 
 pub mod gateway;
+pub mod leaky;
 pub mod node;
 pub mod process;
 pub mod prometheus;

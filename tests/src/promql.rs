@@ -45,6 +45,9 @@ pub const HERALD_METRICS: &[&str] = &[
     "process_resident_memory_bytes",
     "process_cpu_seconds_total",
     "process_open_fds",
+    "herald_process_heap_allocated_bytes",
+    "herald_process_heap_resident_bytes",
+    "herald_process_heap_retained_bytes",
     "herald_build_info",
 ];
 

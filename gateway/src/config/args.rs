@@ -305,13 +305,21 @@ pub struct GatewayArgs {
     )]
     pub socketio_connect_timeout_ms: u64,
 
-    /// DEBUG ONLY: leak this many bytes per accepted connection, to prove the soak test's leak detector.
-    #[arg(
-        long,
-        env = "HERALD_DEBUG_LEAK_BYTES_PER_CONNECTION",
-        default_value_t = 0,
-        hide = true
+    /// TEST BUILDS ONLY: leak this many bytes per accepted connection, to
+    /// prove the soak test's leak detector. It is an option only in a build
+    /// with the `debug-leak` feature; every other build refuses it as an
+    /// unknown argument (and as an unknown key in the TOML file), and keeps 0.
+    #[cfg_attr(
+        feature = "debug-leak",
+        arg(
+            long,
+            env = "HERALD_DEBUG_LEAK_BYTES_PER_CONNECTION",
+            default_value_t = 0,
+            hide = true
+        ),
+        serde(default)
     )]
+    #[cfg_attr(not(feature = "debug-leak"), arg(skip), serde(skip))]
     pub debug_leak_bytes_per_connection: usize,
 }
 
@@ -512,6 +520,7 @@ impl GatewayArgs {
             demo_rate: if self.standalone { self.demo_rate } else { 0.0 },
             shutdown_grace: Duration::from_millis(self.shutdown_grace_ms),
             metrics_enabled: !self.no_metrics,
+            #[cfg(feature = "debug-leak")]
             debug_leak_bytes_per_connection: self.debug_leak_bytes_per_connection,
             socketio: SocketIoConfig {
                 ping_interval: Duration::from_millis(self.socketio_ping_interval_ms),

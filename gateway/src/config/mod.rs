@@ -49,7 +49,9 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// Whether metrics are recorded.
     pub metrics_enabled: bool,
-    /// Debug only: bytes leaked on purpose per accepted connection (leak-detector proof).
+    /// Test builds only (feature `debug-leak`): bytes leaked on purpose per
+    /// accepted connection, the soak leak detector's proof.
+    #[cfg(feature = "debug-leak")]
     pub debug_leak_bytes_per_connection: usize,
     /// The Socket.IO transport at `/socket.io/`.
     pub socketio: SocketIoConfig,

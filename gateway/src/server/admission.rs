@@ -1,4 +1,6 @@
 //! Connection admission: the connection limit and the per-transport gauge.
+//! In a test build (feature `debug-leak`) it can also leak on purpose, for
+//! the soak test's leak detector; no other build has that code.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,7 +15,8 @@ pub struct Admission {
     max: usize,
     /// Metric handles.
     metrics: Arc<GatewayMetrics>,
-    /// Debug only: bytes to leak per admitted connection.
+    /// Test builds only: bytes to leak per admitted connection.
+    #[cfg(feature = "debug-leak")]
     leak_bytes: usize,
 }
 
@@ -27,7 +30,20 @@ pub struct ConnPermit {
 
 impl Admission {
     /// Admission with `max` places.
-    pub fn new(max: usize, metrics: Arc<GatewayMetrics>, leak_bytes: usize) -> Arc<Self> {
+    pub fn new(max: usize, metrics: Arc<GatewayMetrics>) -> Arc<Self> {
+        Arc::new(Self {
+            live: AtomicUsize::new(0),
+            max,
+            metrics,
+            #[cfg(feature = "debug-leak")]
+            leak_bytes: 0,
+        })
+    }
+
+    /// Test builds only: admission with `max` places that leaks (and
+    /// touches) `leak_bytes` per admitted connection.
+    #[cfg(feature = "debug-leak")]
+    pub fn leaking(max: usize, metrics: Arc<GatewayMetrics>, leak_bytes: usize) -> Arc<Self> {
         Arc::new(Self {
             live: AtomicUsize::new(0),
             max,
@@ -50,8 +66,9 @@ impl Admission {
             return None;
         }
         self.metrics.connections(transport, 1.0);
+        #[cfg(feature = "debug-leak")]
         if self.leak_bytes > 0 {
-            // Deliberate, for the soak test's leak detector (hidden debug flag).
+            // Deliberate, for the soak test's leak detector (test builds only).
             let leaked: &'static mut [u8] =
                 Box::leak(vec![0xA5u8; self.leak_bytes].into_boxed_slice());
             std::hint::black_box(leaked);

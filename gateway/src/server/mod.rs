@@ -261,7 +261,10 @@ impl Gateway {
         bus.start(hub.clone() as Arc<dyn Sink>).await?;
 
         let state = Arc::new(AppState {
-            admission: Admission::new(
+            #[cfg(not(feature = "debug-leak"))]
+            admission: Admission::new(config.limits.max_connections, metrics),
+            #[cfg(feature = "debug-leak")]
+            admission: Admission::leaking(
                 config.limits.max_connections,
                 metrics,
                 config.debug_leak_bytes_per_connection,

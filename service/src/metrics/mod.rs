@@ -3,7 +3,10 @@
 //!
 //! - [`render`]: [`MetricsRender`], installing the recorder and rendering.
 //! - [`process`]: `process_*` metrics read from `/proc/self`.
+//! - [`heap`]: `herald_process_heap_*_bytes`, the allocator's (jemalloc's)
+//!   live, resident and retained bytes.
 
+pub mod heap;
 pub mod process;
 pub mod render;
 

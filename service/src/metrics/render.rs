@@ -6,7 +6,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::{BUILD_INFO, process};
+use super::{BUILD_INFO, heap, process};
 
 /// Latency buckets for every `*_seconds` histogram, in seconds: 100 µs to
 /// 10 s, with 1.5 ms and 2 ms so that sub-floor fan-out targets can be read.
@@ -63,12 +63,13 @@ impl MetricsRender {
         })
     }
 
-    /// A renderer with no recorder behind it: only process metrics.
+    /// A renderer with no recorder behind it: only process and heap metrics.
     pub fn disabled() -> Self {
         Self { handle: None }
     }
 
-    /// The Prometheus text exposition, with process metrics appended.
+    /// The Prometheus text exposition, with the process and heap metrics
+    /// appended.
     pub fn render(&self) -> String {
         let mut out = self
             .handle
@@ -76,6 +77,29 @@ impl MetricsRender {
             .map(PrometheusHandle::render)
             .unwrap_or_default();
         process::render(&mut out);
+        heap::render(&mut out);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MetricsRender;
+    use crate::metrics::heap::{HEAP_ALLOCATED, HEAP_RESIDENT, HEAP_RETAINED};
+
+    #[test]
+    fn the_rendered_text_carries_the_process_and_heap_series() {
+        let text = MetricsRender::disabled().render();
+        for name in [
+            "process_resident_memory_bytes",
+            HEAP_ALLOCATED,
+            HEAP_RESIDENT,
+            HEAP_RETAINED,
+        ] {
+            assert!(
+                text.lines().any(|l| l.starts_with(&format!("{name} "))),
+                "{name} missing from:\n{text}"
+            );
+        }
     }
 }

@@ -235,6 +235,7 @@ async fn burst(ws_url: &str, n: usize, hold: Duration) {
                 room: RoomName::new(&format!("burst:{i}")).unwrap(),
                 since: None,
                 leave_others: false,
+                token: None,
                 id: Some(1),
             })
             .await;

@@ -103,8 +103,9 @@ struct Conn<'a> {
     emits: Vec<Emit>,
     /// The connection's hub id.
     conn_id: ConnId,
-    /// What the connection may do, and until when.
-    access: Access,
+    /// What the connection may do, and until when (boxed: most of an idle
+    /// connection's memory is its session future).
+    access: Box<Access>,
     /// Set when `access`'s deadline moved (an `auth` or `refresh`).
     rearm: bool,
     /// The client's frame budget.
@@ -118,7 +119,7 @@ pub struct Start {
     /// The session id.
     pub session: String,
     /// The standing its handshake token (or none) gave it.
-    pub access: Access,
+    pub access: Box<Access>,
     /// Its connection slot, released when the session ends.
     pub _permit: ConnPermit,
 }
@@ -272,7 +273,7 @@ pub async fn run(sock: TcpStream, leftover: Vec<u8>, state: Arc<AppState>, start
             }
             link.close(code);
             let goodbye = vec![frame(&ServerFrame::disconnect(code), conn.format)];
-            ws::close_with(&link, &sock, code, goodbye).await;
+            Box::pin(ws::close_with(&link, &sock, code, goodbye)).await;
         }
         End::Gone(reason) => tracing::debug!(reason, "gone"),
     }

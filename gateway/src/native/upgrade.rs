@@ -130,7 +130,7 @@ pub async fn handler(State(state): State<Arc<AppState>>, mut req: Request) -> Re
                     let conn = session::Start {
                         format,
                         session,
-                        access,
+                        access: Box::new(access),
                         _permit: permit,
                     };
                     session::run(sock, leftover, st, conn).await;

@@ -327,7 +327,7 @@ async fn run_inner(
                     .map(|f| chunk(&link, f, framing))
                     .collect();
                 last.push(Chunk::plain(ws_frame(Opcode::Text, b"1")));
-                ws::close_with(&link, sock, code, last).await;
+                Box::pin(ws::close_with(&link, sock, code, last)).await;
             }
         }
     }

@@ -151,7 +151,9 @@ pub async fn close_with(link: &Arc<Link>, sock: &TcpStream, code: CloseCode, goo
         }
     })
     .await;
-    if flushed == Ok(true) {
+    // Only after closes for input the client was still sending: a normal
+    // peer reads the close frame and closes its side, which needs no wait.
+    if flushed == Ok(true) && matches!(code, CloseCode::FrameFlood | CloseCode::FrameTooLarge) {
         linger(sock).await;
     }
 }
@@ -169,7 +171,10 @@ async fn linger(sock: &TcpStream) {
     {
         return;
     }
-    let mut sink = [0u8; 4096];
+    // On the heap, and only here: a buffer on the stack would be part of
+    // every session future (they await this at their end), for the whole
+    // life of every connection.
+    let mut sink = vec![0u8; 4096];
     let _ = tokio::time::timeout(LINGER, async {
         loop {
             if sock.readable().await.is_err() {

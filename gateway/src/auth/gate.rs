@@ -210,10 +210,17 @@ impl Access {
     /// The standing of a new connection that sent `token` with its
     /// handshake (a URL parameter, Socket.IO's `auth.token`), or none.
     ///
+    /// On a gate with no keys a handshake token is ignored and the
+    /// connection is anonymous: Socket.IO apps often put a token of their
+    /// own in `auth`, and the reference server accepts any payload. (An
+    /// explicit `auth` or `refresh` op is refused with
+    /// [`AuthError::NoKeys`] instead, by [`Access::authenticate`].)
+    ///
     /// # Errors
     /// The token's refusal; the connection must be closed with
     /// [`close_code`] of it.
     pub fn start(gate: &Gate, token: Option<&str>) -> Result<Self, AuthError> {
+        let token = token.filter(|_| gate.verifies_tokens());
         let mut access = Self {
             grant: None,
             token_rooms: HashSet::new(),

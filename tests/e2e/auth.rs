@@ -174,8 +174,7 @@ async fn a_gateway_on_redis_without_auth_opens_only_its_public_rooms() {
         error_code(&reply(&mut c, 2).await),
         Some(ErrorCode::PermissionDenied)
     );
-    // Anonymous clients publish only where they may read, and only with
-    // client publish on (it is off here).
+    // The one refusal on this fresh gateway is counted once.
     assert_eq!(
         public
             .metric(

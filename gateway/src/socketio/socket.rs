@@ -575,7 +575,7 @@ impl Sockets {
             None | Some(Value::Null) => None,
             Some(Value::String(t)) => Some(t.as_str()),
             Some(_) => {
-                metrics.auth_refusal(AuthError::Malformed(String::new()).code());
+                metrics.auth_refusal("malformed");
                 return Err(Refusal {
                     code: CloseCode::TokenInvalid,
                     message: "auth.token must be a string".into(),

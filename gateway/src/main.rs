@@ -50,12 +50,14 @@ fn main() -> ExitCode {
 }
 
 async fn run(config: herald_gateway::config::Config) -> anyhow::Result<()> {
+    // Before the ports open: a SIGTERM right after the banner drains too.
+    let mut terminated = herald_service::signal::Terminated::listen();
     let gateway = Gateway::start(config).await.context("cannot start")?;
     println!(
         "herald-gateway: dashboard http://{}/  websocket ws://{}/ws  admin http://{}/metrics",
         gateway.client_addr, gateway.client_addr, gateway.admin_addr
     );
-    herald_service::signal::terminated().await;
+    terminated.recv().await;
     let left = gateway.shutdown().await;
     if left > 0 {
         tracing::warn!(left, "grace period ended with connections still open");

@@ -40,13 +40,16 @@ fn main() -> ExitCode {
     };
     let stop = CancellationToken::new();
     let result = runtime.block_on(async {
+        // Before the router starts: a SIGTERM at any point after it says it
+        // is ready drains it.
+        let mut terminated = herald_service::signal::Terminated::listen();
         // No task of its own: the signal is awaited beside the router, which
         // then shuts down (and awaits its tracked tasks).
         let app = herald_router::app::run(config, stop.clone());
         tokio::pin!(app);
         tokio::select! {
             r = &mut app => r,
-            () = herald_service::signal::terminated() => {
+            () = terminated.recv() => {
                 stop.cancel();
                 app.await
             }

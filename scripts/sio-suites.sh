@@ -7,6 +7,15 @@
 #
 #   scripts/sio-suites.sh                # exits 1 unless every test passes
 #   scripts/sio-suites.sh --report-only  # prints the scores, exits 0
+#   scripts/sio-suites.sh --min-eio 17 --min-sio 32
+#                                        # exits 1 below either score
+#
+# The Socket.IO v5 suite expects three application handlers (greet each
+# CONNECT with `auth`, echo `message` as `message-back`, ack
+# `message-with-ack`). Herald runs application logic in a backend it
+# forwards CONNECTs and events to (docs/proxy.md); the suite's gateway gets
+# `--connect-proxy` and `--socketio-event-proxy` pointing at
+# tests/js/app-backend.mjs, started here on a free port.
 #
 # Prints one line per test, then
 #   engine.io v4: X/25 passed
@@ -32,9 +41,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 report_only=0
-for arg in "$@"; do
+min_eio=""
+min_sio=""
+while [ $# -gt 0 ]; do
+  arg=$1
+  shift
   case "$arg" in
     --report-only) report_only=1 ;;
+    --min-eio) min_eio=${1:?--min-eio takes a count}; shift ;;
+    --min-sio) min_sio=${1:?--min-sio takes a count}; shift ;;
     -h | --help)
       sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
       exit 0
@@ -87,6 +102,7 @@ done
 
 work="$(mktemp -d -t herald-sio-suites.XXXXXX)"
 gw_pid=""
+backend_pid=""
 stop_gateway() {
   if [ -n "$gw_pid" ]; then
     kill "$gw_pid" 2>/dev/null || true
@@ -96,6 +112,7 @@ stop_gateway() {
 }
 cleanup() {
   stop_gateway
+  if [ -n "$backend_pid" ]; then kill "$backend_pid" 2>/dev/null || true; fi
   # Reports and gateway logs are kept only when something failed.
   if [ "${keep_work:-0}" = 0 ]; then rm -rf "$work"; fi
 }
@@ -183,8 +200,22 @@ if ! node "$suites/report.mjs" "$work/eio.json" "engine.io v4" 25 >"$work/eio.tx
 cat "$work/eio.txt"
 summary+=("$(tail -n 1 "$work/eio.txt")")
 
-# Socket.IO v5.
-start_gateway sio
+# Socket.IO v5, with the application backend its handlers live in.
+node tests/js/app-backend.mjs 0 >"$work/backend.out" 2>"$work/backend.err" &
+backend_pid=$!
+backend_url=""
+for _ in $(seq 1 100); do
+  backend_url="$(sed -n 's/^app-backend listening on //p' "$work/backend.out" 2>/dev/null)"
+  [ -n "$backend_url" ] && break
+  kill -0 "$backend_pid" 2>/dev/null || break
+  sleep 0.1
+done
+[ -n "$backend_url" ] || { echo "sio-suites: the app backend did not start:" >&2; cat "$work/backend.err" >&2; exit 2; }
+sio_args=()
+if has_flag --socketio-event-proxy; then
+  sio_args+=(--connect-proxy "$backend_url" --socketio-event-proxy "$backend_url")
+fi
+start_gateway sio "${sio_args[@]}"
 echo "==> Socket.IO v5 suite"
 run_suite socket.io-v5 "$suites/socket.io-v5" sio
 stop_gateway
@@ -194,9 +225,22 @@ summary+=("$(tail -n 1 "$work/sio.txt")")
 
 echo
 printf '%s\n' "${summary[@]}"
-if [ "$status" != 0 ]; then
+# Minimum scores: below one, the run fails even with --report-only.
+score() { sed -n 's/^.*: \([0-9]*\)\/[0-9]* passed$/\1/p' <<<"$1"; }
+below=0
+for pair in "eio:$min_eio:${summary[0]}" "sio:$min_sio:${summary[1]}"; do
+  IFS=: read -r name min line <<<"$pair"
+  [ -z "$min" ] && continue
+  got="$(score "$line")"
+  if [ -z "$got" ] || [ "$got" -lt "$min" ]; then
+    echo "sio-suites: $name scored ${got:-nothing}, below the required $min" >&2
+    below=1
+  fi
+done
+if [ "$status" != 0 ] || [ "$below" = 1 ]; then
   keep_work=1
   echo "reports and gateway logs: $work" >&2
+  if [ "$below" = 1 ]; then exit 1; fi
   if [ "$report_only" = 1 ]; then exit 0; fi
 fi
 exit "$status"

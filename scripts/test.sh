@@ -57,8 +57,11 @@ step "browser client unit tests (node --test)"
 step "cargo nextest run"
 cargo nextest run --workspace --locked --no-fail-fast
 
-# The official suites' scores are printed here; the run fails only when a
-# suite cannot run at all (issue 15 tracks the remaining failures).
+# The official suites' scores are printed here. Socket.IO v5 must pass
+# whole (its handlers run in tests/js/app-backend.mjs, behind the proxies);
+# Engine.IO v4's echo tests cannot pass on a Socket.IO server (see
+# tests/sio-suites/README.md), so it must reach the reference Socket.IO
+# server's score on the same path.
 step "official Engine.IO v4 and Socket.IO v5 suites"
 HERALD_GATEWAY_BIN=target/debug/herald-gateway \
-  scripts/sio-suites.sh --report-only
+  scripts/sio-suites.sh --report-only --min-eio 17 --min-sio 32

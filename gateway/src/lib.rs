@@ -21,6 +21,8 @@
 //!   publish), token verification (keys pinned to one algorithm, chosen by
 //!   `kid`), room-pattern permissions and scoped API keys
 //!   (`docs/security.md`).
+//! - [`proxy`]: the application backend: Socket.IO CONNECTs and client
+//!   events Herald does not handle itself, asked of HTTP URLs from config.
 //! - [`metrics`]: the gateway's metric names and hot-path handles.
 //! - [`demo`]: the standalone demo feed.
 //!
@@ -35,6 +37,7 @@ pub mod http;
 pub mod hub;
 pub mod metrics;
 pub mod native;
+pub mod proxy;
 pub mod server;
 pub mod socketio;
 pub mod transport;

@@ -368,6 +368,22 @@ async fn a_polling_close_packet_ends_the_pending_get_with_a_noop() {
     assert_eq!(http.get(&url).send().await.unwrap().status(), 400);
 }
 
+/// The official suites send the GET and the close POST at once, so the
+/// POST can be handled first: the GET that arrives just after the close
+/// still gets the noop, and the request after it finds the session gone.
+#[tokio::test]
+async fn a_get_racing_the_close_packet_still_gets_the_noop() {
+    let gw = gateway(&[]);
+    let http = reqwest::Client::new();
+    let url = polling_session(&gw, &http).await;
+    let close = http.post(&url).body("1").send().await.unwrap();
+    assert_eq!(close.status(), 200);
+    let late = http.get(&url).send().await.unwrap();
+    assert_eq!(late.status(), 200, "the GET behind the close is answered");
+    assert_eq!(late.text().await.unwrap(), "6");
+    assert_eq!(http.get(&url).send().await.unwrap().status(), 400);
+}
+
 /// A GET whose client gives up (the HTTP connection closes before the
 /// answer) ends the session, as the reference server does.
 #[tokio::test]

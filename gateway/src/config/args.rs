@@ -305,6 +305,42 @@ pub struct GatewayArgs {
     )]
     pub socketio_connect_timeout_ms: u64,
 
+    /// Application backend: URL (http://) POSTed each Socket.IO CONNECT that passed the gateway's own checks; its reply may refuse it, name the user, emit events and join rooms (docs/proxy.md).
+    #[arg(long, env = "HERALD_CONNECT_PROXY")]
+    pub connect_proxy: Option<String>,
+
+    /// Application backend: URL (http://) POSTed each Socket.IO client event the gateway does not handle itself; its reply may ack, emit events back, join and leave rooms (docs/proxy.md).
+    #[arg(long, env = "HERALD_SOCKETIO_EVENT_PROXY")]
+    pub socketio_event_proxy: Option<String>,
+
+    /// Application backend: milliseconds a request may take before it fails with backend_failed (110).
+    #[arg(long, env = "HERALD_PROXY_TIMEOUT_MS", default_value_t = 5_000)]
+    pub proxy_timeout_ms: u64,
+
+    /// Application backend: requests waiting across the node; more fail at once with backend_busy (111).
+    #[arg(long, env = "HERALD_PROXY_MAX_IN_FLIGHT", default_value_t = 1_024)]
+    pub proxy_max_in_flight: usize,
+
+    /// Application backend: events one session may have waiting; more fail at once with backend_busy (111).
+    #[arg(
+        long,
+        env = "HERALD_PROXY_MAX_IN_FLIGHT_PER_SESSION",
+        default_value_t = 16
+    )]
+    pub proxy_max_in_flight_per_session: usize,
+
+    /// Application backend: the largest reply body read, in bytes; a longer one fails with backend_failed (110).
+    #[arg(
+        long,
+        env = "HERALD_PROXY_MAX_REPLY_BYTES",
+        default_value_t = 1_048_576
+    )]
+    pub proxy_max_reply_bytes: usize,
+
+    /// Application backend: a secret (16 to 512 bytes) sent as `Authorization: Bearer` on every request, so the backend can check the caller.
+    #[arg(long, env = "HERALD_PROXY_SECRET", hide_env_values = true)]
+    pub proxy_secret: Option<String>,
+
     /// TEST BUILDS ONLY: leak this many bytes per accepted connection, to
     /// prove the soak test's leak detector. It is an option only in a build
     /// with the `debug-leak` feature; every other build refuses it as an
@@ -458,6 +494,7 @@ impl GatewayArgs {
         }
         let api_keys = self.api_keys()?;
         let auth = self.auth_gate()?;
+        let proxy = self.proxy_config()?;
         let node_id = match self.node_id {
             Some(id)
                 if id.is_empty()
@@ -496,6 +533,7 @@ impl GatewayArgs {
             node_id,
             bus,
             api_keys,
+            proxy,
             metrics_require_key: self.metrics_require_key,
             limits: Limits {
                 max_connections: self.max_connections,

@@ -4,11 +4,14 @@
 //! - [`args`]: the flags, each with its environment variable and default.
 //! - `auth`: the `--jwt-*`, `--public-rooms` and `--auth-timeout-ms` flags
 //!   turned into the node's [`Gate`](crate::auth::Gate).
+//! - `proxy`: the `--connect-proxy`, `--socketio-event-proxy` and
+//!   `--proxy-*` flags turned into a [`ProxyConfig`](crate::proxy::ProxyConfig).
 //! - The TOML overlay is `herald_service::config`, shared by every binary.
 //! - [`Config`]: the validated, typed configuration the library takes.
 
 pub mod args;
 mod auth;
+mod proxy;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -55,6 +58,8 @@ pub struct Config {
     pub debug_leak_bytes_per_connection: usize,
     /// The Socket.IO transport at `/socket.io/`.
     pub socketio: SocketIoConfig,
+    /// The application backend (`--connect-proxy`, `--socketio-event-proxy`).
+    pub proxy: crate::proxy::ProxyConfig,
     /// Extra fan-out threads for large rooms.
     pub fanout_lanes: usize,
 }

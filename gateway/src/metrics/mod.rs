@@ -76,6 +76,9 @@ pub struct GatewayMetrics {
     pub enabled: bool,
 }
 
+/// The `kind` label of the application-backend metrics.
+pub const BACKEND_KINDS: [&str; 2] = ["connect", "event"];
+
 impl GatewayMetrics {
     /// Handles registered with the installed recorder, or no-ops.
     pub fn new(enabled: bool) -> Self {
@@ -127,6 +130,12 @@ impl GatewayMetrics {
         for c in crate::auth::AuthError::CODES {
             metrics::counter!(names::AUTH_REFUSALS, "code" => c).increment(0);
         }
+        for kind in BACKEND_KINDS {
+            for outcome in std::iter::once("ok").chain(crate::proxy::ProxyError::CODES) {
+                metrics::counter!(names::BACKEND_REQUESTS, "kind" => kind, "outcome" => outcome)
+                    .increment(0);
+            }
+        }
         metrics::gauge!(names::BUS_UP).set(0.0);
         metrics::gauge!(names::BUS_LAST_DELIVERY).set(0.0);
     }
@@ -153,6 +162,22 @@ impl GatewayMetrics {
     pub fn client_error(&self, code: &'static str) {
         if self.enabled {
             metrics::counter!(names::CLIENT_ERRORS, "code" => code).increment(1);
+        }
+    }
+
+    /// `herald_gateway_backend_requests_total{kind,outcome}` and
+    /// `herald_gateway_backend_seconds{kind}`: one application-backend
+    /// request answered (`outcome` `ok`) or failed (a `ProxyError` code).
+    pub fn backend_request(
+        &self,
+        kind: &'static str,
+        outcome: &'static str,
+        took: std::time::Duration,
+    ) {
+        if self.enabled {
+            metrics::counter!(names::BACKEND_REQUESTS, "kind" => kind, "outcome" => outcome)
+                .increment(1);
+            metrics::histogram!(names::BACKEND_SECONDS, "kind" => kind).record(took.as_secs_f64());
         }
     }
 

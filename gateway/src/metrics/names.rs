@@ -30,5 +30,10 @@ pub const BUS_UP: &str = "herald_gateway_bus_up";
 pub const BUS_LAST_DELIVERY: &str = "herald_gateway_bus_last_delivery_timestamp_seconds";
 /// Counter, by `code` (`AuthError::CODES`): tokens refused.
 pub const AUTH_REFUSALS: &str = "herald_gateway_auth_refusals_total";
+/// Counter, by `kind` (`connect`, `event`) and `outcome` (`ok`, or
+/// `ProxyError::CODES`): requests to the application backend.
+pub const BACKEND_REQUESTS: &str = "herald_gateway_backend_requests_total";
+/// Histogram, by `kind`: an application-backend request's time to its answer.
+pub const BACKEND_SECONDS: &str = "herald_gateway_backend_seconds";
 /// Counter, by `code`: client frames answered with an error.
 pub const CLIENT_ERRORS: &str = "herald_gateway_client_errors_total";

@@ -43,6 +43,8 @@ pub struct AppState {
     pub metrics_render: MetricsRender,
     /// The Redis bus, when the node runs on one (cluster-wide queries).
     pub redis: Option<Arc<RedisBus>>,
+    /// The application backend, when a proxy URL is configured.
+    pub backend: Option<crate::proxy::Backend>,
     /// A random per-process prefix that keeps session ids unique across restarts.
     boot: u32,
     /// Session counter.
@@ -82,6 +84,9 @@ pub enum StartError {
     /// The metrics recorder could not be installed.
     #[error("metrics: {0}")]
     Metrics(String),
+    /// The application backend's client could not be built.
+    #[error("application backend: {0}")]
+    Backend(#[from] crate::proxy::ProxyError),
 }
 
 /// A running gateway node.
@@ -274,6 +279,11 @@ impl Gateway {
             tracker: TaskTracker::new(),
             metrics_render,
             redis,
+            backend: if config.proxy.enabled() {
+                Some(crate::proxy::Backend::new(config.proxy.clone())?)
+            } else {
+                None
+            },
             boot: rand::random(),
             next_session: AtomicU64::new(1),
             config,

@@ -176,6 +176,9 @@ pub async fn handler(State(sio): State<Arc<SioState>>, req: Request) -> Response
             {
                 EioHttpError::SessionIdUnknown.into_response()
             }
+            // Closed, and its last packet (the noop after a client's
+            // close) already taken by a GET.
+            Some(handle) if handle.link.spent() => EioHttpError::SessionIdUnknown.into_response(),
             Some(handle) if handle.expired() => {
                 handle.link.close(CloseCode::HeartbeatTimeout);
                 EioHttpError::SessionIdUnknown.into_response()

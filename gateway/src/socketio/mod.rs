@@ -2,6 +2,7 @@
 //! today's `socket.io-client` code connects to Herald unchanged.
 //! See `docs/socketio.md`.
 //!
+//! - [`binary`]: attachments as `{"_binary": "<base64>"}` in JSON, both ways.
 //! - [`cors`]: CORS headers and preflights for pages on other origins.
 //! - [`http`]: the HTTP entry: handshakes, polling requests, WebSocket
 //!   upgrades (direct, and from a polling session), error replies.
@@ -9,10 +10,13 @@
 //! - [`session`]: one Engine.IO session's task: transports, heartbeats,
 //!   the outbox, close reasons.
 //! - [`socket`]: the Socket.IO layer of a session: namespaces, events,
-//!   acks, subscribe/unsubscribe/publish, encoding room messages.
+//!   acks, subscribe/unsubscribe/publish, encoding room messages; and
+//!   (`socket::backend`) CONNECTs and unhandled events asked of the
+//!   application backend, their replies applied in arrival order.
 //! - [`recovery`]: connection state recovery: offsets and the per-`pid`
 //!   record of a disconnected socket's rooms.
 
+pub mod binary;
 pub mod cors;
 pub mod http;
 pub mod polling;

@@ -119,6 +119,11 @@ impl PollHandle {
         *self.pong_deadline.lock() = deadline;
     }
 
+    /// Whether a GET is waiting for packets right now.
+    pub fn get_pending(&self) -> bool {
+        self.get_busy.load(Ordering::Acquire)
+    }
+
     /// Whether the pong deadline has passed: the session is over even if
     /// its task has not woken up to close it yet, so a request arriving
     /// after the deadline is never served (scheduling jitter cannot keep a

@@ -17,13 +17,17 @@ use tracing::Instrument;
 
 use super::SioState;
 use super::polling::{Frame, Incoming, PollHandle};
-use super::socket::{Sockets, Violation};
+use super::socket::{Done, Sockets, Violation};
 use crate::server::admission::ConnPermit;
 use crate::transport::end::End;
 use crate::transport::frames::{Framing, SioEncoding, ws_frame};
 use crate::transport::link::{Chunk, Link, Wire};
 use crate::transport::ws::{self, WsReader};
 use crate::transport::{accounting, span};
+
+/// How long a polling session whose client sent a close (`1`) with no GET
+/// waiting keeps its last noop for a GET sent at the same moment.
+pub const CLOSE_LINGER: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The transport a session currently reads from.
 pub enum Transport {
@@ -196,6 +200,7 @@ async fn run_inner(
             timer.as_mut().reset(wake);
         }
         let queued = link.has_queued();
+        let backend = sockets.awaiting_backend();
         end = match &mut transport {
             Transport::Ws { sock, reader } => tokio::select! {
                 biased;
@@ -211,6 +216,7 @@ async fn run_inner(
                     },
                     Err(e) => Some(End::from(e)),
                 },
+                done = sockets.backend_reply(), if backend => Box::pin(on_backend(done, &mut sockets, &mut out)).await,
                 () = timer.as_mut() => on_timer(&mut out, heartbeat, &mut pong_deadline, [connect_deadline, expiry], &cfg),
             },
             Transport::Polling(_) => tokio::select! {
@@ -253,6 +259,7 @@ async fn run_inner(
                         permit.is_none().then_some(End::Close(CloseCode::ConnectionLimit))
                     }
                 },
+                done = sockets.backend_reply(), if backend => Box::pin(on_backend(done, &mut sockets, &mut out)).await,
                 () = timer.as_mut() => on_timer(&mut out, heartbeat, &mut pong_deadline, [connect_deadline, expiry], &cfg),
             },
         };
@@ -298,7 +305,7 @@ async fn run_inner(
         link.close(code);
     }
     match &transport {
-        Transport::Polling(_) => {
+        Transport::Polling(handle) => {
             let framing = link.framing();
             let mut last: Vec<Chunk> = goodbye
                 .into_iter()
@@ -312,12 +319,29 @@ async fn run_inner(
                 b"1"
             };
             last.push(Chunk::plain(Bytes::from_static(bye)));
-            // Unregistered before the last packets are released: a client
-            // that sends its next request the moment it gets them must
-            // already find the session gone (400).
-            sio.polling.remove(&sid);
+            // A client closing while no GET waits may have sent its GET
+            // with the close (the official suites do), and that GET may
+            // reach the gateway second: the noop waits for it, briefly.
+            let linger = matches!(end, End::Gone("client_closed")) && !handle.get_pending();
+            if !linger {
+                // Unregistered before the last packets are released: a
+                // client that sends its next request the moment it gets
+                // them must already find the session gone (400).
+                sio.polling.remove(&sid);
+            }
             link.close(CloseCode::Normal);
             link.finish(last);
+            if linger {
+                // Once the noop is taken the link is spent, and requests
+                // get 400 even before the session is unregistered.
+                let taken = async {
+                    while link.has_queued() {
+                        link.notified().await;
+                    }
+                };
+                let _ = tokio::time::timeout(CLOSE_LINGER, taken).await;
+                sio.polling.remove(&sid);
+            }
         }
         Transport::Ws { sock, .. } => {
             if let End::Close(code) = end {
@@ -412,6 +436,15 @@ fn ws_packet(msg: WsMessage, link: &Link) -> Result<Option<EioPacket>, End> {
         }
         WsMessage::Pong(_) => Ok(None),
     }
+}
+
+/// Applies an application-backend answer; a packet it released that
+/// breaks the protocol closes the session.
+async fn on_backend(done: Done, sockets: &mut Sockets, out: &mut Vec<Frame>) -> Option<End> {
+    let v = sockets.on_backend(done, out).await.err()?;
+    sockets.count_error(v.code);
+    tracing::debug!(reason = %v.reason, "protocol violation");
+    Some(End::Close(CloseCode::ProtocolViolation))
 }
 
 async fn on_packet(

@@ -523,6 +523,13 @@ impl Link {
         !self.inner.lock().queue.is_empty()
     }
 
+    /// Whether the link is closed and its last packets were all taken: a
+    /// polling session in this state is over, whatever its task is doing.
+    pub fn spent(&self) -> bool {
+        let g = self.inner.lock();
+        g.closed.is_some() && g.queue.is_empty()
+    }
+
     /// Writes queued bytes while the socket takes them, many frames per
     /// write. Call when the socket is writable.
     pub fn flush(&self) -> Flushed {

@@ -34,11 +34,18 @@ pub enum ErrorCode {
     /// 109: the client sent frames faster than the gateway allows; the
     /// connection is closed with 4010 next.
     RateLimited = 109,
+    /// 110: the application backend the event was forwarded to failed:
+    /// it timed out, answered an HTTP error, or answered something that is
+    /// not a valid reply. The message says which.
+    BackendFailed = 110,
+    /// 111: too many events are waiting for the application backend
+    /// (this session's or this node's bound); retry later.
+    BackendBusy = 111,
 }
 
 impl ErrorCode {
     /// Every error code, for documentation and tests.
-    pub const ALL: [ErrorCode; 10] = [
+    pub const ALL: [ErrorCode; 12] = [
         Self::Internal,
         Self::BadFrame,
         Self::UnknownOp,
@@ -49,6 +56,8 @@ impl ErrorCode {
         Self::NotSubscribed,
         Self::Unauthorized,
         Self::RateLimited,
+        Self::BackendFailed,
+        Self::BackendBusy,
     ];
 
     /// The short, stable name of the code.
@@ -64,6 +73,8 @@ impl ErrorCode {
             Self::NotSubscribed => "not_subscribed",
             Self::Unauthorized => "unauthorized",
             Self::RateLimited => "rate_limited",
+            Self::BackendFailed => "backend_failed",
+            Self::BackendBusy => "backend_busy",
         }
     }
 }

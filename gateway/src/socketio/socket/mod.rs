@@ -8,10 +8,13 @@
 //! each its own frame). Herald's rooms are global: the same room joined
 //! from two namespaces is one subscription.
 
+mod backend;
+
+pub use backend::{Done, MAX_HELD};
+
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
-use base64::Engine as _;
 use bytes::Bytes;
 use herald_protocol::native::{CloseCode, ErrorCode};
 use herald_protocol::sio::{
@@ -21,6 +24,7 @@ use herald_protocol::{Position, RoomName};
 use serde_json::{Map, Value, json};
 use tokio::time::Instant;
 
+use super::binary::inline_binary;
 use super::polling::Frame;
 use super::recovery::{self, Record, RoomState};
 use super::{SioState, random_id};
@@ -94,6 +98,8 @@ struct NspSocket {
     pid: Option<String>,
     /// This socket's id in the link (which logs what it is sent).
     id: u16,
+    /// Its CONNECT's `auth`, kept only for the event proxy's requests.
+    auth: Option<Box<Map<String, Value>>>,
 }
 
 /// An event sent with an ack id, waiting for the client's ACK.
@@ -140,6 +146,11 @@ pub struct Sockets {
     access: Option<Access>,
     /// The client's packet budget.
     bucket: Bucket,
+    /// Requests to the application backend and the packets held behind a
+    /// CONNECT it is asked about (created at the first request).
+    backend: Option<Box<backend::Pending>>,
+    /// The user the session registered with, for the backend's requests.
+    user: Option<Arc<str>>,
 }
 
 impl Sockets {
@@ -158,6 +169,8 @@ impl Sockets {
             awaiting: Vec::new(),
             access: None,
             bucket,
+            backend: None,
+            user: None,
         }
     }
 
@@ -349,6 +362,9 @@ impl Sockets {
         packet: SioPacket,
         out: &mut Vec<Frame>,
     ) -> Result<(), Violation> {
+        if self.backend.as_ref().is_some_and(|b| b.connecting()) {
+            return self.hold(packet);
+        }
         let idx = self.nsps.iter().position(|s| s.nsp == packet.nsp);
         match (packet.kind.base(), idx) {
             (SioKind::Connect, None) => self.on_connect(packet, out).await,
@@ -479,6 +495,26 @@ impl Sockets {
             push_packet(out, &refusal.into_packet(nsp));
             return Ok(());
         }
+        if app.config.proxy.connect_url.is_some() {
+            self.ask_connect(nsp, packet.data);
+            return Ok(());
+        }
+        self.accept(nsp, auth, None, out).await;
+        Ok(())
+    }
+
+    /// Joins namespace `nsp` (its CONNECT accepted): registers the session
+    /// with the hub at its first namespace (as `user`, when its token names
+    /// none), answers the CONNECT, restores recovered rooms.
+    async fn accept(
+        &mut self,
+        nsp: String,
+        auth: Option<&Map<String, Value>>,
+        user: Option<String>,
+        out: &mut Vec<Frame>,
+    ) {
+        let app = self.sio.app.clone();
+        let cfg = &app.config.socketio;
         if self.core.is_none() {
             let claimed = || {
                 auth.and_then(|a| a.get("user"))
@@ -487,9 +523,13 @@ impl Sockets {
             };
             let user = match self.access.as_ref().and_then(Access::user) {
                 Some(user) => Some(user.to_owned()),
+                None if user.is_some() => user,
                 None if app.config.auth.trusts_client_user() => claimed(),
                 None => None,
             };
+            if app.config.proxy.event_url.is_some() {
+                self.user = user.as_deref().map(Arc::from);
+            }
             let conn = app.hub.register(user, self.link.clone());
             let subs = Subscriptions::new(
                 app.hub.clone(),
@@ -534,11 +574,19 @@ impl Sockets {
             .add_nsp(Arc::from(nsp.as_str()), cfg.recovery, sent);
         // Most sessions join one namespace: no spare slots per session.
         self.nsps.reserve_exact(1);
+        let auth = app
+            .config
+            .proxy
+            .event_url
+            .as_ref()
+            .and(auth)
+            .map(|a| Box::new(a.clone()));
         self.nsps.push(NspSocket {
             nsp,
             rooms: HashSet::new(),
             pid,
             id,
+            auth,
         });
         let idx = self.nsps.len() - 1;
         for (room, since) in positions {
@@ -561,7 +609,6 @@ impl Sockets {
             self.sync_slot(&room);
         }
         self.flush_emits(Some(idx), out);
-        Ok(())
     }
 
     /// Checks a CONNECT's `auth.token` (or its absence) against the gate.
@@ -675,6 +722,8 @@ impl Sockets {
             self.publish(&packet).await
         } else if name == REFRESH_EVENT {
             self.refresh(packet.args().first())
+        } else if app.config.proxy.event_url.is_some() {
+            self.ask_event(i, &packet)
         } else {
             Err((
                 ErrorCode::UnknownOp,
@@ -957,50 +1006,4 @@ pub fn push_packet(out: &mut Vec<Frame>, packet: &SioPacket) {
     let (text, attachments) = encode_frame(packet);
     out.push(Frame::text(text));
     out.extend(attachments.into_iter().map(Frame::Binary));
-}
-
-/// Replaces each binary placeholder in `data` with `{"_binary": "<base64>"}`.
-pub fn inline_binary(data: &mut Value, attachments: &[Bytes]) {
-    let mut stack = vec![data];
-    while let Some(v) = stack.pop() {
-        match v {
-            Value::Object(map) => {
-                if map.get("_placeholder") == Some(&Value::Bool(true))
-                    && let Some(bytes) = map
-                        .get("num")
-                        .and_then(Value::as_u64)
-                        .and_then(|n| attachments.get(n as usize))
-                {
-                    let mut b = Map::new();
-                    b.insert(
-                        "_binary".into(),
-                        Value::String(base64::engine::general_purpose::STANDARD.encode(bytes)),
-                    );
-                    *map = b;
-                } else {
-                    stack.extend(map.values_mut());
-                }
-            }
-            Value::Array(items) => stack.extend(items.iter_mut()),
-            _ => {}
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn placeholders_become_base64_objects() {
-        let mut data = json!({ "a": [1, { "_placeholder": true, "num": 0 }], "b": { "_placeholder": true, "num": 1 } });
-        inline_binary(
-            &mut data,
-            &[Bytes::from_static(b"\x01\x02"), Bytes::from_static(b"hi")],
-        );
-        assert_eq!(
-            data,
-            json!({ "a": [1, { "_binary": "AQI=" }], "b": { "_binary": "aGk=" } })
-        );
-    }
 }

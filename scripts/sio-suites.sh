@@ -145,6 +145,10 @@ start_gateway() {
   if has_flag --socketio-connect-timeout-ms; then
     args+=(--socketio-connect-timeout-ms 1000)
   fi
+  # The suites' reference server runs without connection state recovery,
+  # and their CONNECT tests expect a reply with `sid` alone (no `pid`);
+  # Herald's default is recovery on.
+  args+=(--socketio-recovery false)
   args+=("$@")
   "$gw" "${args[@]}" >"$work/$name.gateway.out" 2>"$work/$name.gateway.log" &
   gw_pid=$!

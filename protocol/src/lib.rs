@@ -17,13 +17,17 @@
 //!   - [`native::codes`]: every error code and close code.
 //! - [`bus`]: the frames that travel between publishers and gateways over
 //!   the bus (MessagePack with a version header).
-//! - [`sio`]: the Engine.IO v4 and Socket.IO v5 codecs.
+//! - [`sio`]: the Engine.IO v4 and Socket.IO v5 codecs ([`sio::json_binary`]:
+//!   attachments as `{"_binary": …}` JSON).
+//! - [`backend`]: the application backend's requests and replies
+//!   (`docs/proxy.md`).
 //! - [`ws`]: WebSocket framing (RFC 6455), server side: where a client's
 //!   bytes become messages.
 //!
 //! The full specification is `docs/protocol.md`; the bus frames are specified
 //! in `docs/adapter-protocol.md`.
 
+pub mod backend;
 pub mod bus;
 pub mod native;
 pub mod position;

@@ -7,11 +7,13 @@
 //!   recovered with every update once, in order (issue 15);
 //! - a TCP connection cut without a WebSocket close frame (RST or FIN):
 //!   the reconnect must be recovered with every update published meanwhile
-//!   (issue 11).
+//!   (issue 11);
+//! - the same crash with every socket in two rooms on different shards:
+//!   the stated guarantee (not recovered, no duplicate, each room in order).
 //!
-//! The crash tests fail on today's gateway (crash-safe recovery is issue
-//! 15), so they are `#[ignore]`d with the reason; run them with `cargo
-//! nextest run -p herald-tests --test socketio_crash --run-ignored all`.
+//! The crash tests need each socket's rooms in Redis before the crash
+//! (the live record, `gateway/src/socketio/recovery/live.rs`). Without
+//! it, they failed as below.
 //!
 //! Seen on 2026-12-01: after the SIGKILL, all 25 clients that moved had
 //! `recovered` false and each missed 33 to 86 consecutive updates (from
@@ -95,12 +97,14 @@ fn bad_clients(out: &Value) -> Vec<String> {
 
 /// 50 clients over two gateways and one Redis; gateway A is killed after
 /// 250 of 500 updates at 50/s.
-fn crash(mode: &str) {
+fn crash(mode: &str) -> Value {
     let redis = RedisServer::start();
     let url = redis.url();
     let args = [
         "--redis-url",
         url.as_str(),
+        "--socketio-leave-others",
+        if mode == "two-rooms" { "false" } else { "true" },
         "--socketio-recovery",
         "--public-rooms",
         "dashboard:*",
@@ -143,6 +147,9 @@ fn crash(mode: &str) {
         out["moved"].as_u64().unwrap_or(0) > 0,
         "no client moved off the killed gateway: {summary}"
     );
+    if mode == "two-rooms" {
+        return out;
+    }
     assert!(
         bad.is_empty(),
         "{summary}\nclients without every update exactly once, in order, \
@@ -150,16 +157,51 @@ fn crash(mode: &str) {
         bad.join("\n")
     );
     assert_eq!(out["movedRecovered"], out["moved"], "{summary}");
+    out
 }
 
 #[test]
-#[ignore = "fails until crash-safe recovery lands (issue 15)"]
 fn a_gateway_crash_loses_no_update_and_moved_clients_are_recovered() {
     crash("default");
 }
 
+/// One Socket.IO offset names a position in one room, so a socket in two
+/// rooms (on different shards) whose gateway dies cannot be recovered
+/// exactly. The guarantee: it is not recovered (`recovered` false, and
+/// the client's own re-subscribe brings each room's current state), and
+/// what it gets has no duplicate and keeps each room's order; the clients
+/// that stayed get every update once.
 #[test]
-#[ignore = "fails until crash-safe recovery lands (issue 15)"]
+fn a_gateway_crash_with_sockets_in_two_rooms_is_reported_not_recovered() {
+    let shards = 64;
+    assert_ne!(
+        herald_bus::redis::keys::shard_of("dashboard:sales", shards),
+        herald_bus::redis::keys::shard_of("dashboard:ops", shards),
+        "the two rooms must be on different shards"
+    );
+    let out = crash("two-rooms");
+    let report = out["report"].as_array().expect("report");
+    for r in report {
+        let line = format!("{r}");
+        assert_eq!(r["duplicates"], json!(0), "{line}");
+        assert_eq!(r["outOfOrder"], json!(0), "{line}");
+        if r["moved"] == json!(true) {
+            let last = r["connects"]
+                .as_array()
+                .and_then(|c| c.last())
+                .expect("connects");
+            assert_eq!(
+                last["recovered"],
+                json!(false),
+                "a moved socket passed off as recovered: {line}"
+            );
+        } else {
+            assert_eq!(r["exact"], json!(true), "{line}");
+        }
+    }
+}
+
+#[test]
 fn a_gateway_crash_loses_no_update_and_moved_clients_are_recovered_websocket_only() {
     crash("websocket");
 }
@@ -239,10 +281,24 @@ fn a_draining_gateway_stores_recovery_records_before_it_exits() {
     ];
     let _script = Proc::spawn(std::path::Path::new("node"), &all);
     _script.wait_line("\"step\":\"live\"", Duration::from_secs(20));
-    let records = |redis: &RedisServer| {
+    let scan = |redis: &RedisServer| {
         herald_tests::redis::cli(redis.port, &["--scan", "--pattern", "*sio:*"])
     };
-    assert_eq!(records(&redis).trim(), "", "no record while connected");
+    // The full records a close writes; live records (`sio:live:<pid>`) are
+    // the crash-safe part, there from the join on.
+    let records = |redis: &RedisServer| {
+        scan(redis)
+            .lines()
+            .filter(|k| !k.contains(":sio:live:"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(records(&redis).trim(), "", "no full record while connected");
+    assert!(
+        scan(&redis).contains(":sio:live:"),
+        "a live record while connected: {:?}",
+        scan(&redis)
+    );
 
     // Writes wait 1.5 s: the record's SET is still in flight when the
     // connections have closed.

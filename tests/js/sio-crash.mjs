@@ -5,7 +5,11 @@
 //
 //   node sio-crash.mjs http://GW-A http://ADMIN-B MODE http://GW-B PID-A [CLIENTS] [UPDATES] [RATE]
 //
-// MODE is `default` (polling, then the upgrade) or `websocket`. Before the
+// MODE is `default` (polling, then the upgrade), `websocket`, or
+// `two-rooms`: default transports, each client in dashboard:sales and
+// dashboard:ops (rooms on different shards; the gateways need
+// --socketio-leave-others false), the updates alternating between them,
+// and the initial update n=0 in sales, n=-1 in ops. Before the
 // clients connect, update n=0 is published, so each client's subscribe gets
 // it as the snapshot and the test knows every client is in the room. Then
 // UPDATES (default 500) updates n=1..UPDATES go to dashboard:sales through
@@ -28,7 +32,7 @@ const CLIENTS = Number(clientsArg || 50);
 const UPDATES = Number(updatesArg || 500);
 const RATE = Number(rateArg || 50);
 if (!gwB || !Number.isInteger(pidA) || pidA <= 0) fail('usage: sio-crash.mjs http://A http://ADMIN-B MODE http://B PID-A');
-if (mode !== 'default' && mode !== 'websocket') fail(`unknown mode ${mode}`);
+if (!['default', 'websocket', 'two-rooms'].includes(mode)) fail(`unknown mode ${mode}`);
 
 const hostPort = (u) => {
   const url = new URL(u);
@@ -39,8 +43,8 @@ const backends = new Backends([
   { ...hostPort(gwB), name: 'B' },
 ]);
 
-const ROOM = 'dashboard:sales';
-await publish(admin, ROOM, 'dashboard:update', { n: 0 });
+const ROOMS = mode === 'two-rooms' ? ['dashboard:sales', 'dashboard:ops'] : ['dashboard:sales'];
+for (let k = 0; k < ROOMS.length; k++) await publish(admin, ROOMS[k], 'dashboard:update', { n: -k });
 
 // One client: the seed's code in a function of its own, as on a page.
 function startClient(i, url, proxy) {
@@ -48,13 +52,14 @@ function startClient(i, url, proxy) {
   function updateCharts(data) {
     c.received.push(data.n);
   }
-  const opts = mode === 'default' ? {} : { transports: ['websocket'] };
+  const opts = mode === 'websocket' ? { transports: ['websocket'] } : {};
 
   // --- the seed's code ---
   var socket = io(url, opts);
   socket.on('connect', () => socket.emit('subscribe', 'sales'));
   socket.on('dashboard:update', data => updateCharts(data));
   // --- end ---
+  if (mode === 'two-rooms') socket.on('connect', () => socket.emit('subscribe', 'ops'));
 
   socket.on('connect', () => c.connects.push({ on: proxy.backendName(), recovered: socket.recovered }));
   c.socket = socket;
@@ -67,8 +72,8 @@ for (let i = 0; i < CLIENTS; i++) {
   clients.push(startClient(i, await proxy.listen(), proxy));
 }
 
-await until(() => clients.every((c) => c.received.length >= 1), 'the snapshot (n=0) on every client');
-if (mode === 'default') {
+await until(() => clients.every((c) => c.received.length >= ROOMS.length), 'the snapshots on every client');
+if (mode !== 'websocket') {
   await until(
     () => clients.every((c) => c.socket.io.engine?.transport?.name === 'websocket'),
     'the upgrade to websocket on every client',
@@ -82,7 +87,7 @@ for (let n = 1; n <= UPDATES; n++) {
   const due = t0 + ((n - 1) * 1000) / RATE;
   const wait = due - Date.now();
   if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-  await publish(admin, ROOM, 'dashboard:update', { n });
+  await publish(admin, ROOMS[n % ROOMS.length], 'dashboard:update', { n });
   if (n === Math.floor(UPDATES / 2)) {
     process.kill(pidA, 'SIGKILL');
     killedAt = n;
@@ -103,18 +108,23 @@ await new Promise((resolve) => {
 });
 await new Promise((r) => setTimeout(r, 500));
 
-const expected = Array.from({ length: UPDATES + 1 }, (_, n) => n);
+// Every update once; in two rooms, in order within each room.
+const expected = Array.from({ length: UPDATES + ROOMS.length }, (_, n) => n - ROOMS.length + 1);
 const report = clients.map((c) => {
   const got = c.received;
   const seen = new Set(got);
   const missing = expected.filter((n) => !seen.has(n));
   let outOfOrder = 0;
-  for (let k = 1; k < got.length; k++) if (got[k] <= got[k - 1]) outOfOrder++;
+  for (let r = 0; r < ROOMS.length; r++) {
+    const mine = got.filter((n) => (n <= 0 ? -n === r : n % ROOMS.length === r));
+    for (let k = 1; k < mine.length; k++) if (mine[k] <= mine[k - 1]) outOfOrder++;
+  }
+  const sorted = [...got].sort((x, y) => x - y);
   const onA = c.connects.some((x) => x.on === 'A');
   const moved = onA && c.connects.some((x) => x.on === 'B');
   return {
     i: c.i,
-    exact: JSON.stringify(got) === JSON.stringify(expected),
+    exact: outOfOrder === 0 && JSON.stringify(sorted) === JSON.stringify(expected),
     received: got.length,
     missing: missing.length,
     missingRange: missing.length ? [missing[0], missing[missing.length - 1]] : null,

@@ -207,6 +207,16 @@ impl RedisBus {
         self.command::<Option<Vec<u8>>>(cmd, "GETDEL").await
     }
 
+    /// Deletes what [`RedisBus::put_ephemeral`] stored, if anything.
+    ///
+    /// # Errors
+    /// [`BusError::Unavailable`] when Redis did not answer.
+    pub async fn delete_ephemeral(&self, key: &str) -> Result<(), BusError> {
+        let mut cmd = redis::cmd("DEL");
+        cmd.arg(self.ephemeral_key(key));
+        self.command::<()>(cmd, "DEL").await
+    }
+
     fn ephemeral_key(&self, key: &str) -> String {
         format!("{}:eph:{key}", self.shared.config.prefix)
     }

@@ -267,9 +267,15 @@ pub struct GatewayArgs {
     #[arg(long, env = "HERALD_SOCKETIO_LEAVE_OTHERS", default_value_t = true, action = clap::ArgAction::Set)]
     pub socketio_leave_others: bool,
 
-    /// Socket.IO: connection state recovery (pid on CONNECT, an offset as every event's last argument).
-    #[arg(long, env = "HERALD_SOCKETIO_RECOVERY")]
-    #[serde(default)]
+    /// Socket.IO: connection state recovery (pid on CONNECT, an offset as every event's last argument; on a Redis bus it survives a gateway crash). `--socketio-recovery false` turns it off.
+    #[arg(
+        long,
+        env = "HERALD_SOCKETIO_RECOVERY",
+        default_value_t = true,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        action = clap::ArgAction::Set
+    )]
     pub socketio_recovery: bool,
 
     /// Socket.IO: milliseconds a disconnected socket's rooms are kept for recovery.

@@ -6,7 +6,9 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::wire::{ConnectReply, ConnectRequest, EventReply, EventRequest};
+use herald_protocol::backend::{
+    ConnectReply, ConnectRequest, EventReply, EventRequest, decode_reply,
+};
 
 /// Where the backend is and how far the gateway waits for it.
 #[derive(Debug, Clone)]
@@ -214,11 +216,7 @@ impl Slot {
                 }
                 bytes.extend_from_slice(&chunk);
             }
-            if bytes.iter().all(u8::is_ascii_whitespace) {
-                // An empty 2xx body is an empty reply: nothing to do.
-                bytes = b"{}".to_vec();
-            }
-            serde_json::from_slice(&bytes).map_err(|e| ProxyError::Invalid(e.to_string()))
+            decode_reply(&bytes).map_err(|e| ProxyError::Invalid(e.0))
         };
         match tokio::time::timeout(timeout, exchange).await {
             Ok(result) => result,

@@ -2,7 +2,9 @@
 //! and Socket.IO CONNECTs, forwarded over HTTP to URLs from config
 //! (`--socketio-event-proxy`, `--connect-proxy`). See `docs/proxy.md`.
 //!
-//! - [`wire`]: the JSON each request carries and each reply may hold.
+//! The JSON each request carries and each reply may hold is
+//! `herald_protocol::backend`, where the replies are decoded (and fuzzed).
+//!
 //! - [`client`]: the node's [`Backend`]: one HTTP client, the node-wide
 //!   in-flight bound, the timeout, the reply size limit.
 //!
@@ -12,6 +14,5 @@
 //! them and nothing outlives the session.
 
 pub mod client;
-pub mod wire;
 
 pub use client::{Backend, ProxyConfig, ProxyError};

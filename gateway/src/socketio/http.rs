@@ -10,6 +10,7 @@ use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use herald_protocol::native::CloseCode;
+use herald_protocol::sio::query::parse_query;
 use herald_protocol::sio::{EioPacket, OpenInfo, decode_payload, encode_eio_text};
 use herald_protocol::ws::{Limits, Opcode, WsMessage};
 use tokio::net::TcpStream;
@@ -79,28 +80,6 @@ impl IntoResponse for EioHttpError {
         )
             .into_response()
     }
-}
-
-/// The query parameters Engine.IO uses.
-#[derive(Debug, Default, PartialEq, Eq)]
-struct Query<'a> {
-    eio: Option<&'a str>,
-    transport: Option<&'a str>,
-    sid: Option<&'a str>,
-}
-
-fn parse_query(q: &str) -> Query<'_> {
-    let mut out = Query::default();
-    for kv in q.split('&') {
-        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-        match k {
-            "EIO" => out.eio = Some(v),
-            "transport" => out.transport = Some(v),
-            "sid" => out.sid = Some(v),
-            _ => {}
-        }
-    }
-    out
 }
 
 /// The WebSocket limits of a Socket.IO connection: `maxPayload`.
@@ -426,19 +405,6 @@ async fn probe(sock: &TcpStream, reader: &mut WsReader, handle: &PollHandle) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn query_parameters_are_found_in_any_order() {
-        assert_eq!(
-            parse_query("t=x&sid=abc&transport=polling&EIO=4"),
-            Query {
-                eio: Some("4"),
-                transport: Some("polling"),
-                sid: Some("abc")
-            }
-        );
-        assert_eq!(parse_query(""), Query::default());
-    }
 
     #[test]
     fn errors_have_the_reference_shape() {

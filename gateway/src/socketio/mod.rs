@@ -2,7 +2,6 @@
 //! today's `socket.io-client` code connects to Herald unchanged.
 //! See `docs/socketio.md`.
 //!
-//! - [`binary`]: attachments as `{"_binary": "<base64>"}` in JSON, both ways.
 //! - [`cors`]: CORS headers and preflights for pages on other origins.
 //! - [`http`]: the HTTP entry: handshakes, polling requests, WebSocket
 //!   upgrades (direct, and from a polling session), error replies.
@@ -16,7 +15,6 @@
 //! - [`recovery`]: connection state recovery: offsets and the per-`pid`
 //!   record of a disconnected socket's rooms.
 
-pub mod binary;
 pub mod cors;
 pub mod http;
 pub mod polling;
@@ -54,7 +52,8 @@ pub fn router(app: Arc<AppState>) -> Router {
             app.config.limits.max_connections,
             app.redis.clone().map(|r| r as Arc<dyn recovery::Shared>),
             app.tracker.clone(),
-        ),
+        )
+        .with_heartbeat(cfg.ping_interval + cfg.ping_timeout),
         polling: polling::Registry::default(),
         upgraded: polling::Registry::default(),
         app,

@@ -36,6 +36,8 @@ fn main() -> std::io::Result<()> {
     socket_io(&mut w)?;
     rooms(&mut w)?;
     room_patterns(&mut w)?;
+    backend(&mut w)?;
+    query_and_offset(&mut w)?;
     println!("wrote {} seed files under {}", w.count, w.seeds.display());
     Ok(())
 }
@@ -520,6 +522,48 @@ fn room_patterns(w: &mut Writer) -> std::io::Result<()> {
         ("set_too_many", vec!["r"; 257].join("\n")),
     ] {
         w.put("room_pattern", name, text)?;
+    }
+    Ok(())
+}
+
+fn backend(w: &mut Writer) -> std::io::Result<()> {
+    for (name, text) in [
+        ("empty", ""),
+        ("connect_accept", r#"{"user":"alice","emits":[{"event":"auth","args":[{"token":"123"}]}],"join":["dashboard:sales"]}"#),
+        ("connect_refuse", r#"{"allow":false,"message":"no entry","data":{"why":"banned"}}"#),
+        ("event_ack_binary", r#"{"ack":[1,"2",{"_binary":"AQID"}],"emits":[{"event":"message-back","args":[{"_binary":"BAUG"},{"x":[{"_binary":""}]}]}]}"#),
+        ("event_join_leave", r#"{"join":["a","b"],"leave":["c"]}"#),
+        ("unknown_field", r#"{"acks":[1]}"#),
+        ("bad_base64", r#"{"ack":[{"_binary":"not base64!"}]}"#),
+        ("forged_placeholder", r#"{"ack":[{"_placeholder":true,"num":0}]}"#),
+        ("too_many_binary", r#"{"ack":[{"_binary":""},{"_binary":""},{"_binary":""},{"_binary":""},{"_binary":""},{"_binary":""},{"_binary":""},{"_binary":""},{"_binary":""},{"_binary":""},{"_binary":""}]}"#),
+        ("deep", &format!("{{\"ack\":{}1{}}}", "[".repeat(200), "]".repeat(200))),
+    ] {
+        w.put("backend_reply", name, text)?;
+    }
+    Ok(())
+}
+
+fn query_and_offset(w: &mut Writer) -> std::io::Result<()> {
+    for (name, text) in [
+        ("handshake", "EIO=4&transport=polling&t=Nx1"),
+        ("session", "EIO=4&transport=websocket&sid=AAECAwQFBgcICQoLDA0ODw"),
+        ("repeated", "sid=a&sid=b&EIO&EIO=3"),
+        ("empty", ""),
+        ("odd", "&&=&sid==x&transport%3Dpolling"),
+    ] {
+        w.put("eio_query", name, text)?;
+    }
+    for (name, text) in [
+        ("valid", "42 m00ff dashboard:sales"),
+        ("room_with_space_tail", "1 e1 room with spaces"),
+        ("leading_zero", "007 e r"),
+        ("plus_sign", "+7 e r"),
+        ("overflow", "18446744073709551616 e r"),
+        ("no_room", "1 e"),
+        ("empty_epoch", "1  r"),
+    ] {
+        w.put("sio_offset", name, text)?;
     }
     Ok(())
 }

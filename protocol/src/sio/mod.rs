@@ -15,11 +15,17 @@
 //! - [`socketio`]: Socket.IO packets, their validation and encoding.
 //! - [`assembler`]: reassembling binary packets from their attachments.
 //! - [`broadcast`]: the shared broadcast frame.
+//! - [`query`]: the query string of an Engine.IO request.
+//! - [`recovery`]: Herald's connection state recovery offset string.
+//! - [`json_binary`]: attachments as `{"_binary": "<base64>"}` in JSON, both ways.
 
 pub mod assembler;
 pub mod broadcast;
 pub mod engineio;
+pub mod json_binary;
 pub mod polling;
+pub mod query;
+pub mod recovery;
 pub mod socketio;
 
 pub use assembler::BinaryAssembler;

@@ -17,14 +17,14 @@ use tokio::time::Instant;
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesOrdered;
+use herald_protocol::backend::{ConnectReply, ConnectRequest, EmitBack, EventReply, EventRequest};
 use herald_protocol::native::ErrorCode;
+use herald_protocol::sio::json_binary::{extract_binary, inline_binary};
 use herald_protocol::sio::{MAX_ATTACHMENTS, SioPacket};
 use serde_json::{Map, Value, json};
 
 use super::{ERROR_EVENT, Sockets, Violation, push_packet};
 use crate::proxy::ProxyError;
-use crate::proxy::wire::{ConnectReply, ConnectRequest, EmitBack, EventReply, EventRequest};
-use crate::socketio::binary::{extract_binary, inline_binary};
 use crate::socketio::polling::Frame;
 
 /// Packets a session may send while a CONNECT waits for the backend;

@@ -24,9 +24,8 @@ use herald_protocol::{Position, RoomName};
 use serde_json::{Map, Value, json};
 use tokio::time::Instant;
 
-use super::binary::inline_binary;
 use super::polling::Frame;
-use super::recovery::{self, Record, RoomState};
+use super::recovery::{self, Found, Live, Record, RoomState};
 use super::{SioState, random_id};
 use crate::auth::{Access, AuthError, Denied, Gate, gate};
 use crate::hub::rooms::ConnId;
@@ -37,6 +36,7 @@ use crate::transport::publish::client_publish;
 use crate::transport::rate::Bucket;
 use crate::transport::sentlog::SentLog;
 use herald_bus::ask::{Ask, MAX_PENDING_PER_SESSION};
+use herald_protocol::sio::json_binary::inline_binary;
 
 /// The event that publishes to a room when client publishes are allowed:
 /// `socket.emit("publish", room, event, data, ack)`.
@@ -100,6 +100,9 @@ struct NspSocket {
     id: u16,
     /// Its CONNECT's `auth`, kept only for the event proxy's requests.
     auth: Option<Box<Map<String, Value>>>,
+    /// Its rooms as kept in Redis for crash-safe recovery (recovery on a
+    /// Redis bus only).
+    live: Option<Box<Live>>,
 }
 
 /// An event sent with an ack id, waiting for the client's ACK.
@@ -301,6 +304,14 @@ impl Sockets {
         if let Some(core) = self.core.as_mut() {
             core.subs.settle();
         }
+        if self.nsps.iter().any(|s| s.live.is_some()) {
+            let now = Instant::now();
+            for s in &mut self.nsps {
+                if let Some(live) = s.live.as_mut() {
+                    live.refresh_if_due(&self.sio.recovery, now);
+                }
+            }
+        }
     }
 
     /// Tells the link which namespace sockets get `room`'s messages.
@@ -325,6 +336,13 @@ impl Sockets {
     pub fn finish(&mut self, recoverable: bool) {
         self.refuse_awaiting(None);
         if let Some(core) = self.core.take() {
+            if !recoverable {
+                for s in &mut self.nsps {
+                    if let Some(live) = s.live.take() {
+                        live.delete(&self.sio.recovery);
+                    }
+                }
+            }
             if recoverable {
                 for s in self.nsps.drain(..) {
                     let Some(pid) = s.pid else { continue };
@@ -546,16 +564,19 @@ impl Sockets {
             && let Some(pid) = auth.and_then(|a| a.get("pid")).and_then(Value::as_str)
         {
             let offset = auth.and_then(|a| a.get("offset")).and_then(Value::as_str);
-            restored = self
-                .sio
-                .recovery
-                .take_shared(pid)
-                .await
-                .filter(|rec| rec.nsp == nsp)
-                .and_then(|rec| {
+            let found = self.sio.recovery.take_shared(pid).await;
+            let crashed = matches!(found, Some(Found::Crashed(_)));
+            restored = match found {
+                Some(Found::Closed(rec)) if rec.nsp == nsp => {
                     recovery::positions(&rec, offset).map(|pos| (pid.to_owned(), pos, rec.sent))
-                });
-            tracing::debug!(recovered = restored.is_some(), "recovery asked");
+                }
+                Some(Found::Crashed(rec)) if rec.nsp == nsp => {
+                    recovery::live_positions(&rec, offset)
+                        .map(|pos| (pid.to_owned(), pos, SentLog::default()))
+                }
+                _ => None,
+            };
+            tracing::debug!(recovered = restored.is_some(), crashed, "recovery asked");
         }
         let pid = match &restored {
             Some((pid, _, _)) => Some(pid.clone()),
@@ -581,12 +602,17 @@ impl Sockets {
             .as_ref()
             .and(auth)
             .map(|a| Box::new(a.clone()));
+        let live = pid
+            .as_deref()
+            .and_then(|p| self.sio.recovery.live(p, &nsp))
+            .map(Box::new);
         self.nsps.push(NspSocket {
             nsp,
             rooms: HashSet::new(),
             pid,
             id,
             auth,
+            live,
         });
         let idx = self.nsps.len() - 1;
         for (room, since) in positions {
@@ -600,11 +626,13 @@ impl Sockets {
             if !core.subs.contains(&room)
                 && let Err(e) = core
                     .subs
-                    .subscribe(room.clone(), Some(since), None, &mut self.emits)
+                    .subscribe(room.clone(), Some(since.clone()), None, &mut self.emits)
                     .await
             {
                 tracing::warn!(%room, error = %e, "could not restore a room");
                 self.nsps[idx].rooms.remove(&room);
+            } else if let Some(live) = self.nsps[idx].live.as_mut() {
+                live.join(&self.sio.recovery, &room, &since);
             }
             self.sync_slot(&room);
         }
@@ -689,7 +717,11 @@ impl Sockets {
 
     /// Leaves namespace socket `i` and every room only it held.
     fn leave_nsp(&mut self, i: usize) {
-        let s = self.nsps.remove(i);
+        let mut s = self.nsps.remove(i);
+        if let Some(live) = s.live.take() {
+            // A DISCONNECT on purpose: the socket is not recovered.
+            live.delete(&self.sio.recovery);
+        }
         self.link.remove_nsp(s.id);
         self.refuse_awaiting(Some(&s.nsp));
         for room in s.rooms {
@@ -819,6 +851,9 @@ impl Sockets {
                 .collect();
             for other in others {
                 self.nsps[i].rooms.remove(&other);
+                if let Some(live) = self.nsps[i].live.as_mut() {
+                    live.leave(&self.sio.recovery, &other);
+                }
                 self.release(&other);
             }
         }
@@ -842,6 +877,14 @@ impl Sockets {
             // Live messages wait until this socket's snapshot is written.
             core.subs.hold_room(&room);
             self.nsps[i].rooms.insert(room.clone());
+            if let Some(live) = self.nsps[i].live.as_mut() {
+                let depth = app.config.snapshot_depth as u64;
+                let before = Position {
+                    epoch: pos.epoch.clone(),
+                    offset: pos.offset.saturating_sub(depth),
+                };
+                live.join(&self.sio.recovery, &room, &before);
+            }
             self.sync_slot(&room);
             let reply = subscribed_reply(&room, &pos.epoch, pos.offset, false);
             if let Some(id) = ack {
@@ -859,10 +902,25 @@ impl Sockets {
         // The `Subscribed` emit carries the ack id: flush_emits answers it.
         match core
             .subs
-            .subscribe(room.clone(), since, ack, &mut self.emits)
+            .subscribe(room.clone(), since.clone(), ack, &mut self.emits)
             .await
         {
             Ok(_) => {
+                if let (Some(live), Some(pos)) =
+                    (self.nsps[i].live.as_mut(), core.subs.position(&room))
+                {
+                    // Nothing of the room is needed up to the resume point,
+                    // or up to the snapshot (never past what it was sent).
+                    let depth = app.config.snapshot_depth as u64;
+                    let before = match since {
+                        Some(s) if s.epoch == pos.epoch && s.offset <= pos.offset => s,
+                        _ => Position {
+                            offset: pos.offset.saturating_sub(depth),
+                            epoch: pos.epoch,
+                        },
+                    };
+                    live.join(&self.sio.recovery, &room, &before);
+                }
                 self.sync_slot(&room);
                 self.flush_emits(Some(i), out);
                 Ok(None)
@@ -883,6 +941,9 @@ impl Sockets {
         let (room, _) = self.room_arg(arg)?;
         let was = self.nsps[i].rooms.remove(&room);
         if was {
+            if let Some(live) = self.nsps[i].live.as_mut() {
+                live.leave(&self.sio.recovery, &room);
+            }
             self.release(&room);
         }
         Ok(Some(json!({ "room": room.as_str(), "unsubscribed": was })))

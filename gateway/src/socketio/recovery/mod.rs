@@ -37,34 +37,10 @@ use herald_bus::redis::RedisBus;
 
 pub use crate::transport::sentlog::SentLog;
 
-/// The offset argument of a message event: `"<offset> <epoch> <room>"`.
-pub fn offset_string(offset: u64, epoch: &str, room: &str) -> String {
-    format!("{offset} {epoch} {room}")
-}
+pub use herald_protocol::sio::recovery::{ParsedOffset, offset_string, parse_offset};
 
-/// A parsed offset argument.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParsedOffset<'a> {
-    /// The message's offset in its room.
-    pub offset: u64,
-    /// The room's epoch.
-    pub epoch: &'a str,
-    /// The room.
-    pub room: &'a str,
-}
-
-/// Parses an offset argument; `None` when it is not one of Herald's.
-pub fn parse_offset(s: &str) -> Option<ParsedOffset<'_>> {
-    let mut parts = s.splitn(3, ' ');
-    let offset = parts.next()?.parse().ok()?;
-    let epoch = parts.next().filter(|e| !e.is_empty())?;
-    let room = parts.next().filter(|r| !r.is_empty())?;
-    Some(ParsedOffset {
-        offset,
-        epoch,
-        room,
-    })
-}
+mod live;
+pub use live::{Live, LiveRecord, LiveRoom, live_positions};
 
 /// One room of a disconnected socket.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -151,6 +127,8 @@ pub trait Shared: Send + Sync {
     async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), BusError>;
     /// Reads and deletes the value under `key`.
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, BusError>;
+    /// Deletes the value under `key`.
+    async fn delete(&self, key: &str) -> Result<(), BusError>;
 }
 
 #[async_trait::async_trait]
@@ -161,6 +139,18 @@ impl Shared for RedisBus {
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, BusError> {
         self.take_ephemeral(key).await
     }
+    async fn delete(&self, key: &str) -> Result<(), BusError> {
+        self.delete_ephemeral(key).await
+    }
+}
+
+/// What a reconnecting socket's `pid` found.
+#[derive(Debug)]
+pub enum Found {
+    /// The record its gateway wrote when it noticed the transport close.
+    Closed(Record),
+    /// Only the live record: its gateway died without noticing.
+    Crashed(LiveRecord),
 }
 
 /// Disconnected sockets by `pid`, for the recovery window; bounded.
@@ -175,6 +165,10 @@ pub struct Store {
     redis: Option<Arc<dyn Shared>>,
     /// Tracks the writes to Redis, so a draining gateway waits for them.
     tasks: TaskTracker,
+    /// The longest a session may go without waking (a ping and its
+    /// timeout): live records are refreshed when it wakes, so they last
+    /// this much longer.
+    heartbeat: Duration,
 }
 
 impl Store {
@@ -196,7 +190,16 @@ impl Store {
             max,
             redis,
             tasks,
+            heartbeat: Duration::ZERO,
         }
+    }
+
+    /// Sets how long a session may go without waking (its ping interval
+    /// plus ping timeout), which live records must outlast.
+    #[must_use]
+    pub fn with_heartbeat(mut self, heartbeat: Duration) -> Self {
+        self.heartbeat = heartbeat;
+        self
     }
 
     /// Keeps `rec` under `pid` here and, on a Redis bus, in Redis for the
@@ -218,28 +221,48 @@ impl Store {
         self.put(pid, rec)
     }
 
+    /// A live record for the socket `pid` in `nsp`, kept in Redis as it
+    /// joins and leaves rooms; `None` without Redis (a crash loses the
+    /// gateway's memory, and nothing else would hold it).
+    pub fn live(&self, pid: &str, nsp: &str) -> Option<Live> {
+        self.redis.as_ref()?;
+        Some(Live::new(pid, nsp.to_owned()))
+    }
+
     /// Takes the record of `pid`: from this gateway's memory, else from
-    /// Redis (another gateway held the socket). Either way it is gone
-    /// afterwards, so a record recovers one reconnect only.
-    pub async fn take_shared(&self, pid: &str) -> Option<Record> {
+    /// Redis (another gateway held the socket), else its live record (that
+    /// gateway died). Whatever is found is gone afterwards, so a record
+    /// recovers one reconnect only.
+    pub async fn take_shared(&self, pid: &str) -> Option<Found> {
         let local = self.take(pid);
         let Some(redis) = self.redis.as_ref() else {
-            return local;
+            return local.map(Found::Closed);
         };
-        let shared = match redis.take(&record_key(pid)).await {
+        let read = |what: &'static str, r: Result<Option<Vec<u8>>, BusError>| match r {
             Ok(v) => v,
             Err(e) => {
-                tracing::warn!(error = %e, "could not read a shared recovery record");
+                tracing::warn!(error = %e, what, "could not read a shared recovery record");
                 None
             }
         };
-        if local.is_some() {
-            return local;
+        let shared = read("closed", redis.take(&record_key(pid)).await);
+        let live = read("live", redis.take(&live::live_key(pid)).await);
+        if let Some(rec) = local {
+            return Some(Found::Closed(rec));
         }
-        match serde_json::from_slice::<Record>(&shared?) {
-            Ok(rec) => Some(rec),
+        if let Some(bytes) = shared {
+            return match serde_json::from_slice::<Record>(&bytes) {
+                Ok(rec) => Some(Found::Closed(rec)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "invalid shared recovery record; not recovered");
+                    None
+                }
+            };
+        }
+        match serde_json::from_slice::<LiveRecord>(&live?) {
+            Ok(rec) => Some(Found::Crashed(rec)),
             Err(e) => {
-                tracing::warn!(error = %e, "invalid shared recovery record; not recovered");
+                tracing::warn!(error = %e, "invalid live recovery record; not recovered");
                 None
             }
         }
@@ -315,6 +338,9 @@ mod tests {
         async fn take(&self, _: &str) -> Result<Option<Vec<u8>>, BusError> {
             Ok(None)
         }
+        async fn delete(&self, _: &str) -> Result<(), BusError> {
+            Ok(())
+        }
     }
 
     /// A drain waits on the tracker the store spawns its writes on, so a
@@ -356,22 +382,6 @@ mod tests {
                 .collect(),
             sent: log,
         }
-    }
-
-    #[test]
-    fn offsets_round_trip() {
-        let s = offset_string(42, "m00ff", "dashboard:sales");
-        assert_eq!(
-            parse_offset(&s),
-            Some(ParsedOffset {
-                offset: 42,
-                epoch: "m00ff",
-                room: "dashboard:sales"
-            })
-        );
-        assert_eq!(parse_offset("x e r"), None);
-        assert_eq!(parse_offset("1 e"), None);
-        assert_eq!(parse_offset(""), None);
     }
 
     #[test]

@@ -1,6 +1,10 @@
-//! What the gateway POSTs to the backend and what the backend may answer.
-//! Binary values travel as `{"_binary": "<base64>"}` both ways.
+//! The application backend's JSON (`docs/proxy.md`): what the gateway
+//! POSTs to `--connect-proxy` and `--socketio-event-proxy`, what the
+//! backend may answer, and [`decode_reply`], the one place a reply's bytes
+//! become one of those answers. Binary values travel as
+//! `{"_binary": "<base64>"}` both ways ([`crate::sio::json_binary`]).
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -100,4 +104,81 @@ pub struct EventReply {
 
 fn yes() -> bool {
     true
+}
+
+/// A reply that is not JSON of the documented shape.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{0}")]
+pub struct ReplyError(pub String);
+
+/// Decodes a backend reply body. A body of only whitespace is the empty
+/// reply `{}`; an unknown field is an error, so a misspelt one fails
+/// loudly instead of being ignored.
+///
+/// # Errors
+/// [`ReplyError`] naming what is wrong (serde_json's message: the field,
+/// line and column).
+pub fn decode_reply<T: DeserializeOwned>(body: &[u8]) -> Result<T, ReplyError> {
+    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        body
+    };
+    serde_json::from_slice(body).map_err(|e| ReplyError(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn an_empty_body_is_the_empty_reply() {
+        assert_eq!(
+            decode_reply::<EventReply>(b" \n"),
+            Ok(EventReply::default())
+        );
+        let connect: ConnectReply = decode_reply(b"").unwrap();
+        assert!(connect.allow, "an empty connect reply accepts");
+    }
+
+    #[test]
+    fn every_field_is_read() {
+        let reply: EventReply = decode_reply(
+            br#"{"ack":[1,{"_binary":"AQ=="}],"emits":[{"event":"e","args":[2]}],"join":["a"],"leave":["b"]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            reply.ack,
+            Some(vec![json!(1), json!({ "_binary": "AQ==" })])
+        );
+        assert_eq!(
+            reply.emits,
+            vec![EmitBack {
+                event: "e".into(),
+                args: vec![json!(2)]
+            }]
+        );
+        assert_eq!(
+            (reply.join, reply.leave),
+            (vec!["a".into()], vec!["b".into()])
+        );
+        let refusal: ConnectReply =
+            decode_reply(br#"{"allow":false,"message":"no","data":{"why":1}}"#).unwrap();
+        assert!(!refusal.allow);
+        assert_eq!(refusal.message.as_deref(), Some("no"));
+    }
+
+    #[test]
+    fn unknown_fields_and_wrong_types_are_named() {
+        let e = decode_reply::<EventReply>(br#"{"acks":[1]}"#).unwrap_err();
+        assert!(e.0.contains("unknown field `acks`"), "{e}");
+        let e = decode_reply::<ConnectReply>(br#"{"allow":"yes"}"#).unwrap_err();
+        assert!(e.0.contains("expected a boolean"), "{e}");
+        assert!(decode_reply::<EventReply>(b"[1]").is_err());
+        assert!(
+            decode_reply::<EventReply>(b"{\"emits\":[{\"args\":[]}]}").is_err(),
+            "an emit needs its event"
+        );
+    }
 }

@@ -7,7 +7,7 @@ use base64::Engine as _;
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
-use herald_protocol::sio::placeholder;
+use super::placeholder;
 
 const KEY: &str = "_binary";
 
@@ -48,6 +48,12 @@ pub enum BinaryError {
     /// More attachments than a packet may carry.
     #[error("more than {0} binary values")]
     TooMany(usize),
+    /// A Socket.IO placeholder object in JSON meant to become a packet: a
+    /// client would read it as an attachment reference.
+    #[error(
+        "a {{\"_placeholder\": true}} object is not allowed; send binary as {{\"_binary\": \"<base64>\"}}"
+    )]
+    Placeholder,
 }
 
 /// The reverse of [`inline_binary`]: replaces each `{"_binary": "<base64>"}`
@@ -56,7 +62,8 @@ pub enum BinaryError {
 /// the decoded attachments.
 ///
 /// # Errors
-/// [`BinaryError`] for bad base64 or more than `max` attachments.
+/// [`BinaryError`] for bad base64, more than `max` attachments, or a
+/// placeholder object already in `values`.
 pub fn extract_binary(values: &mut [Value], max: usize) -> Result<Vec<Bytes>, BinaryError> {
     let mut found = Vec::new();
     for v in values {
@@ -68,6 +75,9 @@ pub fn extract_binary(values: &mut [Value], max: usize) -> Result<Vec<Bytes>, Bi
 fn extract(v: &mut Value, found: &mut Vec<Bytes>, max: usize) -> Result<(), BinaryError> {
     match v {
         Value::Object(map) => {
+            if map.get("_placeholder") == Some(&Value::Bool(true)) {
+                return Err(BinaryError::Placeholder);
+            }
             if map.len() == 1
                 && let Some(Value::String(text)) = map.get(KEY)
             {
@@ -148,5 +158,10 @@ mod tests {
         ));
         let mut many = vec![json!([{ "_binary": "AA==" }, { "_binary": "AA==" }])];
         assert_eq!(extract_binary(&mut many, 1), Err(BinaryError::TooMany(1)));
+        let mut forged = vec![json!({ "a": { "_placeholder": true, "num": 0 } })];
+        assert_eq!(
+            extract_binary(&mut forged, 10),
+            Err(BinaryError::Placeholder)
+        );
     }
 }

@@ -92,6 +92,17 @@ async fn connection_state_recovery_resends_exactly_the_missed_events() {
     assert_eq!(out["got"].as_array().map(Vec::len), Some(8));
 }
 
+/// When the history no longer holds what a socket missed, the reconnect
+/// is not passed off as recovered: `recovered` is false and the client's
+/// own re-subscribe brings the room's current state.
+#[tokio::test]
+async fn a_recovery_past_the_history_is_reported_not_recovered() {
+    let gw = gateway(&["--history-size", "2"]);
+    let out = finish(&gw, node(&gw, "sio-recovery-lost.mjs", &[]));
+    assert_eq!(out["recovered"], json!([false, false]), "{out}");
+    assert_eq!(out["got"], json!([1, 6]), "{out}");
+}
+
 #[tokio::test]
 async fn connection_state_recovery_over_polling() {
     let gw = gateway(&["--socketio-recovery", "--socketio-leave-others", "false"]);

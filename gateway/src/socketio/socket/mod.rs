@@ -582,10 +582,7 @@ impl Sockets {
             Some((pid, _, _)) => Some(pid.clone()),
             None => cfg.recovery.then(random_id),
         };
-        push_packet(
-            out,
-            &SioPacket::connect_ok(nsp.clone(), &random_id(), pid.as_deref()),
-        );
+        let restoring = restored.is_some();
         let (positions, sent) = match restored {
             Some((_, pos, sent)) => (pos, sent),
             None => (Vec::new(), SentLog::default()),
@@ -615,6 +612,9 @@ impl Sockets {
             live,
         });
         let idx = self.nsps.len() - 1;
+        // Whether every restored room resumes exactly where the client
+        // stopped; otherwise the socket is not passed off as recovered.
+        let mut exact = true;
         for (room, since) in positions {
             if !self.access.as_ref().is_some_and(|a| a.may_hold(&room)) {
                 continue;
@@ -631,12 +631,59 @@ impl Sockets {
             {
                 tracing::warn!(%room, error = %e, "could not restore a room");
                 self.nsps[idx].rooms.remove(&room);
+                exact = false;
             } else if let Some(live) = self.nsps[idx].live.as_mut() {
                 live.join(&self.sio.recovery, &room, &since);
             }
             self.sync_slot(&room);
         }
+        exact &= !self.emits.iter().any(|e| {
+            matches!(
+                e,
+                Emit::Subscribed {
+                    recovered: false,
+                    ..
+                }
+            )
+        });
+        if restoring && !exact {
+            self.unrecover(idx);
+        }
+        // The CONNECT's answer goes before the restored messages; its `pid`
+        // is the old one only when the socket is recovered.
+        push_packet(
+            out,
+            &SioPacket::connect_ok(
+                self.nsps[idx].nsp.clone(),
+                &random_id(),
+                self.nsps[idx].pid.as_deref(),
+            ),
+        );
         self.flush_emits(Some(idx), out);
+    }
+
+    /// A recovery that cannot be exact (a room's history no longer holds
+    /// what the socket missed, or the bus failed): the socket starts over
+    /// with a new `pid` and no rooms, so the client sees `recovered`
+    /// false and its own subscribes get each room's current state.
+    fn unrecover(&mut self, idx: usize) {
+        tracing::debug!("recovery not exact; a fresh socket instead");
+        self.emits.clear();
+        let rooms: Vec<RoomName> = self.nsps[idx].rooms.drain().collect();
+        for room in &rooms {
+            self.release(room);
+        }
+        let s = &mut self.nsps[idx];
+        if let Some(live) = s.live.take() {
+            live.delete(&self.sio.recovery);
+        }
+        self.link.remove_nsp(s.id);
+        s.id = self
+            .link
+            .add_nsp(Arc::from(s.nsp.as_str()), true, SentLog::default());
+        let pid = random_id();
+        s.live = self.sio.recovery.live(&pid, &s.nsp).map(Box::new);
+        s.pid = Some(pid);
     }
 
     /// Checks a CONNECT's `auth.token` (or its absence) against the gate.

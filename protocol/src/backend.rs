@@ -24,6 +24,12 @@ pub struct ConnectRequest<'a> {
     pub user: Option<&'a str>,
     /// The CONNECT's `auth` object as the client sent it (`null` if none).
     pub auth: Option<&'a Map<String, Value>>,
+    /// The handshake's headers named by `--proxy-headers` (lower-case
+    /// names; cookies for session-cookie apps), each present one once.
+    pub headers: Option<&'a Map<String, Value>>,
+    /// The client's address as the gateway's socket saw it (`ip:port`;
+    /// a proxy in front shows up here, its `X-Forwarded-For` in `headers`).
+    pub remote_addr: Option<&'a str>,
 }
 
 /// POSTed to `--socketio-event-proxy` for each client event the gateway
@@ -81,6 +87,26 @@ pub struct ConnectReply {
     /// Rooms the socket joins, each checked against the session's grant.
     #[serde(default)]
     pub join: Vec<String>,
+    /// Room patterns (`dashboard:sales`, `dashboard:*`) the session may
+    /// subscribe to. With `rooms`, `publish` or `expires`, the backend's
+    /// grant replaces the one the gateway gave the session.
+    #[serde(default)]
+    pub rooms: Option<Vec<String>>,
+    /// Room patterns the session may publish to (with the grant; default
+    /// none).
+    #[serde(default)]
+    pub publish: Option<Vec<String>>,
+    /// When the grant ends, in seconds since the Unix epoch: the session
+    /// is then closed with 4007 `token_expired`, as at a token's `exp`.
+    #[serde(default)]
+    pub expires: Option<u64>,
+}
+
+impl ConnectReply {
+    /// Whether the reply carries a grant (`rooms`, `publish` or `expires`).
+    pub fn grants(&self) -> bool {
+        self.rooms.is_some() || self.publish.is_some() || self.expires.is_some()
+    }
 }
 
 /// The backend's answer to an [`EventRequest`]; every field is optional.
@@ -163,6 +189,13 @@ mod tests {
             (reply.join, reply.leave),
             (vec!["a".into()], vec!["b".into()])
         );
+        let grant: ConnectReply = decode_reply(
+            br#"{"user":"u","rooms":["dashboard:*"],"publish":[],"expires":1900000000}"#,
+        )
+        .unwrap();
+        assert!(grant.grants());
+        assert_eq!(grant.rooms, Some(vec!["dashboard:*".to_owned()]));
+        assert!(!decode_reply::<ConnectReply>(b"{}").unwrap().grants());
         let refusal: ConnectReply =
             decode_reply(br#"{"allow":false,"message":"no","data":{"why":1}}"#).unwrap();
         assert!(!refusal.allow);

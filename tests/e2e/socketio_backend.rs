@@ -206,3 +206,53 @@ async fn a_dead_or_silent_backend_fails_the_connect_within_the_timeout() {
     );
     drop(silent);
 }
+
+/// The connect proxy as a cookie-session login (the way existing apps plug
+/// in without minting tokens), on a gateway on Redis where anonymous
+/// clients may read nothing: the backend sees the chosen headers and the
+/// remote address, its grant opens exactly its rooms, a client without
+/// the cookie is refused, and a grant's expiry closes the session with
+/// 4007 as a token's would.
+#[tokio::test]
+async fn a_cookie_session_backend_grants_rooms_and_its_expiry_is_enforced() {
+    let redis = herald_tests::redis::RedisServer::start();
+    let redis_url = redis.url();
+    let (_backend, url) = backend();
+    let gw = GatewayProc::start(&[
+        "--redis-url",
+        redis_url.as_str(),
+        "--demo-rate",
+        "0",
+        "--connect-proxy",
+        url.as_str(),
+        "--proxy-secret",
+        SECRET,
+        "--jwt-leeway-secs",
+        "0",
+    ]);
+    let out = finish(&gw, node(&gw, "sio-backend-cookie.mjs", &[]));
+    let seen = &out["seen"];
+    assert_eq!(seen["user"], "cookie-user", "{out}");
+    assert_eq!(
+        seen["headers"]["cookie"], "theme=dark; session=good",
+        "{out}"
+    );
+    assert_eq!(seen["headers"]["user-agent"], "herald-test", "{out}");
+    assert!(
+        seen["remote_addr"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("127.0.0.1:")),
+        "{out}"
+    );
+    assert_eq!(out["granted"]["room"], "dashboard:sales", "{out}");
+    assert_eq!(out["updates"], json!([{ "n": 1 }]), "{out}");
+    assert_eq!(code(&out["refused"]), 105, "{out}");
+    assert_eq!(out["denied"]["message"], "no session", "{out}");
+    assert_eq!(out["denied"]["data"], json!({ "login": "/login" }), "{out}");
+    assert_eq!(out["notice"]["code"], 4007, "{out}");
+    let after = out["expiredAfterMs"].as_u64().unwrap_or(0);
+    assert!(
+        (500..=4000).contains(&after),
+        "closed {after} ms after the grant: {out}"
+    );
+}

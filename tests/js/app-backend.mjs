@@ -11,7 +11,11 @@
 // POST /  {kind: "connect", nsp, auth, ...}  → emits ["auth", auth || {}]
 //         (the suite's `socket.emit("auth", socket.handshake.auth)`);
 //         auth.deny refuses the CONNECT, auth.user names the user,
-//         auth.join joins that room.
+//         auth.join joins that room. With auth.mode "cookie", a cookie
+//         `session=good` is a cookie-session login: user "cookie-user",
+//         the grant rooms ["dashboard:*"] (expiring in auth.expiresIn
+//         seconds, if given), and the greeting carries what the gateway
+//         passed on (remote_addr, headers); without it, a refusal.
 // POST /  {kind: "event", event, args, ack, user, ...}:
 //   message            → emit message-back with the same arguments
 //   message-with-ack   → ack with the same arguments
@@ -54,6 +58,19 @@ async function handle(req, res, body) {
   if (call.kind === 'connect') {
     const auth = call.auth || {};
     if (auth.deny) return json(res, { allow: false, message: 'denied by the backend', data: { why: auth.deny } });
+    if (auth.mode === 'cookie') {
+      const cookie = (call.headers || {}).cookie || '';
+      if (!cookie.split(/;\s*/).includes('session=good')) {
+        return json(res, { allow: false, message: 'no session', data: { login: '/login' } });
+      }
+      const seen = { user: 'cookie-user', remote_addr: call.remote_addr, headers: call.headers };
+      return json(res, {
+        user: 'cookie-user',
+        rooms: ['dashboard:*'],
+        expires: auth.expiresIn ? Math.floor(Date.now() / 1000) + auth.expiresIn : undefined,
+        emits: [{ event: 'auth', args: [seen] }],
+      });
+    }
     return json(res, {
       user: auth.user,
       emits: [{ event: 'auth', args: [auth] }],

@@ -267,6 +267,14 @@ impl Access {
         self.grant.insert(grant)
     }
 
+    /// Replaces the grant with one the application backend gave (the
+    /// connect proxy's `rooms`, `publish`, `expires`); its expiry then
+    /// closes the connection as a token's would.
+    pub fn grant(&mut self, grant: Permissions) {
+        self.token_rooms.clear();
+        self.accept(grant);
+    }
+
     /// Whether the connection holds a grant (anonymous or from a token).
     pub fn is_authenticated(&self) -> bool {
         self.grant.is_some()

@@ -347,6 +347,15 @@ pub struct GatewayArgs {
     #[arg(long, env = "HERALD_PROXY_SECRET", hide_env_values = true)]
     pub proxy_secret: Option<String>,
 
+    /// Connect proxy: the handshake headers sent to the backend (comma-separated names, at most 32; empty sends none).
+    #[arg(
+        long,
+        env = "HERALD_PROXY_HEADERS",
+        value_delimiter = ',',
+        default_value = "cookie,user-agent,x-forwarded-for"
+    )]
+    pub proxy_headers: Vec<String>,
+
     /// TEST BUILDS ONLY: leak this many bytes per accepted connection, to
     /// prove the soak test's leak detector. It is an option only in a build
     /// with the `debug-leak` feature; every other build refuses it as an

@@ -7,6 +7,9 @@ use super::ConfigError;
 use super::args::GatewayArgs;
 use crate::proxy::ProxyConfig;
 
+/// Most handshake headers `--proxy-headers` may name.
+const MAX_HEADERS: usize = 32;
+
 fn invalid(option: &str, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         option: option.to_owned(),
@@ -78,7 +81,27 @@ impl GatewayArgs {
             }
             other => other.clone(),
         };
+        let names: Vec<&str> = self
+            .proxy_headers
+            .iter()
+            .map(|h| h.trim())
+            .filter(|h| !h.is_empty())
+            .collect();
+        if names.len() > MAX_HEADERS {
+            return Err(invalid(
+                "--proxy-headers",
+                format!("at most {MAX_HEADERS} names"),
+            ));
+        }
+        let headers = names
+            .into_iter()
+            .map(|h| {
+                reqwest::header::HeaderName::from_bytes(h.to_ascii_lowercase().as_bytes())
+                    .map_err(|_| invalid("--proxy-headers", format!("{h:?} is not a header name")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(ProxyConfig {
+            headers,
             connect_url,
             event_url,
             timeout: Duration::from_millis(self.proxy_timeout_ms),

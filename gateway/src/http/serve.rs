@@ -9,6 +9,9 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tower::ServiceExt as _;
+
+use crate::proxy::handshake::PeerAddr;
 
 /// How long a client may take to send request headers.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -27,8 +30,8 @@ pub async fn serve(
             () = stop.cancelled() => break,
             r = listener.accept() => r,
         };
-        let stream = match accepted {
-            Ok((stream, _)) => stream,
+        let (stream, peer) = match accepted {
+            Ok(pair) => pair,
             Err(e) => {
                 // Typically EMFILE: out of file descriptors. Back off instead of spinning.
                 tracing::warn!(error = %e, "accept failed");
@@ -37,7 +40,13 @@ pub async fn serve(
             }
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone());
+        // Every request knows its peer (the connect proxy passes it on).
+        let service = TowerToHyperService::new(app.clone().map_request(
+            move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(PeerAddr(peer));
+                req
+            },
+        ));
         let stop = stop.clone();
         tracker.spawn(async move {
             let conn = http1::Builder::new()

@@ -29,6 +29,8 @@ pub struct ProxyConfig {
     /// `--proxy-secret`: sent as `Authorization: Bearer …`, so the backend
     /// can tell the gateway's requests from anyone else's.
     pub secret: Option<String>,
+    /// `--proxy-headers`: the handshake headers a connect request carries.
+    pub headers: Vec<reqwest::header::HeaderName>,
 }
 
 impl ProxyConfig {

@@ -20,6 +20,7 @@ use super::polling::{Incoming, PollError, PollHandle};
 use super::session::{self, Transport};
 use super::{SioState, random_id};
 use crate::native::upgrade::{check_upgrade, into_tcp, switching_protocols};
+use crate::proxy::handshake::{Handshake, PeerAddr};
 use crate::transport::frames::{Framing, ws_frame};
 use crate::transport::link::{Chunk, Link, Wire};
 use crate::transport::ws::WsReader;
@@ -141,7 +142,7 @@ pub async fn handler(State(sio): State<Arc<SioState>>, req: Request) -> Response
     match (q.transport, sid) {
         (Some("websocket"), None) => websocket(sio, req).await,
         (Some("websocket"), Some(sid)) => upgrade(sio, req, sid).await,
-        (Some("polling"), None) if req.method() == Method::GET => handshake(sio),
+        (Some("polling"), None) if req.method() == Method::GET => handshake(sio, &req),
         (Some("polling"), None) => EioHttpError::BadHandshakeMethod.into_response(),
         (Some("polling"), Some(sid)) => match sio.polling.get(&sid) {
             // Unknown, or its client went away (an aborted GET) and the
@@ -170,6 +171,18 @@ pub async fn handler(State(sio): State<Arc<SioState>>, req: Request) -> Response
     }
 }
 
+/// The handshake's headers and address for the connect proxy; `None`
+/// (nothing kept) without one.
+fn handshake_of(sio: &SioState, req: &Request) -> Option<Box<Handshake>> {
+    let proxy = &sio.app.config.proxy;
+    proxy.connect_url.as_ref()?;
+    Some(Box::new(Handshake::capture(
+        &proxy.headers,
+        req.headers(),
+        req.extensions().get::<PeerAddr>().copied(),
+    )))
+}
+
 /// A WebSocket-only session (`transports: ["websocket"]`).
 async fn websocket(sio: Arc<SioState>, mut req: Request) -> Response {
     let accept = match check_upgrade(
@@ -185,6 +198,7 @@ async fn websocket(sio: Arc<SioState>, mut req: Request) -> Response {
     let Some(permit) = sio.app.admission.try_admit("socketio_ws") else {
         return EioHttpError::Forbidden.into_response();
     };
+    let handshake = handshake_of(&sio, &req);
     let on_upgrade = hyper::upgrade::on(&mut req);
     let tracker = sio.app.tracker.clone();
     let task = async move {
@@ -204,7 +218,10 @@ async fn websocket(sio: Arc<SioState>, mut req: Request) -> Response {
             link,
             None,
             permit,
-            Some(open),
+            session::Opening {
+                open: Some(open),
+                handshake,
+            },
         )
         .await;
     };
@@ -213,7 +230,7 @@ async fn websocket(sio: Arc<SioState>, mut req: Request) -> Response {
 }
 
 /// A polling handshake: a new session, answered with its open packet.
-fn handshake(sio: Arc<SioState>) -> Response {
+fn handshake(sio: Arc<SioState>, req: &Request) -> Response {
     let Some(permit) = sio.app.admission.try_admit("socketio_polling") else {
         return EioHttpError::Forbidden.into_response();
     };
@@ -223,6 +240,7 @@ fn handshake(sio: Arc<SioState>) -> Response {
     let handle = PollHandle::new(tx, link.clone());
     sio.polling.insert(sid.clone(), handle.clone());
     let open = open_packet(&sio, &sid, &["websocket"]);
+    let handshake = handshake_of(&sio, req);
     let tracker = sio.app.tracker.clone();
     tracker.spawn(session::run(
         sio,
@@ -231,7 +249,10 @@ fn handshake(sio: Arc<SioState>) -> Response {
         link,
         Some(rx),
         permit,
-        None,
+        session::Opening {
+            open: None,
+            handshake,
+        },
     ));
     text_reply(open)
 }

@@ -18,6 +18,7 @@ use tracing::Instrument;
 use super::SioState;
 use super::polling::{Frame, Incoming, PollHandle};
 use super::socket::{Done, Sockets, Violation};
+use crate::proxy::handshake::Handshake;
 use crate::server::admission::ConnPermit;
 use crate::transport::end::End;
 use crate::transport::frames::{Framing, SioEncoding, ws_frame};
@@ -42,12 +43,19 @@ pub enum Transport {
     Polling(Arc<PollHandle>),
 }
 
+/// How a session begins, besides its transport.
+pub struct Opening {
+    /// Written first: a WebSocket session's open packet (a polling
+    /// session's was the handshake reply).
+    pub open: Option<String>,
+    /// The handshake's headers and address, for the connect proxy.
+    pub handshake: Option<Box<Handshake>>,
+}
+
 /// Runs a session until it ends. `link` is the session's write side
 /// (created with the transport: a socket, or none for polling); `rx`
 /// carries a polling session's POSTs and its upgrade (a WebSocket-only
-/// session has none: an idle channel costs over 1 KB); `open` is written
-/// first (a WebSocket session's open packet; a polling session's was the
-/// handshake reply).
+/// session has none: an idle channel costs over 1 KB).
 pub async fn run(
     sio: Arc<SioState>,
     sid: String,
@@ -55,14 +63,14 @@ pub async fn run(
     link: Arc<Link>,
     rx: Option<mpsc::Receiver<Incoming>>,
     permit: ConnPermit,
-    open: Option<String>,
+    opening: Opening,
 ) {
     let kind = match transport {
         Transport::Ws { .. } => "websocket",
         Transport::Polling(_) => "polling",
     };
     let span = span::connection(&sid, kind);
-    run_inner(sio, sid, transport, link, rx, permit, open)
+    run_inner(sio, sid, transport, link, rx, permit, opening)
         .instrument(span)
         .await;
 }
@@ -145,11 +153,11 @@ async fn run_inner(
     link: Arc<Link>,
     mut rx: Option<mpsc::Receiver<Incoming>>,
     permit: ConnPermit,
-    open: Option<String>,
+    Opening { open, handshake }: Opening,
 ) {
     let app = sio.app.clone();
     let cfg = app.config.socketio.clone();
-    let mut sockets = Sockets::new(sio.clone(), sid.clone(), link.clone());
+    let mut sockets = Sockets::new(sio.clone(), sid.clone(), link.clone(), handshake);
     let mut permit = Some(permit);
     let mut out: Vec<Frame> = open.into_iter().map(Frame::text).collect();
     let mut inbox = VecDeque::new();

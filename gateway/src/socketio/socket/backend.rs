@@ -24,8 +24,32 @@ use herald_protocol::sio::{MAX_ATTACHMENTS, SioPacket};
 use serde_json::{Map, Value, json};
 
 use super::{ERROR_EVENT, Sockets, Violation, push_packet};
+use crate::auth::Access;
+use crate::auth::permissions::Permissions;
 use crate::proxy::ProxyError;
 use crate::socketio::polling::Frame;
+use herald_protocol::RoomPatterns;
+
+/// The grant a connect reply carries (`rooms`, `publish`, `expires`), if
+/// any. A verified token's user stays the session's user.
+fn backend_grant(
+    reply: &ConnectReply,
+    token_user: Option<String>,
+) -> Result<Option<Permissions>, ProxyError> {
+    if !reply.grants() {
+        return Ok(None);
+    }
+    let patterns = |field: &str, list: &Option<Vec<String>>| {
+        RoomPatterns::parse(list.iter().flatten())
+            .map_err(|e| ProxyError::Invalid(format!("\"{field}\": {e}")))
+    };
+    Ok(Some(Permissions {
+        user: token_user.or_else(|| reply.user.clone()),
+        rooms: patterns("rooms", &reply.rooms)?,
+        publish: patterns("publish", &reply.publish)?,
+        expires: reply.expires,
+    }))
+}
 
 /// Packets a session may send while a CONNECT waits for the backend;
 /// one more closes the session.
@@ -163,6 +187,11 @@ impl Sockets {
                     nsp: &nsp,
                     user,
                     auth: auth.as_ref().and_then(Value::as_object),
+                    headers: self.handshake.as_ref().map(|h| &h.headers),
+                    remote_addr: self
+                        .handshake
+                        .as_ref()
+                        .and_then(|h| h.remote_addr.as_deref()),
                 };
                 let ask = slot.connect(&request);
                 let started = Instant::now();
@@ -314,6 +343,11 @@ impl Sockets {
     ) {
         let app = self.sio.app.clone();
         let metrics = app.hub.metrics();
+        let user = self
+            .access
+            .as_ref()
+            .and_then(Access::user)
+            .map(str::to_owned);
         let reply = reply.and_then(|r| {
             let emits = r
                 .emits
@@ -321,9 +355,10 @@ impl Sockets {
                 .cloned()
                 .map(|e| emit_packet(&nsp, e))
                 .collect::<Result<Vec<_>, _>>()?;
-            Ok((r, emits))
+            let grant = backend_grant(&r, user)?;
+            Ok((r, emits, grant))
         });
-        let (reply, emits) = match reply {
+        let (reply, emits, grant) = match reply {
             Ok(ok) => ok,
             Err(e) => {
                 tracing::warn!(error = %e, "connect proxy failed; CONNECT refused");
@@ -346,6 +381,9 @@ impl Sockets {
             };
             push_packet(out, &packet);
             return;
+        }
+        if let (Some(grant), Some(access)) = (grant, self.access.as_mut()) {
+            access.grant(grant);
         }
         let auth_map: Option<&Map<String, Value>> = auth.as_ref().and_then(Value::as_object);
         self.accept(nsp.clone(), auth_map, reply.user, out).await;

@@ -30,6 +30,7 @@ use super::{SioState, random_id};
 use crate::auth::{Access, AuthError, Denied, Gate, gate};
 use crate::hub::rooms::ConnId;
 use crate::hub::subscriptions::{Emit, Subscriptions};
+use crate::proxy::handshake::Handshake;
 use crate::transport::frames::Broadcast;
 use crate::transport::link::{Link, Out};
 use crate::transport::publish::client_publish;
@@ -154,11 +155,19 @@ pub struct Sockets {
     backend: Option<Box<backend::Pending>>,
     /// The user the session registered with, for the backend's requests.
     user: Option<Arc<str>>,
+    /// Its handshake's headers and address, kept for the connect proxy
+    /// only (`None` without one).
+    handshake: Option<Box<Handshake>>,
 }
 
 impl Sockets {
     /// A session with no namespace joined yet.
-    pub fn new(sio: Arc<SioState>, sid: String, link: Arc<Link>) -> Self {
+    pub fn new(
+        sio: Arc<SioState>,
+        sid: String,
+        link: Arc<Link>,
+        handshake: Option<Box<Handshake>>,
+    ) -> Self {
         let bucket = Bucket::new(sio.app.config.limits.frame_rate);
         Self {
             sio,
@@ -174,6 +183,7 @@ impl Sockets {
             bucket,
             backend: None,
             user: None,
+            handshake,
         }
     }
 

@@ -650,3 +650,104 @@ async fn one_origin_policy_guards_every_upgrade_and_polling() {
         .unwrap();
     assert_eq!(preflight.status().as_u16(), 403);
 }
+
+/// A client with `cookie` on its WebSocket upgrade, or without one.
+async fn open_with_cookie(url: &str, cookie: Option<&str>) -> Client {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+    use tokio_tungstenite::tungstenite::http::HeaderValue;
+    let mut req = url.into_client_request().unwrap();
+    if let Some(c) = cookie {
+        req.headers_mut()
+            .insert("cookie", HeaderValue::from_str(c).unwrap());
+    }
+    let (ws, _) = tokio_tungstenite::connect_async(req)
+        .await
+        .expect("connect");
+    Client { ws }
+}
+
+/// The connect proxy on the native transport, on a gateway on Redis with
+/// no token keys and no public rooms: a session cookie the backend
+/// accepts opens its grant's rooms (and only those); no cookie gets 108
+/// then 4008 (do not reconnect); a dead backend gets 110 then 4011
+/// (reconnect later).
+#[tokio::test]
+async fn the_connect_proxy_admits_native_clients_by_cookie() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let script = herald_tests::node::js_dir()
+        .join("app-backend.mjs")
+        .display()
+        .to_string();
+    let backend = herald_tests::process::Proc::spawn(std::path::Path::new("node"), &[script]);
+    let line = backend.wait_line("app-backend listening on ", Duration::from_secs(10));
+    let backend_url = line
+        .trim_start_matches("app-backend listening on ")
+        .trim()
+        .to_owned();
+    let gw = GatewayProc::start(&[
+        "--redis-url",
+        url.as_str(),
+        "--demo-rate",
+        "0",
+        "--connect-proxy",
+        backend_url.as_str(),
+    ]);
+
+    let mut good = open_with_cookie(&gw.ws_url(), Some("session=good")).await;
+    assert!(matches!(
+        good.next_frame().await,
+        ServerFrame::Welcome { .. }
+    ));
+    good.send(&subscribe("dashboard:sales", None, 1)).await;
+    let granted = reply(&mut good, 1).await;
+    assert!(
+        matches!(granted, ServerFrame::Subscribed { .. }),
+        "{granted:?}"
+    );
+    good.send(&subscribe("admin:x", None, 2)).await;
+    let refused = reply(&mut good, 2).await;
+    assert_eq!(
+        error_code(&refused),
+        Some(ErrorCode::PermissionDenied),
+        "{refused:?}"
+    );
+
+    let mut anon = open_with_cookie(&gw.ws_url(), None).await;
+    let (frames, close) = anon.until_closed().await;
+    assert_eq!(
+        refusal(&frames, close),
+        (
+            Some(ErrorCode::Unauthorized),
+            Some(CloseCode::TokenInvalid),
+            Some(4008)
+        ),
+        "{frames:?}"
+    );
+
+    let dead = GatewayProc::start(&[
+        "--redis-url",
+        url.as_str(),
+        "--demo-rate",
+        "0",
+        "--connect-proxy",
+        "http://127.0.0.1:9/",
+    ]);
+    let mut c = open_with_cookie(&dead.ws_url(), Some("session=good")).await;
+    let (frames, close) = c.until_closed().await;
+    assert_eq!(
+        refusal(&frames, close),
+        (
+            Some(ErrorCode::BackendFailed),
+            Some(CloseCode::BackendFailed),
+            Some(4011)
+        ),
+        "{frames:?}"
+    );
+    // The first client was never held up by the others.
+    good.send(&subscribe("dashboard:ops", None, 3)).await;
+    assert!(matches!(
+        reply(&mut good, 3).await,
+        ServerFrame::Subscribed { .. }
+    ));
+}

@@ -16,6 +16,7 @@
 //         the grant rooms ["dashboard:*"] (expiring in auth.expiresIn
 //         seconds, if given), and the greeting carries what the gateway
 //         passed on (remote_addr, headers); without it, a refusal.
+//         Native connects (transport "ws") always log in by cookie.
 // POST /  {kind: "event", event, args, ack, user, ...}:
 //   message            → emit message-back with the same arguments
 //   message-with-ack   → ack with the same arguments
@@ -58,7 +59,8 @@ async function handle(req, res, body) {
   if (call.kind === 'connect') {
     const auth = call.auth || {};
     if (auth.deny) return json(res, { allow: false, message: 'denied by the backend', data: { why: auth.deny } });
-    if (auth.mode === 'cookie') {
+    // The native transport sends no auth: it logs in by cookie only.
+    if (auth.mode === 'cookie' || call.transport === 'ws') {
       const cookie = (call.headers || {}).cookie || '';
       if (!cookie.split(/;\s*/).includes('session=good')) {
         return json(res, { allow: false, message: 'no session', data: { login: '/login' } });

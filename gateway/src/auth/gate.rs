@@ -275,6 +275,16 @@ impl Access {
         self.accept(grant);
     }
 
+    /// Names the user of a grant that has none (the connect proxy's
+    /// `user` without a grant of its own); a token's user is kept.
+    pub fn name_user(&mut self, user: String) {
+        if let Some(grant) = self.grant.as_mut()
+            && grant.user.is_none()
+        {
+            grant.user = Some(user);
+        }
+    }
+
     /// Whether the connection holds a grant (anonymous or from a token).
     pub fn is_authenticated(&self) -> bool {
         self.grant.is_some()

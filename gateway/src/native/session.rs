@@ -65,6 +65,25 @@ pub async fn refuse_token(sock: TcpStream, state: Arc<AppState>, e: &AuthError, 
     refuse_with(sock, state, gate::close_code(e), format, Some(error)).await;
 }
 
+/// Refuses a connection the application backend refused (error 108 with
+/// its message, then 4008) or could not answer (110 or 111, then 4011).
+pub async fn refuse_backend(
+    sock: TcpStream,
+    state: Arc<AppState>,
+    error: ErrorCode,
+    message: String,
+    format: Format,
+) {
+    state.hub.metrics().client_error(error.name());
+    let close = if error == ErrorCode::Unauthorized {
+        CloseCode::TokenInvalid
+    } else {
+        CloseCode::BackendFailed
+    };
+    let frame = ServerFrame::error(error, message, None);
+    refuse_with(sock, state, close, format, Some(frame)).await;
+}
+
 async fn refuse_with(
     sock: TcpStream,
     state: Arc<AppState>,

@@ -6,15 +6,17 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use herald_protocol::native::{CloseCode, Format};
+use herald_protocol::native::{CloseCode, ErrorCode, Format};
 use herald_protocol::ws::handshake::accept_key;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tracing::Instrument;
 
-use super::session;
+use super::{backend, session};
 use crate::auth::Access;
 use crate::http::origin;
+use crate::proxy::ProxyError;
+use crate::proxy::handshake::{Handshake, PeerAddr};
 use crate::server::AppState;
 use crate::transport::span;
 
@@ -112,6 +114,14 @@ pub async fn handler(State(state): State<Arc<AppState>>, mut req: Request) -> Re
     };
     // A JWT is base64url and dots: nothing in it needs percent-decoding.
     let token = param("token").map(str::to_owned);
+    let proxy = &state.config.proxy;
+    let handshake = proxy.connect_url.as_ref().map(|_| {
+        Box::new(Handshake::capture(
+            &proxy.headers,
+            req.headers(),
+            req.extensions().get::<PeerAddr>().copied(),
+        ))
+    });
     let on_upgrade = hyper::upgrade::on(&mut req);
     let permit = state.admission.try_admit("ws");
     let st = state.clone();
@@ -126,7 +136,30 @@ pub async fn handler(State(state): State<Arc<AppState>>, mut req: Request) -> Re
         };
         match permit {
             Some(permit) => match Access::start(&st.config.auth, token.as_deref()) {
-                Ok(access) => {
+                Ok(mut access) => {
+                    if let Some(h) = handshake {
+                        let verdict = Box::pin(backend::ask(&st, &session, &mut access, &h)).await;
+                        let refusal = match verdict {
+                            Ok(backend::Admit::Yes) => None,
+                            Ok(backend::Admit::No(message)) => {
+                                Some((ErrorCode::Unauthorized, message))
+                            }
+                            Err(e) => {
+                                tracing::warn!(error = %e, "connect proxy failed; connection refused");
+                                let code = if matches!(e, ProxyError::Busy) {
+                                    ErrorCode::BackendBusy
+                                } else {
+                                    ErrorCode::BackendFailed
+                                };
+                                Some((code, e.to_string()))
+                            }
+                        };
+                        if let Some((code, message)) = refusal {
+                            Box::pin(session::refuse_backend(sock, st, code, message, format))
+                                .await;
+                            return;
+                        }
+                    }
                     let conn = session::Start {
                         format,
                         session,

@@ -5,6 +5,7 @@
 //! The JSON each request carries and each reply may hold is
 //! `herald_protocol::backend`, where the replies are decoded (and fuzzed).
 //!
+//! - [`grant`]: a connect reply's `rooms`, `publish`, `expires` as a grant.
 //! - [`handshake`]: the headers and address a connect request carries.
 //! - [`client`]: the node's [`Backend`]: one HTTP client, the node-wide
 //!   in-flight bound, the timeout, the reply size limit.
@@ -15,6 +16,7 @@
 //! them and nothing outlives the session.
 
 pub mod client;
+pub mod grant;
 pub mod handshake;
 
 pub use client::{Backend, ProxyConfig, ProxyError};

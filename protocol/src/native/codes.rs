@@ -128,11 +128,15 @@ pub enum CloseCode {
     /// 4010: the client sent frames faster than the gateway allows.
     /// Reconnect after a backoff.
     FrameFlood = 4010,
+    /// 4011 `backend_unavailable`: the application backend (the connect
+    /// proxy) failed or is saturated, so the connection could not be
+    /// admitted. Reconnect after a backoff.
+    BackendFailed = 4011,
 }
 
 impl CloseCode {
     /// Every close code, for documentation and tests.
-    pub const ALL: [CloseCode; 12] = [
+    pub const ALL: [CloseCode; 13] = [
         Self::Normal,
         Self::FrameTooLarge,
         Self::Shutdown,
@@ -145,6 +149,7 @@ impl CloseCode {
         Self::TokenInvalid,
         Self::AuthTimeout,
         Self::FrameFlood,
+        Self::BackendFailed,
     ];
 
     /// The short, stable name of the code; also the `reason` label in metrics.
@@ -162,6 +167,7 @@ impl CloseCode {
             Self::TokenInvalid => "token_invalid",
             Self::AuthTimeout => "auth_timeout",
             Self::FrameFlood => "frame_flood",
+            Self::BackendFailed => "backend_unavailable",
         }
     }
 

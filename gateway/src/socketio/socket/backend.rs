@@ -25,31 +25,9 @@ use serde_json::{Map, Value, json};
 
 use super::{ERROR_EVENT, Sockets, Violation, push_packet};
 use crate::auth::Access;
-use crate::auth::permissions::Permissions;
 use crate::proxy::ProxyError;
+use crate::proxy::grant::backend_grant;
 use crate::socketio::polling::Frame;
-use herald_protocol::RoomPatterns;
-
-/// The grant a connect reply carries (`rooms`, `publish`, `expires`), if
-/// any. A verified token's user stays the session's user.
-fn backend_grant(
-    reply: &ConnectReply,
-    token_user: Option<String>,
-) -> Result<Option<Permissions>, ProxyError> {
-    if !reply.grants() {
-        return Ok(None);
-    }
-    let patterns = |field: &str, list: &Option<Vec<String>>| {
-        RoomPatterns::parse(list.iter().flatten())
-            .map_err(|e| ProxyError::Invalid(format!("\"{field}\": {e}")))
-    };
-    Ok(Some(Permissions {
-        user: token_user.or_else(|| reply.user.clone()),
-        rooms: patterns("rooms", &reply.rooms)?,
-        publish: patterns("publish", &reply.publish)?,
-        expires: reply.expires,
-    }))
-}
 
 /// Packets a session may send while a CONNECT waits for the backend;
 /// one more closes the session.

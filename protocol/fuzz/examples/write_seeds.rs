@@ -529,15 +529,38 @@ fn room_patterns(w: &mut Writer) -> std::io::Result<()> {
 fn backend(w: &mut Writer) -> std::io::Result<()> {
     for (name, text) in [
         ("empty", ""),
-        ("connect_accept", r#"{"user":"alice","emits":[{"event":"auth","args":[{"token":"123"}]}],"join":["dashboard:sales"]}"#),
-        ("connect_refuse", r#"{"allow":false,"message":"no entry","data":{"why":"banned"}}"#),
-        ("event_ack_binary", r#"{"ack":[1,"2",{"_binary":"AQID"}],"emits":[{"event":"message-back","args":[{"_binary":"BAUG"},{"x":[{"_binary":""}]}]}]}"#),
+        (
+            "connect_accept",
+            r#"{"user":"alice","emits":[{"event":"auth","args":[{"token":"123"}]}],"join":["dashboard:sales"]}"#,
+        ),
+        (
+            "connect_refuse",
+            r#"{"allow":false,"message":"no entry","data":{"why":"banned"}}"#,
+        ),
+        (
+            "connect_grant",
+            r#"{"user":"cookie-user","rooms":["dashboard:*","ops"],"publish":[],"expires":1900000000}"#,
+        ),
+        ("connect_bad_pattern", r#"{"rooms":["a*b"],"expires":-1}"#),
+        (
+            "event_ack_binary",
+            r#"{"ack":[1,"2",{"_binary":"AQID"}],"emits":[{"event":"message-back","args":[{"_binary":"BAUG"},{"x":[{"_binary":""}]}]}]}"#,
+        ),
         ("event_join_leave", r#"{"join":["a","b"],"leave":["c"]}"#),
         ("unknown_field", r#"{"acks":[1]}"#),
         ("bad_base64", r#"{"ack":[{"_binary":"not base64!"}]}"#),
-        ("forged_placeholder", r#"{"ack":[{"_placeholder":true,"num":0}]}"#),
-        ("too_many_binary", r#"{"ack":[{"_binary":""},{"_binary":""},{"_binary":""},{"_binary":""},{"_binary":""},{"_binary":""},{"_binary":""},{"_binary":""},{"_binary":""},{"_binary":""},{"_binary":""}]}"#),
-        ("deep", &format!("{{\"ack\":{}1{}}}", "[".repeat(200), "]".repeat(200))),
+        (
+            "forged_placeholder",
+            r#"{"ack":[{"_placeholder":true,"num":0}]}"#,
+        ),
+        (
+            "too_many_binary",
+            r#"{"ack":[{"_binary":""},{"_binary":""},{"_binary":""},{"_binary":""},{"_binary":""},{"_binary":""},{"_binary":""},{"_binary":""},{"_binary":""},{"_binary":""},{"_binary":""}]}"#,
+        ),
+        (
+            "deep",
+            &format!("{{\"ack\":{}1{}}}", "[".repeat(200), "]".repeat(200)),
+        ),
     ] {
         w.put("backend_reply", name, text)?;
     }
@@ -547,7 +570,10 @@ fn backend(w: &mut Writer) -> std::io::Result<()> {
 fn query_and_offset(w: &mut Writer) -> std::io::Result<()> {
     for (name, text) in [
         ("handshake", "EIO=4&transport=polling&t=Nx1"),
-        ("session", "EIO=4&transport=websocket&sid=AAECAwQFBgcICQoLDA0ODw"),
+        (
+            "session",
+            "EIO=4&transport=websocket&sid=AAECAwQFBgcICQoLDA0ODw",
+        ),
         ("repeated", "sid=a&sid=b&EIO&EIO=3"),
         ("empty", ""),
         ("odd", "&&=&sid==x&transport%3Dpolling"),

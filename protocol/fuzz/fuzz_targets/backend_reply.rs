@@ -32,7 +32,10 @@ fuzz_target!(|data: &[u8]| {
         let bytes = serde_json::to_vec(&again).expect("encodes");
         let back: EventReply = decode_reply(&bytes).expect("a re-encoded reply decodes");
         // Floats within herald_protocol_fuzz::FLOAT_ULPS (docs/fuzzing.md).
-        assert!(same_json(&as_json(&back), &again), "{again} came back as {back:?}");
+        assert!(
+            same_json(&as_json(&back), &again),
+            "{again} came back as {back:?}"
+        );
     }
 });
 

@@ -15,7 +15,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let found = parse_query(q);
-    for (key, value) in [("EIO", found.eio), ("transport", found.transport), ("sid", found.sid)] {
+    for (key, value) in [
+        ("EIO", found.eio),
+        ("transport", found.transport),
+        ("sid", found.sid),
+    ] {
         let last = q
             .split('&')
             .map(|kv| kv.split_once('=').unwrap_or((kv, "")))

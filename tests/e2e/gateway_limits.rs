@@ -153,6 +153,97 @@ async fn past_the_connection_limit_the_gateway_refuses_with_4004() {
     ));
 }
 
+/// A WebSocket to `url` with `X-Forwarded-For: xff` when given; the close
+/// code if the gateway refused it, else `None` (the connection is kept in
+/// `held`).
+async fn try_open(url: &str, xff: Option<&str>, held: &mut Vec<Client>) -> Option<u16> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+    use tokio_tungstenite::tungstenite::http::HeaderValue;
+    let mut req = url.into_client_request().unwrap();
+    if let Some(x) = xff {
+        req.headers_mut()
+            .insert("x-forwarded-for", HeaderValue::from_str(x).unwrap());
+    }
+    let (ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let mut c = Client { ws };
+    match c.next_frame().await {
+        ServerFrame::Welcome { .. } => {
+            held.push(c);
+            None
+        }
+        _ => c.until_closed().await.1,
+    }
+}
+
+/// `--max-connections-per-ip`: a third connection from one address is
+/// refused with 4004 on every transport while other addresses still get
+/// in, a freed place is reused, and `X-Forwarded-For` counts only from a
+/// `--trusted-proxies` peer.
+#[tokio::test]
+async fn past_the_per_address_limit_connections_are_refused_and_others_still_get_in() {
+    let gw = GatewayProc::start(&[
+        "--standalone",
+        "--demo-rate",
+        "0",
+        "--max-connections-per-ip",
+        "2",
+    ]);
+    let url = gw.ws_url();
+    let mut held = Vec::new();
+    assert_eq!(try_open(&url, None, &mut held).await, None);
+    // An untrusted peer's X-Forwarded-For is ignored: still 127.0.0.1.
+    assert_eq!(try_open(&url, Some("1.1.1.1"), &mut held).await, None);
+    assert_eq!(try_open(&url, Some("2.2.2.2"), &mut held).await, Some(4004));
+    let polling = reqwest::get(format!(
+        "http://{}/socket.io/?EIO=4&transport=polling",
+        gw.client
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        polling.status(),
+        503,
+        "a Socket.IO handshake from the full address"
+    );
+    drop(held.pop());
+    let mut reused = false;
+    for _ in 0..50 {
+        if try_open(&url, None, &mut held).await.is_none() {
+            reused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(reused, "the freed place is taken again");
+    assert!(
+        gw.metric("herald_gateway_ip_limit_refusals_total", "")
+            .await
+            .unwrap_or(0.0)
+            >= 2.0
+    );
+
+    let behind = GatewayProc::start(&[
+        "--standalone",
+        "--demo-rate",
+        "0",
+        "--max-connections-per-ip",
+        "2",
+        "--trusted-proxies",
+        "127.0.0.0/8",
+    ]);
+    let url = behind.ws_url();
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        assert_eq!(try_open(&url, Some("198.51.100.7"), &mut held).await, None);
+    }
+    assert_eq!(
+        try_open(&url, Some("198.51.100.7, 127.0.0.2"), &mut held).await,
+        Some(4004),
+        "the last untrusted hop is the client"
+    );
+    assert_eq!(try_open(&url, Some("203.0.113.9"), &mut held).await, None);
+}
+
 #[tokio::test]
 async fn a_silent_peer_is_closed_after_the_heartbeat_timeout() {
     let gw = GatewayProc::start(&[

@@ -33,6 +33,7 @@ pub const HERALD_METRICS: &[&str] = &[
     "herald_gateway_client_errors_total",
     "herald_gateway_auth_refusals_total",
     "herald_gateway_backend_requests_total",
+    "herald_gateway_ip_limit_refusals_total",
     "herald_bus_invalid_frames_total",
     // Router.
     "herald_router_lag_seconds",

@@ -159,6 +159,15 @@ pub struct GatewayArgs {
     #[arg(long, env = "HERALD_MAX_CONNECTIONS", default_value_t = 100_000)]
     pub max_connections: usize,
 
+    /// Most simultaneous client connections from one address (0: no limit, the default); more are refused like --max-connections.
+    #[arg(long, env = "HERALD_MAX_CONNECTIONS_PER_IP", default_value_t = 0)]
+    pub max_connections_per_ip: u32,
+
+    /// Proxies (addresses or ranges like 10.0.0.0/8, comma-separated, at most 64) whose X-Forwarded-For names the client for --max-connections-per-ip.
+    #[arg(long, env = "HERALD_TRUSTED_PROXIES", value_delimiter = ',')]
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+
     /// Most rooms one connection may join; more get error 104.
     #[arg(long, env = "HERALD_MAX_ROOMS_PER_CONNECTION", default_value_t = 64)]
     pub max_rooms_per_connection: usize,
@@ -510,6 +519,7 @@ impl GatewayArgs {
         let api_keys = self.api_keys()?;
         let auth = self.auth_gate()?;
         let proxy = self.proxy_config()?;
+        let trusted_proxies = self.trusted_proxies()?;
         let node_id = match self.node_id {
             Some(id)
                 if id.is_empty()
@@ -552,6 +562,8 @@ impl GatewayArgs {
             metrics_require_key: self.metrics_require_key,
             limits: Limits {
                 max_connections: self.max_connections,
+                max_connections_per_ip: self.max_connections_per_ip,
+                trusted_proxies,
                 max_rooms_per_connection: self.max_rooms_per_connection,
                 max_frame_bytes: self.max_frame_bytes,
                 outbox_max_messages: self.outbox_max_messages,

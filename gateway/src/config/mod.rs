@@ -129,6 +129,10 @@ pub enum BusChoice {
 pub struct Limits {
     /// Most simultaneous client connections.
     pub max_connections: usize,
+    /// Most simultaneous connections from one client address (0: none).
+    pub max_connections_per_ip: u32,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<crate::server::per_ip::IpRange>,
     /// Most rooms one connection may join.
     pub max_rooms_per_connection: usize,
     /// Largest client frame, in bytes.

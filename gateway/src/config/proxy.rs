@@ -41,6 +41,31 @@ fn url(option: &str, value: Option<&String>) -> Result<Option<reqwest::Url>, Con
 }
 
 impl GatewayArgs {
+    /// `--trusted-proxies` as ranges.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] for a bad entry or more than 64.
+    pub(super) fn trusted_proxies(
+        &self,
+    ) -> Result<Vec<crate::server::per_ip::IpRange>, ConfigError> {
+        let entries: Vec<&str> = self
+            .trusted_proxies
+            .iter()
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+            .collect();
+        if entries.len() > 64 {
+            return Err(invalid("--trusted-proxies", "at most 64 entries"));
+        }
+        entries
+            .into_iter()
+            .map(|e| {
+                crate::server::per_ip::IpRange::parse(e)
+                    .map_err(|m| invalid("--trusted-proxies", m))
+            })
+            .collect()
+    }
+
     /// The backend URLs and bounds.
     ///
     /// # Errors

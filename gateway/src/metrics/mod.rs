@@ -130,6 +130,7 @@ impl GatewayMetrics {
         for c in crate::auth::AuthError::CODES {
             metrics::counter!(names::AUTH_REFUSALS, "code" => c).increment(0);
         }
+        metrics::counter!(names::IP_LIMIT_REFUSALS).increment(0);
         for kind in BACKEND_KINDS {
             for outcome in std::iter::once("ok").chain(crate::proxy::ProxyError::CODES) {
                 metrics::counter!(names::BACKEND_REQUESTS, "kind" => kind, "outcome" => outcome)
@@ -178,6 +179,14 @@ impl GatewayMetrics {
             metrics::counter!(names::BACKEND_REQUESTS, "kind" => kind, "outcome" => outcome)
                 .increment(1);
             metrics::histogram!(names::BACKEND_SECONDS, "kind" => kind).record(took.as_secs_f64());
+        }
+    }
+
+    /// `herald_gateway_ip_limit_refusals_total`: a connection refused for
+    /// `--max-connections-per-ip`.
+    pub fn ip_limit_refusal(&self) {
+        if self.enabled {
+            metrics::counter!(names::IP_LIMIT_REFUSALS).increment(1);
         }
     }
 

@@ -30,6 +30,8 @@ pub const BUS_UP: &str = "herald_gateway_bus_up";
 pub const BUS_LAST_DELIVERY: &str = "herald_gateway_bus_last_delivery_timestamp_seconds";
 /// Counter, by `code` (`AuthError::CODES`): tokens refused.
 pub const AUTH_REFUSALS: &str = "herald_gateway_auth_refusals_total";
+/// Connections refused for `--max-connections-per-ip`.
+pub const IP_LIMIT_REFUSALS: &str = "herald_gateway_ip_limit_refusals_total";
 /// Counter, by `kind` (`connect`, `event`) and `outcome` (`ok`, or
 /// `ProxyError::CODES`): requests to the application backend.
 pub const BACKEND_REQUESTS: &str = "herald_gateway_backend_requests_total";

@@ -123,7 +123,11 @@ pub async fn handler(State(state): State<Arc<AppState>>, mut req: Request) -> Re
         ))
     });
     let on_upgrade = hyper::upgrade::on(&mut req);
-    let permit = state.admission.try_admit("ws");
+    let permit = state.admit(
+        "ws",
+        req.headers(),
+        req.extensions().get::<PeerAddr>().copied(),
+    );
     let st = state.clone();
     // The task lives as long as the connection, and its future is most of
     // an idle connection's memory: the handshake and the refusal, which run

@@ -26,6 +26,8 @@ pub struct ConnPermit {
     admission: Arc<Admission>,
     /// The transport label.
     transport: &'static str,
+    /// Its place under the per-address limit, when one is set.
+    pub ip: Option<super::per_ip::IpPermit>,
 }
 
 impl Admission {
@@ -76,6 +78,7 @@ impl Admission {
         Some(ConnPermit {
             admission: self.clone(),
             transport,
+            ip: None,
         })
     }
 

@@ -6,6 +6,7 @@
 //!   demo feed, and drains on shutdown.
 
 pub mod admission;
+pub mod per_ip;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -35,6 +36,8 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     /// The connection limit.
     pub admission: Arc<Admission>,
+    /// The per-address connection limit.
+    pub per_ip: Arc<per_ip::PerIp>,
     /// Fires when the node drains: sessions close with 4001.
     pub shutdown: CancellationToken,
     /// Every connection task, so shutdown can wait for them.
@@ -52,6 +55,35 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// Admits a connection for `transport` from the request's client
+    /// (`peer`, or behind a trusted proxy its `X-Forwarded-For`): `None`
+    /// when the gateway or that address is full.
+    pub fn admit(
+        &self,
+        transport: &'static str,
+        headers: &axum::http::HeaderMap,
+        peer: Option<crate::proxy::handshake::PeerAddr>,
+    ) -> Option<admission::ConnPermit> {
+        let ip = match peer {
+            Some(p) if self.per_ip.enabled() => {
+                match self
+                    .per_ip
+                    .try_take(self.per_ip.client_ip(p.0.ip(), headers))
+                {
+                    Ok(ip) => ip,
+                    Err(()) => {
+                        self.hub.metrics().ip_limit_refusal();
+                        return None;
+                    }
+                }
+            }
+            _ => None,
+        };
+        let mut permit = self.admission.try_admit(transport)?;
+        permit.ip = ip;
+        Some(permit)
+    }
+
     /// A new session id, unique in the cluster while node ids are unique.
     pub fn new_session_id(&self) -> String {
         let n = self.next_session.fetch_add(1, Ordering::Relaxed);
@@ -273,6 +305,10 @@ impl Gateway {
                 config.limits.max_connections,
                 metrics,
                 config.debug_leak_bytes_per_connection,
+            ),
+            per_ip: per_ip::PerIp::new(
+                config.limits.max_connections_per_ip,
+                config.limits.trusted_proxies.clone(),
             ),
             hub,
             shutdown: CancellationToken::new(),

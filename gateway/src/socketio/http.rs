@@ -195,7 +195,8 @@ async fn websocket(sio: Arc<SioState>, mut req: Request) -> Response {
         Err(resp) if resp.status() == StatusCode::FORBIDDEN => return *resp,
         Err(_) => return EioHttpError::BadRequest.into_response(),
     };
-    let Some(permit) = sio.app.admission.try_admit("socketio_ws") else {
+    let peer = req.extensions().get::<PeerAddr>().copied();
+    let Some(permit) = sio.app.admit("socketio_ws", req.headers(), peer) else {
         return EioHttpError::Forbidden.into_response();
     };
     let handshake = handshake_of(&sio, &req);
@@ -231,7 +232,8 @@ async fn websocket(sio: Arc<SioState>, mut req: Request) -> Response {
 
 /// A polling handshake: a new session, answered with its open packet.
 fn handshake(sio: Arc<SioState>, req: &Request) -> Response {
-    let Some(permit) = sio.app.admission.try_admit("socketio_polling") else {
+    let peer = req.extensions().get::<PeerAddr>().copied();
+    let Some(permit) = sio.app.admit("socketio_polling", req.headers(), peer) else {
         return EioHttpError::Forbidden.into_response();
     };
     let sid = random_id();

@@ -261,8 +261,12 @@ async fn run_inner(
                         // Packets still queued for a poll go first, over the socket.
                         link.set_wire(Framing::WsSocketIo, Some(sock.clone() as Arc<dyn Wire>), reframe);
                         transport = Transport::Ws { sock, reader: Box::new(reader) };
-                        drop(permit.take());
-                        permit = app.admission.try_admit("socketio_ws");
+                        // The address's place moves to the new permit.
+                        let ip = permit.take().and_then(|mut p| p.ip.take());
+                        permit = app.admission.try_admit("socketio_ws").map(|mut p| {
+                            p.ip = ip;
+                            p
+                        });
                         tracing::debug!("upgraded to websocket");
                         permit.is_none().then_some(End::Close(CloseCode::ConnectionLimit))
                     }

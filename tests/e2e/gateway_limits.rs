@@ -244,6 +244,34 @@ async fn past_the_per_address_limit_connections_are_refused_and_others_still_get
     assert_eq!(try_open(&url, Some("203.0.113.9"), &mut held).await, None);
 }
 
+/// Slowloris: 2,000 TCP connections that send half a request line and
+/// never finish their headers do not stop a real client from connecting
+/// and getting its messages, and the gateway drops them at its 10 s
+/// header timeout.
+#[tokio::test]
+async fn two_thousand_unfinished_requests_do_not_stop_a_real_client() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let gw = GatewayProc::start(&["--standalone", "--demo-rate", "0"]);
+    let mut idle = Vec::with_capacity(2000);
+    for _ in 0..2000 {
+        let mut s = tokio::net::TcpStream::connect(gw.client).await.unwrap();
+        s.write_all(b"GET /ws HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        idle.push(s);
+    }
+    let mut w = witness(&gw, "dashboard:slow").await;
+    witness_still_served(&gw, &mut w, "dashboard:slow").await;
+    // The header timeout closes them (EOF or reset), well within 20 s.
+    let mut first = idle.swap_remove(0);
+    let mut buf = [0u8; 64];
+    let closed = tokio::time::timeout(Duration::from_secs(20), first.read(&mut buf)).await;
+    assert!(
+        closed.is_ok(),
+        "an unfinished request is dropped at the header timeout"
+    );
+}
+
 #[tokio::test]
 async fn a_silent_peer_is_closed_after_the_heartbeat_timeout() {
     let gw = GatewayProc::start(&[

@@ -20,7 +20,7 @@ use futures_util::stream::FuturesOrdered;
 use herald_protocol::backend::{ConnectReply, ConnectRequest, EmitBack, EventReply, EventRequest};
 use herald_protocol::native::ErrorCode;
 use herald_protocol::sio::json_binary::{extract_binary, inline_binary};
-use herald_protocol::sio::{MAX_ATTACHMENTS, SioPacket};
+use herald_protocol::sio::{MAX_ATTACHMENTS, RESERVED_EVENTS, SioPacket};
 use serde_json::{Map, Value, json};
 
 use super::{ERROR_EVENT, Sockets, Violation, push_packet};
@@ -32,16 +32,6 @@ use crate::socketio::polling::Frame;
 /// Packets a session may send while a CONNECT waits for the backend;
 /// one more closes the session.
 pub const MAX_HELD: usize = 64;
-
-/// Event names a server may not emit: `socket.io-client` reserves them.
-const RESERVED: [&str; 6] = [
-    "connect",
-    "connect_error",
-    "disconnect",
-    "disconnecting",
-    "newListener",
-    "removeListener",
-];
 
 type Call = Pin<Box<dyn Future<Output = Done> + Send>>;
 
@@ -98,7 +88,7 @@ fn error_code(e: &ProxyError) -> ErrorCode {
 
 /// An emit turned into a packet: binary values become attachments.
 fn emit_packet(nsp: &str, emit: EmitBack) -> Result<SioPacket, ProxyError> {
-    if emit.event.is_empty() || RESERVED.contains(&emit.event.as_str()) {
+    if emit.event.is_empty() || RESERVED_EVENTS.contains(&emit.event.as_str()) {
         return Err(ProxyError::Invalid(format!(
             "cannot emit the reserved or empty event name {:?}",
             emit.event

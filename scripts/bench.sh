@@ -28,7 +28,8 @@
 #                         [--rates "R1 R2"] [--duration D] [--skip-build]
 # Environment (flags win): BENCH_QUICK=1, BENCH_CONNECTIONS, BENCH_SUBSCRIBERS,
 #   BENCH_RATES, BENCH_DURATION, BENCH_PAYLOAD (100), BENCH_CONNECT_RATE (2000),
-#   BENCH_HOLD, BENCH_NODE_RECOVERY (1: connection state recovery on),
+#   BENCH_HOLD, BENCH_NODE_RECOVERY (1: connection state recovery on, in Node
+#   and in Herald alike; 0: off in both),
 #   BENCH_FLOOR_FRAME (floor frame bytes, default payload + 90 ≈ one fan-out
 #   frame), BENCH_NO_FLOOR=1 (skip the floor), BENCH_SKIP_BUILD=1, CARGO_TARGET_DIR.
 # Full mode: 19,000 connections (a process may open 20,000 files here),
@@ -136,7 +137,8 @@ start_herald() {
   local name=$1 cport=$2 aport=$3
   shift 3
   "$BIN/herald-gateway" --listen "127.0.0.1:$cport" --admin-listen "127.0.0.1:$aport" \
-    --demo-rate 0 --max-connections 100000 --log warn "$@" \
+    --demo-rate 0 --max-connections 100000 --log warn \
+    --socketio-recovery "$([ "$NODE_RECOVERY" = 1 ] && echo true || echo false)" "$@" \
     >"$WORK/$name.out" 2>"$WORK/$name.err" &
   PIDS+=($!)
   wait_http "http://127.0.0.1:$aport/metrics"

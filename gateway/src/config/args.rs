@@ -677,6 +677,22 @@ mod tests {
     }
 
     #[test]
+    fn recovery_is_on_by_default_and_turns_off_by_flag_or_file() {
+        let on = parse(&["--standalone"]).unwrap().into_config().unwrap();
+        assert!(on.socketio.recovery);
+        let bare = parse(&["--standalone", "--socketio-recovery"]).unwrap();
+        assert!(bare.socketio_recovery);
+        let off = parse(&["--standalone", "--socketio-recovery", "false"]).unwrap();
+        assert!(!off.into_config().unwrap().socketio.recovery);
+        let dir = std::env::temp_dir().join(format!("herald-rec-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("gw.toml");
+        std::fs::write(&path, "standalone = true\nsocketio_recovery = false\n").unwrap();
+        let file = parse(&["--config", path.to_str().unwrap()]).unwrap();
+        assert!(!file.socketio_recovery);
+    }
+
+    #[test]
     fn bad_values_name_the_option() {
         for (args, option) in [
             (
@@ -689,6 +705,39 @@ mod tests {
                 "--snapshot-depth",
             ),
             (vec!["--standalone", "--node-id", "a b"], "--node-id"),
+            (
+                vec!["--standalone", "--connect-proxy", "https://backend/"],
+                "--connect-proxy",
+            ),
+            (
+                vec!["--standalone", "--connect-proxy", "http://user:pw@backend/"],
+                "--connect-proxy",
+            ),
+            (
+                vec!["--standalone", "--socketio-event-proxy", "not a url"],
+                "--socketio-event-proxy",
+            ),
+            (
+                vec!["--standalone", "--proxy-timeout-ms", "0"],
+                "--proxy-timeout-ms",
+            ),
+            (
+                vec!["--standalone", "--proxy-max-reply-bytes", "10"],
+                "--proxy-max-reply-bytes",
+            ),
+            (vec!["--standalone", "--proxy-secret", "short"], "--proxy-secret"),
+            (
+                vec!["--standalone", "--proxy-headers", "bad name"],
+                "--proxy-headers",
+            ),
+            (
+                vec!["--standalone", "--trusted-proxies", "10.0.0.0/40"],
+                "--trusted-proxies",
+            ),
+            (
+                vec!["--standalone", "--trusted-proxies", "nope"],
+                "--trusted-proxies",
+            ),
         ] {
             let e = parse(&args).unwrap().into_config().unwrap_err();
             assert!(e.to_string().contains(option), "{e}");

@@ -725,7 +725,10 @@ mod tests {
                 vec!["--standalone", "--proxy-max-reply-bytes", "10"],
                 "--proxy-max-reply-bytes",
             ),
-            (vec!["--standalone", "--proxy-secret", "short"], "--proxy-secret"),
+            (
+                vec!["--standalone", "--proxy-secret", "short"],
+                "--proxy-secret",
+            ),
             (
                 vec!["--standalone", "--proxy-headers", "bad name"],
                 "--proxy-headers",

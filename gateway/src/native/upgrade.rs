@@ -15,7 +15,6 @@ use tracing::Instrument;
 use super::{backend, session};
 use crate::auth::Access;
 use crate::http::origin;
-use crate::proxy::ProxyError;
 use crate::proxy::handshake::{Handshake, PeerAddr};
 use crate::server::AppState;
 use crate::transport::span;
@@ -150,12 +149,7 @@ pub async fn handler(State(state): State<Arc<AppState>>, mut req: Request) -> Re
                             }
                             Err(e) => {
                                 tracing::warn!(error = %e, "connect proxy failed; connection refused");
-                                let code = if matches!(e, ProxyError::Busy) {
-                                    ErrorCode::BackendBusy
-                                } else {
-                                    ErrorCode::BackendFailed
-                                };
-                                Some((code, e.to_string()))
+                                Some((e.error_code(), e.to_string()))
                             }
                         };
                         if let Some((code, message)) = refusal {

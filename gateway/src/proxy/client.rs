@@ -76,6 +76,16 @@ impl ProxyError {
         "invalid",
     ];
 
+    /// The error code clients get: 111 `backend_busy` for a full bound,
+    /// 110 `backend_failed` for the rest.
+    pub fn error_code(&self) -> herald_protocol::native::ErrorCode {
+        use herald_protocol::native::ErrorCode;
+        match self {
+            Self::Busy => ErrorCode::BackendBusy,
+            _ => ErrorCode::BackendFailed,
+        }
+    }
+
     /// A short, fixed name for metrics and logs.
     pub fn code(&self) -> &'static str {
         match self {
@@ -162,11 +172,7 @@ impl Slot {
         request: &ConnectRequest<'_>,
     ) -> impl std::future::Future<Output = Result<ConnectReply, ProxyError>> + Send + 'static {
         let url = self.config.connect_url.clone();
-        let body = serde_json::to_vec(request);
-        async move {
-            let url = url.ok_or_else(|| ProxyError::Unreachable("no connect proxy".into()))?;
-            self.post(url, body).await
-        }
+        self.post(url, "connect", serde_json::to_vec(request))
     }
 
     /// Asks `--socketio-event-proxy` about a client event.
@@ -175,18 +181,16 @@ impl Slot {
         request: &EventRequest<'_>,
     ) -> impl std::future::Future<Output = Result<EventReply, ProxyError>> + Send + 'static {
         let url = self.config.event_url.clone();
-        let body = serde_json::to_vec(request);
-        async move {
-            let url = url.ok_or_else(|| ProxyError::Unreachable("no event proxy".into()))?;
-            self.post(url, body).await
-        }
+        self.post(url, "event", serde_json::to_vec(request))
     }
 
     async fn post<T: DeserializeOwned>(
         self,
-        url: reqwest::Url,
+        url: Option<reqwest::Url>,
+        kind: &'static str,
         body: serde_json::Result<Vec<u8>>,
     ) -> Result<T, ProxyError> {
+        let url = url.ok_or_else(|| ProxyError::Unreachable(format!("no {kind} proxy")))?;
         let body = body.map_err(|e| ProxyError::Invalid(e.to_string()))?;
         let timeout = self.config.timeout;
         let limit = self.config.max_reply_bytes;

@@ -225,7 +225,12 @@ async fn run_inner(
                     Err(e) => Some(End::from(e)),
                 },
                 done = sockets.backend_reply(), if backend => Box::pin(on_backend(done, &mut sockets, &mut out)).await,
-                () = timer.as_mut() => on_timer(&mut out, heartbeat, &mut pong_deadline, [connect_deadline, expiry], &cfg),
+                () = timer.as_mut() => {
+                    // Every ping: live recovery records are kept fresh on
+                    // the heartbeat, not on every wake.
+                    sockets.refresh_live();
+                    on_timer(&mut out, heartbeat, &mut pong_deadline, [connect_deadline, expiry], &cfg)
+                }
             },
             Transport::Polling(_) => tokio::select! {
                 biased;
@@ -272,7 +277,12 @@ async fn run_inner(
                     }
                 },
                 done = sockets.backend_reply(), if backend => Box::pin(on_backend(done, &mut sockets, &mut out)).await,
-                () = timer.as_mut() => on_timer(&mut out, heartbeat, &mut pong_deadline, [connect_deadline, expiry], &cfg),
+                () = timer.as_mut() => {
+                    // Every ping: live recovery records are kept fresh on
+                    // the heartbeat, not on every wake.
+                    sockets.refresh_live();
+                    on_timer(&mut out, heartbeat, &mut pong_deadline, [connect_deadline, expiry], &cfg)
+                }
             },
         };
         if end.is_none() && !out.is_empty() {

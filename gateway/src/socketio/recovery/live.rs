@@ -206,7 +206,7 @@ impl Live {
 }
 
 /// How long a live record is kept after its last write (plus the
-/// session's heartbeat, since it is refreshed when the session wakes):
+/// session's heartbeat, on which it is refreshed):
 /// refreshed every half window, it outlives a dead gateway by at least one
 /// window.
 fn live_ttl(window: Duration) -> Duration {

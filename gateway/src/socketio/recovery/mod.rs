@@ -166,7 +166,7 @@ pub struct Store {
     /// Tracks the writes to Redis, so a draining gateway waits for them.
     tasks: TaskTracker,
     /// The longest a session may go without waking (a ping and its
-    /// timeout): live records are refreshed when it wakes, so they last
+    /// timeout): live records are refreshed on its heartbeat, so they last
     /// this much longer.
     heartbeat: Duration,
 }

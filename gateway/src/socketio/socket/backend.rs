@@ -74,16 +74,9 @@ impl Pending {
     }
 }
 
-/// An error as the ack of a forwarded event carries it.
-fn error_value(code: ErrorCode, message: &str) -> Value {
+/// An error as an ack carries it: `{error: {code, name, message}}`.
+pub(super) fn error_value(code: ErrorCode, message: &str) -> Value {
     json!({ "error": { "code": u16::from(code), "name": code.name(), "message": message } })
-}
-
-fn error_code(e: &ProxyError) -> ErrorCode {
-    match e {
-        ProxyError::Busy => ErrorCode::BackendBusy,
-        _ => ErrorCode::BackendFailed,
-    }
 }
 
 /// An emit turned into a packet: binary values become attachments.
@@ -316,11 +309,9 @@ impl Sockets {
             .as_ref()
             .and_then(Access::user)
             .map(str::to_owned);
-        let reply = reply.and_then(|r| {
-            let emits = r
-                .emits
-                .iter()
-                .cloned()
+        let reply = reply.and_then(|mut r| {
+            let emits = std::mem::take(&mut r.emits)
+                .into_iter()
                 .map(|e| emit_packet(&nsp, e))
                 .collect::<Result<Vec<_>, _>>()?;
             let grant = backend_grant(&r, user)?;
@@ -330,7 +321,7 @@ impl Sockets {
             Ok(ok) => ok,
             Err(e) => {
                 tracing::warn!(error = %e, "connect proxy failed; CONNECT refused");
-                let code = error_code(&e);
+                let code = e.error_code();
                 metrics.client_error(code.name());
                 let data = json!({ "code": u16::from(code), "name": code.name() });
                 push_packet(
@@ -376,16 +367,14 @@ impl Sockets {
             // The socket left its namespace meanwhile: nobody to answer.
             return;
         };
-        let reply = reply.and_then(|r| {
-            let emits = r
-                .emits
-                .iter()
-                .cloned()
+        let reply = reply.and_then(|mut r| {
+            let emits = std::mem::take(&mut r.emits)
+                .into_iter()
                 .map(|e| emit_packet(nsp, e))
                 .collect::<Result<Vec<_>, _>>()?;
             let ack = match ack {
                 Some(id) => {
-                    let mut args = r.ack.clone().unwrap_or_default();
+                    let mut args = r.ack.take().unwrap_or_default();
                     let attachments = extract_binary(&mut args, MAX_ATTACHMENTS)
                         .map_err(|e| ProxyError::Invalid(e.to_string()))?;
                     let mut packet = SioPacket::ack(nsp.to_owned(), id, args);
@@ -415,7 +404,7 @@ impl Sockets {
             }
             Err(e) => {
                 tracing::debug!(error = %e, event, "event proxy failed");
-                let code = error_code(&e);
+                let code = e.error_code();
                 self.sio.app.hub.metrics().client_error(code.name());
                 let message = e.to_string();
                 match ack {
@@ -442,7 +431,7 @@ impl Sockets {
     }
 
     /// A `herald:error` to namespace socket `i`, naming the event it is about.
-    fn refusal_notice(
+    pub(super) fn refusal_notice(
         &self,
         i: usize,
         code: ErrorCode,

@@ -314,6 +314,12 @@ impl Sockets {
         if let Some(core) = self.core.as_mut() {
             core.subs.settle();
         }
+    }
+
+    /// Rewrites the live recovery records that are due (every half
+    /// recovery window). Call on the heartbeat: the records' lifetime
+    /// allows for a ping interval and timeout between calls.
+    pub fn refresh_live(&mut self) {
         if self.nsps.iter().any(|s| s.live.is_some()) {
             let now = Instant::now();
             for s in &mut self.nsps {
@@ -347,13 +353,10 @@ impl Sockets {
         self.refuse_awaiting(None);
         if let Some(core) = self.core.take() {
             if !recoverable {
-                for s in &mut self.nsps {
-                    if let Some(live) = s.live.take() {
-                        live.delete(&self.sio.recovery);
-                    }
+                for i in 0..self.nsps.len() {
+                    self.live_delete(i);
                 }
-            }
-            if recoverable {
+            } else {
                 for s in self.nsps.drain(..) {
                     let Some(pid) = s.pid else { continue };
                     let rooms = s
@@ -672,6 +675,39 @@ impl Sockets {
         self.flush_emits(Some(idx), out);
     }
 
+    /// Notes in socket `i`'s live record that it joined `room`, standing at
+    /// `head`: it needs nothing of the room up to `since` (a resume point
+    /// at or before the head), else up to the snapshot it is sent (never
+    /// past what it was sent).
+    fn live_join(&mut self, i: usize, room: &RoomName, head: Position, since: Option<Position>) {
+        let depth = self.sio.app.config.snapshot_depth as u64;
+        let Some(live) = self.nsps[i].live.as_mut() else {
+            return;
+        };
+        let before = match since {
+            Some(s) if s.epoch == head.epoch && s.offset <= head.offset => s,
+            _ => Position {
+                offset: head.offset.saturating_sub(depth),
+                epoch: head.epoch,
+            },
+        };
+        live.join(&self.sio.recovery, room, &before);
+    }
+
+    /// Notes in socket `i`'s live record that it left `room`.
+    fn live_leave(&mut self, i: usize, room: &RoomName) {
+        if let Some(live) = self.nsps[i].live.as_mut() {
+            live.leave(&self.sio.recovery, room);
+        }
+    }
+
+    /// Socket `i` will not be recovered: its live record goes.
+    fn live_delete(&mut self, i: usize) {
+        if let Some(live) = self.nsps[i].live.take() {
+            live.delete(&self.sio.recovery);
+        }
+    }
+
     /// A recovery that cannot be exact (a room's history no longer holds
     /// what the socket missed, or the bus failed): the socket starts over
     /// with a new `pid` and no rooms, so the client sees `recovered`
@@ -683,10 +719,8 @@ impl Sockets {
         for room in &rooms {
             self.release(room);
         }
+        self.live_delete(idx);
         let s = &mut self.nsps[idx];
-        if let Some(live) = s.live.take() {
-            live.delete(&self.sio.recovery);
-        }
         self.link.remove_nsp(s.id);
         s.id = self
             .link
@@ -774,11 +808,9 @@ impl Sockets {
 
     /// Leaves namespace socket `i` and every room only it held.
     fn leave_nsp(&mut self, i: usize) {
-        let mut s = self.nsps.remove(i);
-        if let Some(live) = s.live.take() {
-            // A DISCONNECT on purpose: the socket is not recovered.
-            live.delete(&self.sio.recovery);
-        }
+        // A DISCONNECT on purpose: the socket is not recovered.
+        self.live_delete(i);
+        let s = self.nsps.remove(i);
         self.link.remove_nsp(s.id);
         self.refuse_awaiting(Some(&s.nsp));
         for room in s.rooms {
@@ -829,13 +861,9 @@ impl Sockets {
                 {
                     // Also without an ack: the seed's client subscribes
                     // without one and would never learn of the refusal.
-                    let notice = json!({ "code": u16::from(code), "name": code.name(), "message": message, "event": name });
-                    push_packet(
-                        out,
-                        &SioPacket::event(self.nsps[i].nsp.clone(), ERROR_EVENT, [notice]),
-                    );
+                    self.refusal_notice(i, code, &message, name, out);
                 }
-                json!({ "error": { "code": u16::from(code), "name": code.name(), "message": message } })
+                backend::error_value(code, &message)
             }
         };
         if let Some(id) = ack {
@@ -908,9 +936,7 @@ impl Sockets {
                 .collect();
             for other in others {
                 self.nsps[i].rooms.remove(&other);
-                if let Some(live) = self.nsps[i].live.as_mut() {
-                    live.leave(&self.sio.recovery, &other);
-                }
+                self.live_leave(i, &other);
                 self.release(&other);
             }
         }
@@ -934,14 +960,7 @@ impl Sockets {
             // Live messages wait until this socket's snapshot is written.
             core.subs.hold_room(&room);
             self.nsps[i].rooms.insert(room.clone());
-            if let Some(live) = self.nsps[i].live.as_mut() {
-                let depth = app.config.snapshot_depth as u64;
-                let before = Position {
-                    epoch: pos.epoch.clone(),
-                    offset: pos.offset.saturating_sub(depth),
-                };
-                live.join(&self.sio.recovery, &room, &before);
-            }
+            self.live_join(i, &room, pos.clone(), None);
             self.sync_slot(&room);
             let reply = subscribed_reply(&room, &pos.epoch, pos.offset, false);
             if let Some(id) = ack {
@@ -963,20 +982,8 @@ impl Sockets {
             .await
         {
             Ok(_) => {
-                if let (Some(live), Some(pos)) =
-                    (self.nsps[i].live.as_mut(), core.subs.position(&room))
-                {
-                    // Nothing of the room is needed up to the resume point,
-                    // or up to the snapshot (never past what it was sent).
-                    let depth = app.config.snapshot_depth as u64;
-                    let before = match since {
-                        Some(s) if s.epoch == pos.epoch && s.offset <= pos.offset => s,
-                        _ => Position {
-                            offset: pos.offset.saturating_sub(depth),
-                            epoch: pos.epoch,
-                        },
-                    };
-                    live.join(&self.sio.recovery, &room, &before);
+                if let Some(pos) = core.subs.position(&room) {
+                    self.live_join(i, &room, pos, since);
                 }
                 self.sync_slot(&room);
                 self.flush_emits(Some(i), out);
@@ -998,9 +1005,7 @@ impl Sockets {
         let (room, _) = self.room_arg(arg)?;
         let was = self.nsps[i].rooms.remove(&room);
         if was {
-            if let Some(live) = self.nsps[i].live.as_mut() {
-                live.leave(&self.sio.recovery, &room);
-            }
+            self.live_leave(i, &room);
             self.release(&room);
         }
         Ok(Some(json!({ "room": room.as_str(), "unsubscribed": was })))

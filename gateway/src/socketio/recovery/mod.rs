@@ -343,6 +343,105 @@ mod tests {
         }
     }
 
+    /// A shared store holding fixed bytes under every key (`take` gives
+    /// them once per key), and recording what it is asked to write.
+    #[derive(Default)]
+    struct Fixed {
+        values: Mutex<HashMap<String, Vec<u8>>>,
+        written: Mutex<Vec<(String, Vec<u8>)>>,
+    }
+
+    #[async_trait::async_trait]
+    impl Shared for Fixed {
+        async fn put(&self, key: &str, value: &[u8], _: Duration) -> Result<(), BusError> {
+            self.written.lock().push((key.to_owned(), value.to_vec()));
+            Ok(())
+        }
+        async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, BusError> {
+            Ok(self.values.lock().remove(key))
+        }
+        async fn delete(&self, key: &str) -> Result<(), BusError> {
+            self.values.lock().remove(key);
+            Ok(())
+        }
+    }
+
+    /// A record in Redis is input too: garbage there is not recovered
+    /// (and does not fail the reconnect), a live record is found when the
+    /// closed one is missing, and either is taken once.
+    #[tokio::test]
+    async fn shared_records_are_read_once_and_garbage_is_not_recovered() {
+        let fixed = Arc::new(Fixed::default());
+        let store = Store::new(
+            Duration::from_secs(60),
+            4,
+            Some(fixed.clone() as Arc<dyn Shared>),
+            TaskTracker::new(),
+        );
+        fixed
+            .values
+            .lock()
+            .insert(record_key("p1"), b"{not json".to_vec());
+        assert!(store.take_shared("p1").await.is_none());
+        fixed.values.lock().insert(
+            live::live_key("p2"),
+            br#"{"nsp":"/","rooms":[{"room":7}]}"#.to_vec(),
+        );
+        assert!(
+            store.take_shared("p2").await.is_none(),
+            "a live record of the wrong shape"
+        );
+        let live = LiveRecord {
+            nsp: "/".into(),
+            rooms: vec![LiveRoom {
+                room: RoomName::new("a").unwrap(),
+                epoch: Arc::from("e1"),
+                since: 3,
+            }],
+        };
+        fixed
+            .values
+            .lock()
+            .insert(live::live_key("p3"), serde_json::to_vec(&live).unwrap());
+        assert!(matches!(store.take_shared("p3").await, Some(Found::Crashed(r)) if r == live));
+        assert!(store.take_shared("p3").await.is_none(), "taken once");
+    }
+
+    /// Joins and leaves write the whole live record, in order.
+    #[tokio::test]
+    async fn a_live_record_follows_joins_and_leaves() {
+        let fixed = Arc::new(Fixed::default());
+        let tasks = TaskTracker::new();
+        let store = Store::new(
+            Duration::from_secs(60),
+            4,
+            Some(fixed.clone() as Arc<dyn Shared>),
+            tasks.clone(),
+        );
+        let mut live = store
+            .live("p", "/")
+            .expect("a Redis store keeps live records");
+        let at = |offset| Position {
+            epoch: "e1".into(),
+            offset,
+        };
+        live.join(&store, &RoomName::new("a").unwrap(), &at(4));
+        live.join(&store, &RoomName::new("b").unwrap(), &at(9));
+        live.leave(&store, &RoomName::new("a").unwrap());
+        tasks.close();
+        tasks.wait().await;
+        let written = fixed.written.lock().clone();
+        let last: LiveRecord = serde_json::from_slice(&written.last().unwrap().1).unwrap();
+        assert_eq!(written.last().unwrap().0, live::live_key("p"));
+        assert_eq!(last.rooms.len(), 1);
+        assert_eq!((last.rooms[0].room.as_str(), last.rooms[0].since), ("b", 9));
+        let none = Store::new(Duration::from_secs(60), 4, None, TaskTracker::new());
+        assert!(
+            none.live("p", "/").is_none(),
+            "no live record without Redis"
+        );
+    }
+
     /// A drain waits on the tracker the store spawns its writes on, so a
     /// write still in flight when the connections have closed completes.
     #[tokio::test(start_paused = true)]

@@ -56,7 +56,7 @@ fn publication(room: &str, n: usize) -> Publication {
     Publication {
         room: room.into(),
         event: "dashboard:update".into(),
-        data: json!({ "n": n, "total": 1234.5, "region": "emea" }),
+        data: json!({ "n": n, "total": 1234.5, "region": "emea" }).into(),
         ts_ms: 1_700_000_000_000,
         src_ts_ms: None,
         src: None,

@@ -202,7 +202,7 @@ mod tests {
         Publication {
             room: room.into(),
             event: "e".into(),
-            data: json!(n),
+            data: json!(n).into(),
             ts_ms: 0,
             src_ts_ms: None,
             src: None,

@@ -3,8 +3,7 @@
 
 use std::sync::Arc;
 
-use herald_protocol::RoomName;
-use serde_json::Value;
+use herald_protocol::{JsonText, RoomName};
 
 /// One publication to a room, at its position in the room's stream.
 #[derive(Debug, Clone, PartialEq)]
@@ -13,8 +12,8 @@ pub struct Message {
     pub room: RoomName,
     /// The event name.
     pub event: String,
-    /// The payload.
-    pub data: Value,
+    /// The payload, as JSON text (shared with the bus frame it came in).
+    pub data: JsonText,
     /// The room's epoch when this was stored.
     pub epoch: Arc<str>,
     /// The offset in the room, consecutive from 1.
@@ -30,7 +29,7 @@ impl Message {
     pub fn new(
         room: RoomName,
         event: String,
-        data: Value,
+        data: JsonText,
         epoch: Arc<str>,
         offset: u64,
         ts_ms: u64,
@@ -49,6 +48,6 @@ impl Message {
 
     /// The approximate heap size of the message, for memory accounting.
     pub fn approx_bytes(&self) -> usize {
-        self.room.len() + self.event.len() + self.epoch.len() + 64
+        self.room.len() + self.event.len() + self.epoch.len() + self.data.len() + 64
     }
 }

@@ -95,7 +95,7 @@ fn publication(room: &str, n: u64) -> Publication {
     Publication {
         room: room.into(),
         event: "e".into(),
-        data: json!({ "n": n }),
+        data: json!({ "n": n }).into(),
         ts_ms: 1,
         src_ts_ms: None,
         src: None,
@@ -677,10 +677,11 @@ async fn frames_of_a_newer_protocol_are_skipped_and_counted() {
         }
         f
     };
-    // Interleaved: valid, next version, unknown kind, valid with a field
-    // this reader does not know, next version again, valid.
+    // Interleaved: valid (version 1, the payload in the map), next
+    // version, unknown kind, valid with a field this reader does not know,
+    // a later version again, valid (version 2, the payload after the map).
     xadd(&mut c, stream, &r, 1, frame(1, publish(1, false))).await;
-    xadd(&mut c, stream, &r, 2, frame(2, publish(2, false))).await;
+    xadd(&mut c, stream, &r, 2, frame(3, publish(2, false))).await;
     xadd(
         &mut c,
         stream,
@@ -691,7 +692,11 @@ async fn frames_of_a_newer_protocol_are_skipped_and_counted() {
     .await;
     xadd(&mut c, stream, &r, 4, frame(1, publish(4, true))).await;
     xadd(&mut c, stream, &r, 5, frame(7, json!({"anything": true}))).await;
-    xadd(&mut c, stream, &r, 6, frame(1, publish(6, false))).await;
+    let mut v2 = json!({"t": "publish", "room": r, "event": "e", "ts_ms": 0, "later": 1});
+    v2["later"] = json!([true]);
+    let mut v2 = frame(2, v2);
+    v2.extend_from_slice(b"6");
+    xadd(&mut c, stream, &r, 6, v2).await;
     // The control stream too.
     let _: String = redis::cmd("XADD")
         .arg("herald:{ctl}:control")
@@ -705,6 +710,17 @@ async fn frames_of_a_newer_protocol_are_skipped_and_counted() {
         sink.offsets(&r) == vec![1, 4, 6]
     })
     .await;
+    let payloads: Vec<String> = sink
+        .msgs
+        .lock()
+        .iter()
+        .map(|m| m.data.as_str().to_owned())
+        .collect();
+    assert_eq!(
+        payloads,
+        ["1", "4", "6"],
+        "both layouts carry their payload"
+    );
     eventually("the newer frames counted by reason", || {
         skipped(Some("unsupported_version")) >= before.0 + 2
             && skipped(Some("unknown_kind")) >= before.1 + 2

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
+use herald_protocol::JsonText;
 use herald_protocol::bus::Publication;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
@@ -167,7 +168,7 @@ impl DemoState {
         .map(|(room, data)| Publication {
             room: room.into(),
             event: EVENT.into(),
-            data,
+            data: JsonText::from_value(&data),
             ts_ms: now_ms,
             src_ts_ms: None,
             src: None,
@@ -237,23 +238,24 @@ mod tests {
         for i in 0..100u64 {
             let pubs = s.tick(&mut rng, 1_000 + i * 1000);
             assert_eq!(pubs.len(), 4);
-            let sales = &pubs[0].data;
+            let data: Vec<serde_json::Value> = pubs.iter().map(|p| p.data.to_value()).collect();
+            let sales = &data[0];
             let total = sales["orders_total"].as_u64().unwrap();
             assert!(
                 total > orders && total <= orders + 3,
                 "1 to 3 orders per tick"
             );
             orders = total;
-            assert_eq!(pubs[1].data["orders_total"].as_u64().unwrap(), total);
+            assert_eq!(data[1]["orders_total"].as_u64().unwrap(), total);
             let revenue = sales["revenue_total"].as_f64().unwrap();
-            let regions: f64 = pubs[3].data["revenue_by_region"]
+            let regions: f64 = data[3]["revenue_by_region"]
                 .as_object()
                 .unwrap()
                 .values()
                 .map(|v| v.as_f64().unwrap())
                 .sum();
             assert!((regions - revenue).abs() < 0.05, "{regions} vs {revenue}");
-            let region_orders: u64 = pubs[3].data["orders_by_region"]
+            let region_orders: u64 = data[3]["orders_by_region"]
                 .as_object()
                 .unwrap()
                 .values()
@@ -262,7 +264,7 @@ mod tests {
             assert_eq!(region_orders, total);
             assert!(sales["history"].as_array().unwrap().len() <= HISTORY);
             assert!(
-                pubs[2].data["items"]
+                data[2]["items"]
                     .as_array()
                     .unwrap()
                     .iter()

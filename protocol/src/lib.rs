@@ -9,6 +9,8 @@
 //! - [`room_pattern`]: room patterns (`lobby`, `news:*`) and bounded sets
 //!   of them: which rooms a grant covers.
 //! - [`position`]: a room's stream position, the `(epoch, offset)` pair.
+//! - [`json_text`]: a payload kept as checked JSON text, spliced into
+//!   frames without being parsed again.
 //! - [`native`]: Herald's own client protocol (JSON text frames and
 //!   MessagePack binary frames, one schema).
 //!   - [`native::client`]: frames a client sends.
@@ -29,6 +31,7 @@
 
 pub mod backend;
 pub mod bus;
+pub mod json_text;
 pub mod native;
 pub mod position;
 pub mod room;
@@ -36,6 +39,7 @@ pub mod room_pattern;
 pub mod sio;
 pub mod ws;
 
+pub use json_text::{InvalidJson, JsonText};
 pub use position::Position;
 pub use room::{RoomError, RoomName};
 pub use room_pattern::{RoomPattern, RoomPatternError, RoomPatterns};

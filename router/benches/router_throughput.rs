@@ -260,7 +260,7 @@ async fn soak(env: &Env, r: &RouterProc, bus: &RedisBus, secs: u64, first_id: i6
         let name = RoomName::new(&format!("room:r{k}")).unwrap();
         let h = bus.history(&name, None, HISTORY).await.unwrap();
         for m in &h.messages {
-            let seq = m.data["seq"].as_i64().unwrap_or(0);
+            let seq = m.data.to_value()["seq"].as_i64().unwrap_or(0);
             if let (true, Some(src)) = (seq > first_id, m.src_ts_ms) {
                 lat.push(m.ts_ms.saturating_sub(src));
             }

@@ -34,6 +34,9 @@ pub enum ConvertError {
     /// Nesting deeper than [`MAX_DEPTH`].
     #[error("nesting deeper than {MAX_DEPTH} levels")]
     TooDeep,
+    /// Bytes that are not BSON (read from the driver's raw event).
+    #[error("malformed BSON: {0}")]
+    Malformed(String),
 }
 
 /// Converts a document to a JSON object.
@@ -120,7 +123,7 @@ fn at(value: &Bson, depth: usize) -> Result<Value, ConvertError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #![allow(clippy::unwrap_used)]
 
     use mongodb::bson::spec::BinarySubtype;
@@ -182,7 +185,7 @@ mod tests {
         assert!(bson_to_json(&shallow).is_ok());
     }
 
-    fn arb_bson() -> impl Strategy<Value = Bson> {
+    pub(crate) fn arb_bson() -> impl Strategy<Value = Bson> {
         let leaf = prop_oneof![
             any::<f64>().prop_map(Bson::Double),
             any::<i32>().prop_map(Bson::Int32),

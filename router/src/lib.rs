@@ -5,7 +5,8 @@
 //! # Layout
 //! - [`config`]: flags / env / TOML ([`config::args`]) and the rules file ([`config::rules`]).
 //! - [`rules`]: the rules model, its validation, room templates, the filter matcher.
-//! - [`convert`]: BSON to JSON (the documented mapping).
+//! - [`convert`]: BSON to JSON (the documented mapping, as a tree: the reference).
+//! - [`as_json`]: the same mapping written as JSON text straight from a raw event (the payload path).
 //! - [`stream`]: where MongoDB is tailed: open/resume, the reader, the batch loop,
 //!   the resync backoff, tokens.
 //! - [`publish`]: events to publications; publishing a batch until accepted.
@@ -20,6 +21,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod as_json;
 pub mod checkpoint;
 pub mod config;
 pub mod convert;

@@ -8,14 +8,16 @@ use tokio::time::Instant;
 
 use herald_bus::BusError;
 use herald_bus::redis::{Published, RedisBus};
+use herald_protocol::JsonText;
 use herald_protocol::bus::Publication;
-use mongodb::bson::{Bson, Document, doc};
+use mongodb::bson::{Bson, RawBsonRef, RawDocument, RawDocumentBuf, doc};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::convert::{ConvertError, bson_to_json, document_to_json};
+use crate::as_json::{bson_text, document_text};
+use crate::convert::{ConvertError, bson_to_json};
 use crate::metrics;
-use crate::rules::matcher::{lookup, matches};
+use crate::rules::matcher::{lookup_owned, matches};
 use crate::rules::{Op, Payload, Rule, Scope};
 
 /// Where publications of one event come from.
@@ -32,7 +34,7 @@ pub struct Origin<'a> {
 }
 
 /// The event's commit time: `wallTime`, else `clusterTime`, Unix ms.
-pub fn event_time_ms(event: &Document) -> Option<u64> {
+pub fn event_time_ms(event: &RawDocument) -> Option<u64> {
     if let Ok(w) = event.get_datetime("wallTime") {
         return u64::try_from(w.timestamp_millis()).ok();
     }
@@ -44,7 +46,10 @@ pub fn event_time_ms(event: &Document) -> Option<u64> {
 
 /// Publications for `event` from every rule of `scope` it matches, in rule
 /// then room order. Rooms whose template fails are skipped and counted.
-pub fn route(scope: &Scope, event: &Document, origin: Origin<'_>) -> Vec<Publication> {
+///
+/// The event is read in place, as the driver returned it: rules, room
+/// templates and the payload's JSON text all read its raw bytes.
+pub fn route(scope: &Scope, event: &RawDocument, origin: Origin<'_>) -> Vec<Publication> {
     let Some(op) = event.get_str("operationType").ok().and_then(Op::parse) else {
         return Vec::new();
     };
@@ -65,7 +70,12 @@ pub fn route(scope: &Scope, event: &Document, origin: Origin<'_>) -> Vec<Publica
 }
 
 /// Publications for `event` from `rule` alone, if its filter matches.
-pub fn route_rule(rule: &Rule, event: &Document, origin: Origin<'_>, out: &mut Vec<Publication>) {
+pub fn route_rule(
+    rule: &Rule,
+    event: &RawDocument,
+    origin: Origin<'_>,
+    out: &mut Vec<Publication>,
+) {
     if !rule.filter.is_empty() && !matches(event, &rule.filter) {
         return;
     }
@@ -98,43 +108,38 @@ pub fn route_rule(rule: &Rule, event: &Document, origin: Origin<'_>, out: &mut V
     }
 }
 
-fn payload(rule: &Rule, event: &Document) -> Result<Value, ConvertError> {
+fn payload(rule: &Rule, event: &RawDocument) -> Result<JsonText, ConvertError> {
+    let get = |k: &str| event.get(k).ok().flatten();
+    let is_delete = matches!(event.get_str("operationType"), Ok("delete"));
     match &rule.payload {
-        Payload::FullDocument => match event.get("fullDocument") {
-            Some(Bson::Document(d)) => document_to_json(d),
-            _ => match event.get("fullDocumentBeforeChange") {
-                Some(Bson::Document(d))
-                    if matches!(event.get_str("operationType"), Ok("delete")) =>
-                {
-                    document_to_json(d)
+        Payload::FullDocument => match get("fullDocument") {
+            Some(RawBsonRef::Document(d)) => document_text(d),
+            _ => match get("fullDocumentBeforeChange") {
+                Some(RawBsonRef::Document(d)) if is_delete => document_text(d),
+                _ if is_delete => {
+                    let id = lookup_owned(event, "documentKey._id").unwrap_or(Bson::Null);
+                    let stub = RawDocumentBuf::from_document(&doc! { "_id": id, "_deleted": true })
+                        .map_err(|e| ConvertError::Malformed(e.to_string()))?;
+                    document_text(&stub)
                 }
-                _ if matches!(event.get_str("operationType"), Ok("delete")) => {
-                    let id = event
-                        .get_document("documentKey")
-                        .ok()
-                        .and_then(|k| k.get("_id"))
-                        .cloned()
-                        .unwrap_or(Bson::Null);
-                    document_to_json(&doc! { "_id": id, "_deleted": true })
-                }
-                _ => Ok(Value::Null),
+                _ => Ok(JsonText::null()),
             },
         },
-        Payload::UpdateDescription => event
-            .get("updateDescription")
-            .map_or(Ok(Value::Null), bson_to_json),
-        Payload::Event => document_to_json(event),
+        Payload::UpdateDescription => {
+            get("updateDescription").map_or(Ok(JsonText::null()), bson_text)
+        }
+        Payload::Event => document_text(event),
         Payload::Project(paths) => {
             let Ok(full) = event.get_document("fullDocument") else {
-                return Ok(Value::Null);
+                return Ok(JsonText::null());
             };
             let mut out = serde_json::Map::new();
             for p in paths {
-                if let Some(v) = lookup(full, p) {
-                    insert_path(&mut out, p, bson_to_json(v)?);
+                if let Some(v) = lookup_owned(full, p) {
+                    insert_path(&mut out, p, bson_to_json(&v)?);
                 }
             }
-            Ok(Value::Object(out))
+            Ok(JsonText::from_value(&Value::Object(out)))
         }
     }
 }

@@ -145,6 +145,11 @@ pub async fn resync(
             };
             let pos = doc_pos(&t0, docs);
             let before = pubs.len();
+            let Ok(event) = mongodb::bson::RawDocumentBuf::from_document(&event) else {
+                metrics::skipped("convert");
+                docs += 1;
+                continue;
+            };
             route_rule(
                 rule,
                 &event,
@@ -166,7 +171,9 @@ pub async fn resync(
         _ => "fatal_error",
     };
     let now = metrics::now_ms();
-    let data = serde_json::json!({ "scope": scope.name, "reason": reason, "docs": docs });
+    let data = herald_protocol::JsonText::from_value(
+        &serde_json::json!({ "scope": scope.name, "reason": reason, "docs": docs }),
+    );
     // The signal first: a client that drops its state on it then receives
     // the fresh state, never the other way round.
     let mut ordered: Vec<Publication> = rooms

@@ -38,7 +38,7 @@ fn delivered(sink: &Collector, room: &str) -> (Vec<i64>, bool) {
     let msgs = sink.room(room);
     let seqs = msgs
         .iter()
-        .map(|m| m.data["seq"].as_i64().unwrap_or(-1))
+        .map(|m| m.data.to_value()["seq"].as_i64().unwrap_or(-1))
         .collect();
     let consecutive = msgs.iter().zip(1u64..).all(|(m, want)| m.offset == want);
     (seqs, consecutive)
@@ -164,7 +164,7 @@ async fn kill_9_of_the_leader_hands_over_to_a_standby_without_loss_or_duplicates
     let all: Vec<i64> = sink
         .room("orders:all")
         .iter()
-        .map(|m| m.data["documentKey"]["_id"].as_i64().unwrap())
+        .map(|m| m.data.to_value()["documentKey"]["_id"].as_i64().unwrap())
         .collect();
     assert_eq!(all, (0..TOTAL).collect::<Vec<_>>());
     assert!(r2.log_text().contains("resuming"), "{}", r2.log_text());

@@ -334,7 +334,7 @@ async fn a_stale_fence_is_refused_and_the_router_recovers_without_loss() {
         .publish_detailed(vec![Publication {
             room: "room:f".into(),
             event: "newer".into(),
-            data: json!(null),
+            data: json!(null).into(),
             ts_ms: 0,
             src_ts_ms: None,
             src: Some("shop".into()),

@@ -108,7 +108,7 @@ async fn probe_once(shared: &Shared) -> Result<Duration, String> {
     let p = Publication {
         room: shared.probe_room.to_string(),
         event: "probe".into(),
-        data: serde_json::Value::Null,
+        data: herald_protocol::JsonText::null(),
         ts_ms: now_ms(),
         src_ts_ms: None,
         src: None,

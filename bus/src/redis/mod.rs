@@ -386,14 +386,14 @@ impl Bus for RedisBus {
         let epoch: Arc<str> = Arc::from(epoch);
         let hist_key = shared.keys.hist(s, room);
         let mut tail: VecDeque<Arc<Message>> = VecDeque::with_capacity(range.ids.len());
-        for e in range.ids.iter().rev() {
+        for mut e in range.ids.into_iter().rev() {
             let offset = e.id.split('-').next().and_then(|o| o.parse::<u64>().ok());
-            let frame = e.map.get("f").and_then(scripts::bytes_of);
+            let frame = entry::take_bytes(&mut e.map, "f");
             let (Some(offset), Some(frame)) = (offset, frame) else {
                 entry::invalid(&hist_key, &e.id, "bad history entry");
                 continue;
             };
-            match entry::message(room, epoch.clone(), offset, frame) {
+            match entry::message(room, epoch.clone(), offset, &frame) {
                 Ok(m) => tail.push_back(Arc::new(m)),
                 Err((reason, why)) => entry::skipped(&hist_key, &e.id, reason, &why),
             }

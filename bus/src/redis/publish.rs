@@ -3,9 +3,12 @@
 use std::collections::BTreeMap;
 
 use futures_util::future::join_all;
-use herald_protocol::bus::{BusFrame, Publication, encode_bus};
+use herald_protocol::bus::{Publication, PublicationFrame};
 use herald_protocol::{Position, RoomName};
-use redis::{Cmd, ErrorKind, Pipeline, RedisError, ServerErrorKind, Value};
+use redis::{
+    Cmd, ErrorKind, Pipeline, RedisError, RedisWrite, ServerErrorKind, ToRedisArgs,
+    ToSingleRedisArg, Value,
+};
 
 use super::keys::shard_of;
 use super::scripts::{BatchItem, parse_publish_batch};
@@ -48,9 +51,30 @@ struct Prepared {
     shard: u32,
     /// Room hash, history stream and fence keys.
     keys: [String; 3],
-    /// Room, frame, epoch candidate, src, src_pos, fence.
-    args: [Vec<u8>; 6],
+    /// The room.
+    room: RoomName,
+    /// The frame, written into the command in its two parts.
+    frame: PublicationFrame,
+    /// Epoch candidate, src, src_pos, fence.
+    args: [String; 4],
 }
+
+/// A frame as one command argument: its head and its payload are written
+/// straight into the command buffer, so the whole frame is never built
+/// apart from it.
+struct FrameArg<'a>(&'a PublicationFrame);
+
+impl ToRedisArgs for FrameArg<'_> {
+    fn write_redis_args<W>(&self, out: &mut W)
+    where
+        W: ?Sized + RedisWrite,
+    {
+        // The command buffer is a Vec: writing cannot fail.
+        let _ = self.0.write_to(&mut out.writer_for_next_arg());
+    }
+}
+
+impl ToSingleRedisArg for FrameArg<'_> {}
 
 /// A random epoch candidate: `r` and 12 hex digits.
 pub fn epoch_candidate() -> String {
@@ -63,7 +87,7 @@ fn prepare(shared: &Shared, p: Publication) -> Result<Prepared, BusError> {
     let src = p.src.clone().unwrap_or_default();
     let src_pos = p.src_pos.clone().unwrap_or_default();
     let fence = p.fence.map(|f| f.to_string()).unwrap_or_default();
-    let frame = encode_bus(&BusFrame::Publish(p));
+    let frame = PublicationFrame::new(p);
     if frame.len() > shared.config.max_frame_bytes {
         return Err(BusError::Invalid(format!(
             "publication is {} bytes encoded; the limit is {}",
@@ -79,14 +103,9 @@ fn prepare(shared: &Shared, p: Publication) -> Result<Prepared, BusError> {
             k.hist(shard, &room),
             k.fence(shard, &src),
         ],
-        args: [
-            room.as_str().as_bytes().to_vec(),
-            frame,
-            epoch_candidate().into_bytes(),
-            src.into_bytes(),
-            src_pos.into_bytes(),
-            fence.into_bytes(),
-        ],
+        room,
+        frame,
+        args: [epoch_candidate(), src, src_pos, fence],
     })
 }
 
@@ -106,8 +125,9 @@ fn batch_cmd(shared: &Shared, shard: u32, items: &[&Prepared]) -> Cmd {
         .arg(cfg.history_ttl.as_secs().max(1))
         .arg(cfg.stream_maxlen);
     for p in items {
+        cmd.arg(p.room.as_str()).arg(FrameArg(&p.frame));
         for a in &p.args {
-            cmd.arg(a.as_slice());
+            cmd.arg(a.as_str());
         }
     }
     cmd

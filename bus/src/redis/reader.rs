@@ -234,7 +234,7 @@ fn handle(shared: &Arc<Shared>, plan: &Plan, reply: StreamReadReply) {
                     control_entry(shared, &key.key, e);
                 }
             }
-            Target::Shard(s, _) => shard_entries(shared, s, &key.key, &key.ids),
+            Target::Shard(s, _) => shard_entries(shared, s, &key.key, key.ids),
         }
         let mut i = shared.interest.lock();
         if i.resets != plan.resets {
@@ -251,11 +251,11 @@ fn handle(shared: &Arc<Shared>, plan: &Plan, reply: StreamReadReply) {
     }
 }
 
-fn shard_entries(shared: &Arc<Shared>, shard: u32, stream: &str, ids: &[StreamId]) {
+fn shard_entries(shared: &Arc<Shared>, shard: u32, stream: &str, ids: Vec<StreamId>) {
     let parsed: Vec<_> = ids
-        .iter()
-        .filter_map(|e| match entry::shard_entry(&e.map) {
-            Ok(x) => Some((e, x)),
+        .into_iter()
+        .filter_map(|mut e| match entry::shard_entry(&mut e.map) {
+            Ok(x) => Some((e.id, x)),
             Err(why) => {
                 invalid(stream, &e.id, why);
                 None
@@ -272,7 +272,7 @@ fn shard_entries(shared: &Arc<Shared>, shard: u32, stream: &str, ids: &[StreamId
             .into_iter()
             .filter_map(|(e, x)| {
                 w.rooms
-                    .get_key_value(x.room)
+                    .get_key_value(x.room.as_str())
                     .map(|(r, _)| (e, x, r.clone()))
             })
             .collect()
@@ -280,7 +280,7 @@ fn shard_entries(shared: &Arc<Shared>, shard: u32, stream: &str, ids: &[StreamId
     let sink = shared.sink();
     for (e, x, room) in wanted {
         let epoch: Arc<str> = Arc::from(x.epoch);
-        match entry::message(&room, epoch.clone(), x.offset, x.frame) {
+        match entry::message(&room, epoch.clone(), x.offset, &x.frame) {
             Ok(msg) if room == shared.probe_room => {
                 drop(msg);
                 *shared.probe_seen.lock() = Some((epoch, x.offset));
@@ -290,7 +290,7 @@ fn shard_entries(shared: &Arc<Shared>, shard: u32, stream: &str, ids: &[StreamId
                     sink.deliver(Arc::new(msg));
                 }
             }
-            Err((reason, why)) => entry::skipped(stream, &e.id, reason, &why),
+            Err((reason, why)) => entry::skipped(stream, &e, reason, &why),
         }
     }
 }

@@ -15,8 +15,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use herald_protocol::RoomName;
 use herald_protocol::bus::{Control, ControlTarget, Publication};
+use herald_protocol::{JsonText, RoomName};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -141,7 +141,7 @@ fn to_publication(b: PublishBody) -> Result<Publication, String> {
     Ok(Publication {
         room: b.room,
         event: b.event,
-        data: b.data,
+        data: JsonText::from_value(&b.data),
         ts_ms: herald_service::clock::unix_ms(),
         src_ts_ms: None,
         src: None,

@@ -145,7 +145,7 @@ fn publication(room: &str, n: u64) -> Publication {
     Publication {
         room: room.into(),
         event: "e".into(),
-        data: json!(n),
+        data: json!(n).into(),
         ts_ms: 0,
         src_ts_ms: None,
         src: None,

@@ -187,7 +187,7 @@ impl Broadcast {
                 &mut text,
                 enc.nsp,
                 &self.event,
-                &self.data,
+                self.data.as_str(),
                 offset.as_deref(),
             );
             *buf = text.into_bytes();
@@ -237,7 +237,7 @@ mod tests {
         Broadcast::new(Arc::new(Message::new(
             RoomName::new("dashboard:sales").unwrap(),
             "dashboard:update".into(),
-            json!({ "n": 1 }),
+            json!({ "n": 1 }).into(),
             Arc::from("e1"),
             7,
             5,
@@ -296,7 +296,7 @@ mod tests {
             let b = Broadcast::new(Arc::new(Message::new(
                 RoomName::new("r").unwrap(),
                 "e".into(),
-                json!("x".repeat(len)),
+                json!("x".repeat(len)).into(),
                 Arc::from("e1"),
                 1,
                 0,

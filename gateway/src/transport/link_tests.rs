@@ -31,7 +31,7 @@ fn msg(room: &str, offset: u64, payload: &str) -> Arc<Broadcast> {
     Broadcast::new(Arc::new(Message::new(
         RoomName::new(room).unwrap(),
         "e".into(),
-        json!(payload),
+        json!(payload).into(),
         Arc::from("ep"),
         offset,
         0,

@@ -2,9 +2,9 @@
 //! gateway allows client publishes, then stored through the bus.
 
 use herald_bus::BusError;
-use herald_protocol::Position;
 use herald_protocol::bus::Publication;
 use herald_protocol::native::ErrorCode;
+use herald_protocol::{JsonText, Position};
 use serde_json::Value;
 
 use crate::server::AppState;
@@ -41,7 +41,7 @@ pub async fn client_publish(
     let publication = Publication {
         room: room.to_owned(),
         event,
-        data,
+        data: JsonText::from_value(&data),
         ts_ms: herald_service::clock::unix_ms(),
         src_ts_ms: None,
         src: None,

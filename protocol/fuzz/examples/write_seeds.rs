@@ -123,7 +123,7 @@ fn client_frames() -> Vec<(&'static str, ClientFrame)> {
             ClientFrame::Publish {
                 room: room("chat:1"),
                 event: "msg".into(),
-                data: json!({"text": "hi", "n": -3, "f": 1.5, "tags": ["a", null, true], "deep": {"x": {"y": []}}}),
+                data: json!({"text": "hi", "n": -3, "f": 1.5, "tags": ["a", null, true], "deep": {"x": {"y": []}}}).into(),
                 id: Some(u64::MAX),
             },
         ),
@@ -195,7 +195,7 @@ fn native_server(w: &mut Writer) -> std::io::Result<()> {
             ServerFrame::Message {
                 room: "dashboard:sales".into(),
                 event: "dashboard:update".into(),
-                data: json!({"n": 1, "rows": [[1, 2], [3, 4.25]]}),
+                data: json!({"n": 1, "rows": [[1, 2], [3, 4.25]]}).into(),
                 offset: 43,
                 ts: Some(1_732_850_000_000),
             },
@@ -250,7 +250,7 @@ fn bus(w: &mut Writer) -> std::io::Result<()> {
             BusFrame::Publish(Publication {
                 room: "orders:42".into(),
                 event: "order:update".into(),
-                data: json!({"status": "paid", "total": 12.5, "items": [1, 2]}),
+                data: json!({"status": "paid", "total": 12.5, "items": [1, 2]}).into(),
                 ts_ms: 1_732_850_000_000,
                 src_ts_ms: Some(1_732_849_999_990),
                 src: Some("shop".into()),
@@ -263,7 +263,7 @@ fn bus(w: &mut Writer) -> std::io::Result<()> {
             BusFrame::Publish(Publication {
                 room: "r".into(),
                 event: "e".into(),
-                data: serde_json::Value::Null,
+                data: herald_protocol::JsonText::null(),
                 ts_ms: 0,
                 src_ts_ms: None,
                 src: None,
@@ -326,7 +326,7 @@ fn bus(w: &mut Writer) -> std::io::Result<()> {
                 reply_to: "gw-1".into(),
                 target,
                 event: "poll".into(),
-                data: json!({"q": "ready?"}),
+                data: json!({"q": "ready?"}).into(),
                 timeout_ms: 5_000,
             }),
         ),
@@ -363,8 +363,20 @@ fn bus(w: &mut Writer) -> std::io::Result<()> {
         connections: 0,
         rooms: 0,
     }));
-    future[0] = 2;
-    w.put("bus_decode", "version_2.bin", future)
+    future[0] = 3;
+    w.put("bus_decode", "version_3.bin", future)?;
+    // A version 1 publication (the payload inside the map), still read.
+    let mut v1 = vec![1u8];
+    let s = |t: &str| rmpv::Value::from(t);
+    let map = rmpv::Value::Map(vec![
+        (s("t"), s("publish")),
+        (s("room"), s("orders:42")),
+        (s("event"), s("order:update")),
+        (s("data"), rmpv::Value::Map(vec![(s("status"), s("paid"))])),
+        (s("ts_ms"), rmpv::Value::from(7)),
+    ]);
+    rmpv::encode::write_value(&mut v1, &map).expect("writing to a Vec cannot fail");
+    w.put("bus_decode", "publish_v1.bin", v1)
 }
 
 fn bus_frame_kinds(w: &mut Writer) -> std::io::Result<()> {
@@ -397,6 +409,8 @@ fn bus_frame_kinds(w: &mut Writer) -> std::io::Result<()> {
     publish.extend([2, 3, b'x', b'_', b'a', 5, 1, b'z']); // x_x_a: binary "z"
     publish.extend([1, b'b', 6, 3, 1, b'q']); // x_b: extension type 3, "q"
     w.put("bus_frame_kinds", "publish_unknown_fields", publish)?;
+    // Version 2: the publication's payload as the frame's tail.
+    w.put("bus_frame_kinds", "publish_v2", [130, 0])?;
     w.put("bus_frame_kinds", "version_250", [250, 4])
 }
 

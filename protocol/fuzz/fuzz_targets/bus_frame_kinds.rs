@@ -8,15 +8,18 @@
 //! fields with unknown names are added too. Properties:
 //!
 //! - never a panic;
-//! - a version other than [`BUS_VERSION`] is refused by number;
+//! - a version other than 1 and 2 is refused by number;
+//! - in version 2 a publication's payload is the frame's tail, after the
+//!   map, and must be one JSON value (a payload left in the map, as
+//!   version 1 writes it, is overridden by the tail);
 //! - a frame whose every field is well-typed (or left out or nil where the
 //!   specification allows) decodes, whatever unknown fields it carries (the
 //!   forward-compatibility rule of `docs/adapter-protocol.md`);
 //! - a decoded frame has the kind its tag named, and survives a re-encode.
 //!
 //! Input layout, read front to back (missing bytes read as 0, so `[0, k]`
-//! is a complete, well-formed frame of kind `k`): version (`< 250` means
-//! [`BUS_VERSION`]), kind, position of the tag, then per field its choice
+//! is a complete, well-formed frame of kind `k`): version (`< 125` means
+//! 1, `< 250` means [`BUS_VERSION`]), kind, position of the tag, then per field its choice
 //! (`% 4`: well-typed, left out, nil, anything) and its value, then the
 //! number of unknown fields and theirs. A string is a length byte (`% 32`)
 //! and its bytes; an integer is 8 bytes, little-endian.
@@ -24,7 +27,7 @@
 #![no_main]
 
 use herald_protocol::bus::{
-    BUS_VERSION, BusDecodeError, BusFrame, Control, decode_bus, encode_bus,
+    BUS_VERSION, BUS_VERSION_MIN, BusDecodeError, BusFrame, Control, decode_bus, encode_bus,
 };
 use libfuzzer_sys::arbitrary::Unstructured;
 use libfuzzer_sys::fuzz_target;
@@ -346,6 +349,7 @@ fuzz_target!(|data: &[u8]| {
         well_formed: true,
     };
     let version = match b.byte() {
+        v if v < 125 => BUS_VERSION_MIN,
         v if v < 250 => BUS_VERSION,
         v => v,
     };
@@ -360,9 +364,22 @@ fuzz_target!(|data: &[u8]| {
     let body = b.record(Some(("t", Value::from(tag.as_str()))), fields, 0);
     let mut bytes = vec![version];
     rmpv::encode::write_value(&mut bytes, &body).expect("writing to a Vec cannot fail");
+    if version == BUS_VERSION {
+        // The payload's text (a JSON value from the input, or its raw bytes).
+        let tail = match b.byte() % 4 {
+            0 => b"{\"n\":1}".to_vec(),
+            1 => serde_json::to_vec(&b.string()).expect("a string serializes"),
+            2 => Vec::new(),
+            _ => b.string().into_bytes(),
+        };
+        if tag == "publish" && serde_json::from_slice::<serde::de::IgnoredAny>(&tail).is_err() {
+            b.well_formed = false;
+        }
+        bytes.extend_from_slice(&tail);
+    }
 
     let decoded = decode_bus(&bytes);
-    if version != BUS_VERSION {
+    if version != BUS_VERSION && version != BUS_VERSION_MIN {
         assert_eq!(decoded, Err(BusDecodeError::UnsupportedVersion(version)));
         return;
     }

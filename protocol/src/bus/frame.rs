@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::JsonText;
+
 /// One frame on the bus. The `t` field selects the variant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "t", rename_all = "snake_case")]
@@ -37,9 +39,11 @@ pub struct Publication {
     pub room: String,
     /// The event name subscribers see.
     pub event: String,
-    /// The payload.
-    #[serde(default)]
-    pub data: Value,
+    /// The payload. Version 2 frames carry it as the frame's tail, after
+    /// the MessagePack map (see [`crate::bus::encode_bus`]); version 1
+    /// frames held it in the map, and are still read.
+    #[serde(default, skip_serializing)]
+    pub data: JsonText,
     /// When the publisher handed the publication to the bus, Unix milliseconds.
     #[serde(default)]
     pub ts_ms: u64,

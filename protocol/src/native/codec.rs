@@ -1,11 +1,14 @@
 //! Decoding and encoding native frames, in JSON or MessagePack.
 
+use std::io::Write as _;
+
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::client::{ClientFrame, OPS};
 use super::server::ServerFrame;
+use crate::JsonText;
 use crate::room::{self, RoomError};
 
 /// Which encoding a frame travels in.
@@ -121,8 +124,8 @@ pub struct MessageRef<'a> {
     pub room: &'a str,
     /// The event name.
     pub event: &'a str,
-    /// The payload.
-    pub data: &'a serde_json::Value,
+    /// The payload, as JSON text.
+    pub data: &'a JsonText,
     /// The publication's offset in the room.
     pub offset: u64,
     /// When the publication entered the bus, in Unix milliseconds.
@@ -141,15 +144,36 @@ impl Serialize for MessageTag {
 }
 
 /// Appends `m` as a `message` frame to `out`: the same bytes as
-/// [`encode_server`] of the equivalent [`ServerFrame::Message`].
+/// [`encode_server`] of the equivalent [`ServerFrame::Message`]. In JSON the
+/// payload's text is spliced in as is; MessagePack parses it once.
 pub fn encode_message_into(out: &mut Vec<u8>, m: &MessageRef<'_>, format: Format) {
     match format {
+        Format::Json => {
+            out.reserve(m.room.len() + m.event.len() + m.data.len() + 80);
+            out.extend_from_slice(br#"{"type":"message","room":"#);
+            json_str(out, m.room);
+            out.extend_from_slice(br#","event":"#);
+            json_str(out, m.event);
+            out.extend_from_slice(br#","data":"#);
+            out.extend_from_slice(m.data.as_bytes());
+            // Writing into a Vec cannot fail.
+            let _ = write!(out, r#","offset":{}"#, m.offset);
+            if let Some(ts) = m.ts {
+                let _ = write!(out, r#","ts":{ts}"#);
+            }
+            out.push(b'}');
+        }
         // Writing into a Vec cannot fail, and every map key is a string.
-        Format::Json => serde_json::to_writer(&mut *out, m).expect("messages serialize to JSON"),
         Format::MsgPack => {
             rmp_serde::encode::write_named(out, m).expect("messages serialize to MessagePack")
         }
     }
+}
+
+/// Appends `s` as a JSON string literal.
+fn json_str(out: &mut Vec<u8>, s: &str) {
+    // Writing a string into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
 }
 
 fn encode<T: Serialize>(value: &T, format: Format) -> Vec<u8> {
@@ -196,7 +220,7 @@ mod tests {
                         kind: MessageTag,
                         room: "dashboard:sales",
                         event: "dashboard:update",
-                        data: &data,
+                        data: &JsonText::from_value(&data),
                         offset: 9,
                         ts,
                     },

@@ -4,7 +4,7 @@
 
 use std::cmp::Ordering;
 
-use mongodb::bson::{Bson, Document};
+use mongodb::bson::{Bson, Document, RawBsonRef, RawDocument};
 
 /// Field operators a rule filter may use.
 pub const OPERATORS: &[&str] = &[
@@ -14,27 +14,34 @@ pub const OPERATORS: &[&str] = &[
 /// Logical operators a rule filter may use at document level.
 pub const LOGICAL: &[&str] = &["$and", "$or", "$nor"];
 
-/// The value at a dotted path (through documents only).
-pub fn lookup<'a>(doc: &'a Document, path: &str) -> Option<&'a Bson> {
+/// The value at a dotted path of an event, read in place from its raw
+/// bytes (through documents and array indexes).
+pub fn lookup<'a>(doc: &'a RawDocument, path: &str) -> Option<RawBsonRef<'a>> {
     let mut parts = path.split('.');
-    let mut cur = doc.get(parts.next()?)?;
+    let mut cur = doc.get(parts.next()?).ok()??;
     for p in parts {
         cur = match cur {
-            Bson::Document(d) => d.get(p)?,
-            Bson::Array(a) => a.get(p.parse::<usize>().ok()?)?,
+            RawBsonRef::Document(d) => d.get(p).ok()??,
+            RawBsonRef::Array(a) => a.get(p.parse::<usize>().ok()?).ok()??,
             _ => return None,
         };
     }
     Some(cur)
 }
 
+/// The value at a dotted path, as a value of its own (only that value is
+/// copied out of the event).
+pub fn lookup_owned(doc: &RawDocument, path: &str) -> Option<Bson> {
+    lookup(doc, path).and_then(|v| Bson::try_from(v).ok())
+}
+
 /// Whether `doc` matches `filter`.
-pub fn matches(doc: &Document, filter: &Document) -> bool {
+pub fn matches(doc: &RawDocument, filter: &Document) -> bool {
     filter.iter().all(|(k, v)| match k.as_str() {
         "$and" => each(v).all(|f| matches(doc, f)),
         "$or" => each(v).any(|f| matches(doc, f)),
         "$nor" => !each(v).any(|f| matches(doc, f)),
-        path => field_matches(lookup(doc, path), v),
+        path => field_matches(lookup_owned(doc, path).as_ref(), v),
     })
 }
 
@@ -124,9 +131,24 @@ fn ord(value: Option<&Bson>, arg: &Bson) -> Option<Ordering> {
 
 #[cfg(test)]
 mod tests {
-    use mongodb::bson::doc;
+    #![allow(clippy::unwrap_used)]
+
+    use mongodb::bson::{RawDocumentBuf, doc};
 
     use super::*;
+
+    fn matches(ev: &Document, filter: &Document) -> bool {
+        super::matches(&RawDocumentBuf::from_document(ev).unwrap(), filter)
+    }
+
+    #[test]
+    fn lookup_walks_documents_and_array_indexes_in_place() {
+        let ev = RawDocumentBuf::from_document(&doc! {"a": {"b": [{"c": 7_i32}]}}).unwrap();
+        assert_eq!(lookup_owned(&ev, "a.b.0.c"), Some(Bson::Int32(7)));
+        assert_eq!(lookup_owned(&ev, "a.b.1.c"), None);
+        assert_eq!(lookup_owned(&ev, "a.x"), None);
+        assert_eq!(lookup_owned(&ev, "a.b.c"), None);
+    }
 
     #[test]
     fn operators_and_logic() {

@@ -2,7 +2,7 @@
 //! the change event, such as `dashboard:{fullDocument.section}`.
 
 use herald_protocol::RoomName;
-use mongodb::bson::{Bson, Document};
+use mongodb::bson::{RawBsonRef, RawDocument};
 
 use super::matcher::lookup;
 
@@ -112,7 +112,7 @@ impl Template {
     /// # Errors
     /// [`RenderError`] when a field is missing or not a scalar, or the result
     /// is not a valid room name.
-    pub fn render(&self, event: &Document) -> Result<RoomName, RenderError> {
+    pub fn render(&self, event: &RawDocument) -> Result<RoomName, RenderError> {
         let mut out = String::with_capacity(self.source.len() + 16);
         for p in &self.parts {
             match p {
@@ -121,15 +121,15 @@ impl Template {
                     let v =
                         lookup(event, path).ok_or_else(|| RenderError::Missing(path.clone()))?;
                     match v {
-                        Bson::String(s) => out.push_str(s),
-                        Bson::Int32(i) => out.push_str(&i.to_string()),
-                        Bson::Int64(i) => out.push_str(&i.to_string()),
-                        Bson::Double(f) if f.fract() == 0.0 && f.abs() < 1e15 => {
+                        RawBsonRef::String(s) => out.push_str(s),
+                        RawBsonRef::Int32(i) => out.push_str(&i.to_string()),
+                        RawBsonRef::Int64(i) => out.push_str(&i.to_string()),
+                        RawBsonRef::Double(f) if f.fract() == 0.0 && f.abs() < 1e15 => {
                             out.push_str(&format!("{f:.0}"));
                         }
-                        Bson::Double(f) => out.push_str(&f.to_string()),
-                        Bson::Boolean(b) => out.push_str(if *b { "true" } else { "false" }),
-                        Bson::ObjectId(o) => out.push_str(&o.to_hex()),
+                        RawBsonRef::Double(f) => out.push_str(&f.to_string()),
+                        RawBsonRef::Boolean(b) => out.push_str(if b { "true" } else { "false" }),
+                        RawBsonRef::ObjectId(o) => out.push_str(&o.to_hex()),
                         _ => return Err(RenderError::NotScalar(path.clone())),
                     }
                 }
@@ -143,38 +143,43 @@ impl Template {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use mongodb::bson::{doc, oid::ObjectId};
+    use mongodb::bson::{Document, RawDocumentBuf, doc, oid::ObjectId};
 
     use super::*;
+
+    /// Renders against the raw form of `ev`, as events arrive.
+    fn render(t: &Template, ev: &Document) -> Result<RoomName, RenderError> {
+        t.render(&RawDocumentBuf::from_document(ev).unwrap())
+    }
 
     #[test]
     fn renders_fields_from_dotted_paths() {
         let t = Template::parse("dashboard:{fullDocument.section}-{fullDocument.n}").unwrap();
         let oid = ObjectId::new();
         let ev = doc! { "fullDocument": { "section": "sales", "n": 3_i64, "o": oid } };
-        assert_eq!(t.render(&ev).unwrap().as_str(), "dashboard:sales-3");
+        assert_eq!(render(&t, &ev).unwrap().as_str(), "dashboard:sales-3");
         let t = Template::parse("doc:{fullDocument.o}").unwrap();
         assert_eq!(
-            t.render(&ev).unwrap().as_str(),
+            render(&t, &ev).unwrap().as_str(),
             format!("doc:{}", oid.to_hex())
         );
         let t = Template::parse("static:room").unwrap();
-        assert_eq!(t.render(&ev).unwrap().as_str(), "static:room");
+        assert_eq!(render(&t, &ev).unwrap().as_str(), "static:room");
     }
 
     #[test]
     fn missing_or_bad_values_are_errors() {
         let t = Template::parse("d:{fullDocument.section}").unwrap();
         assert_eq!(
-            t.render(&doc! {"fullDocument": {}}),
+            render(&t, &doc! {"fullDocument": {}}),
             Err(RenderError::Missing("fullDocument.section".into()))
         );
         assert!(matches!(
-            t.render(&doc! {"fullDocument": {"section": {"a": 1}}}),
+            render(&t, &doc! {"fullDocument": {"section": {"a": 1}}}),
             Err(RenderError::NotScalar(_))
         ));
         assert!(matches!(
-            t.render(&doc! {"fullDocument": {"section": "has space"}}),
+            render(&t, &doc! {"fullDocument": {"section": "has space"}}),
             Err(RenderError::InvalidRoom(_))
         ));
     }

@@ -258,27 +258,16 @@ async fn process(
                     }
                     continue;
                 }
-                let ev = match raw.to_document() {
-                    Ok(d) => d,
-                    Err(e) => {
-                        tracing::warn!(scope = name, error = %e, token = ?token, "event skipped: undecodable");
-                        metrics::skipped("convert");
-                        if token.is_some() {
-                            pos.token = token;
-                            pos.invalidate = false;
-                            pos.dirty = true;
-                        }
-                        continue;
-                    }
-                };
+                // Routed in place: no copy of the event into a document.
+                let ev: &mongodb::bson::RawDocument = &raw;
                 let op = ev.get_str("operationType").unwrap_or("unknown").to_owned();
                 ::metrics::counter!(metrics::EVENTS_TOTAL, "op" => op.clone()).increment(1);
-                let hex = event_token_hex(&ev).map(str::to_owned);
-                let ts = event_time_ms(&ev);
+                let hex = event_token_hex(ev).map(str::to_owned);
+                let ts = event_time_ms(ev);
                 newest = ts.or(newest);
                 pubs.extend(route(
                     &ctx.scope,
-                    &ev,
+                    ev,
                     Origin {
                         scope: name,
                         src_pos: hex.as_deref(),

@@ -1,6 +1,6 @@
 //! Resume tokens: their `_data` hex, and the cluster time it starts with.
 
-use mongodb::bson::{Bson, Document, doc};
+use mongodb::bson::{Bson, RawDocument, doc};
 use mongodb::change_stream::event::ResumeToken;
 
 /// The token's `_data` hex string.
@@ -12,7 +12,7 @@ pub fn token_hex(token: &ResumeToken) -> Option<String> {
 }
 
 /// An event's token hex (`_id._data`).
-pub fn event_token_hex(event: &Document) -> Option<&str> {
+pub fn event_token_hex(event: &RawDocument) -> Option<&str> {
     event.get_document("_id").ok()?.get_str("_data").ok()
 }
 

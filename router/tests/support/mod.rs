@@ -229,7 +229,7 @@ pub async fn room(bus: &RedisBus, room: &str) -> Vec<(String, serde_json::Value)
         Ok(h) => h
             .messages
             .iter()
-            .map(|m| (m.event.clone(), m.data.clone()))
+            .map(|m| (m.event.clone(), m.data.to_value()))
             .collect(),
         Err(_) => Vec::new(),
     }

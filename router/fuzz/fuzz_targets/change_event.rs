@@ -1,19 +1,24 @@
-//! Fuzz target: arbitrary bytes read as a BSON change event, routed through
-//! every rule of a scope (filters, room templates, every payload kind, BSON
-//! to JSON), and its resume token read as the stream reader does.
+//! Fuzz target: arbitrary bytes read as a raw BSON change event, as the
+//! driver hands it to the router (only its length prefix checked), routed
+//! through every rule of a scope (filters, room templates, every payload
+//! kind, BSON to JSON text), and its resume token read as the stream reader
+//! does.
 //!
-//! Must never panic on any input.
+//! Must never panic on any input; every payload made is one JSON value and
+//! agrees with the reference tree mapping when the bytes are a valid
+//! document.
 
 #![no_main]
 
 use std::sync::OnceLock;
 
+use herald_router::as_json::document_text;
 use herald_router::convert::document_to_json;
 use herald_router::publish::{Origin, event_time_ms, route, route_rule};
 use herald_router::rules::{Scope, parse_rules};
 use herald_router::stream::token::{event_token_hex, token_cluster_time, token_from_hex};
 use libfuzzer_sys::fuzz_target;
-use mongodb::bson::Document;
+use mongodb::bson::{Document, RawDocument};
 
 /// Rules touching every filter operator, template value kind and payload kind.
 const RULES: &str = r#"
@@ -73,11 +78,11 @@ fn scope() -> &'static Scope {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(event) = Document::from_reader(data) else {
+    let Ok(event) = RawDocument::from_bytes(data) else {
         return;
     };
     let scope = scope();
-    let hex = event_token_hex(&event);
+    let hex = event_token_hex(event);
     if let Some(hex) = hex {
         let _ = token_cluster_time(hex);
         let _ = token_from_hex(hex);
@@ -85,15 +90,28 @@ fuzz_target!(|data: &[u8]| {
     let origin = Origin {
         scope: &scope.name,
         src_pos: hex.or(Some("8200000001")),
-        src_ts_ms: event_time_ms(&event),
+        src_ts_ms: event_time_ms(event),
         fence: 1,
     };
-    let _ = route(scope, &event, origin);
+    let mut out = route(scope, event, origin);
     // Every rule directly too, so inputs that miss `ns`/`operationType` still
     // reach the filters, templates and payloads.
-    let mut out = Vec::new();
     for rule in &scope.rules {
-        route_rule(rule, &event, origin, &mut out);
+        route_rule(rule, event, origin, &mut out);
     }
-    let _ = document_to_json(&event);
+    for p in &out {
+        assert!(
+            serde_json::from_slice::<serde::de::IgnoredAny>(p.data.as_bytes()).is_ok(),
+            "a payload that is not JSON: {:?}",
+            p.data
+        );
+    }
+    let text = document_text(event);
+    if let Ok(doc) = Document::from_reader(data) {
+        match (text, document_to_json(&doc)) {
+            (Ok(text), Ok(tree)) => assert_eq!(text, tree, "text and tree mappings differ"),
+            (Err(_), Err(_)) => {}
+            (a, b) => panic!("text {a:?} against tree {b:?}"),
+        }
+    }
 });

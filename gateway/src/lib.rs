@@ -21,8 +21,12 @@
 //!   publish), token verification (keys pinned to one algorithm, chosen by
 //!   `kid`), room-pattern permissions and scoped API keys
 //!   (`docs/security.md`).
+//! - [`jwks`]: `--jwt-jwks-url`: keys fetched from the issuer, bounded,
+//!   cached, refetched for an unknown `kid` at most once per cool-down.
 //! - [`proxy`]: the application backend: Socket.IO CONNECTs and client
 //!   events Herald does not handle itself, asked of HTTP URLs from config.
+//! - [`tls`]: TLS on both listeners: PEM files, the certificate every new
+//!   handshake gets, reloads on SIGHUP and file changes, the plaintext relay.
 //! - [`metrics`]: the gateway's metric names and hot-path handles.
 //! - [`demo`]: the standalone demo feed.
 //!
@@ -35,9 +39,11 @@ pub mod config;
 pub mod demo;
 pub mod http;
 pub mod hub;
+pub mod jwks;
 pub mod metrics;
 pub mod native;
 pub mod proxy;
 pub mod server;
 pub mod socketio;
+pub mod tls;
 pub mod transport;

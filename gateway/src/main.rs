@@ -53,8 +53,14 @@ async fn run(config: herald_gateway::config::Config) -> anyhow::Result<()> {
     // Before the ports open: a SIGTERM right after the banner drains too.
     let mut terminated = herald_service::signal::Terminated::listen();
     let gateway = Gateway::start(config).await.context("cannot start")?;
+    let (http, ws) = if gateway.client_tls {
+        ("https", "wss")
+    } else {
+        ("http", "ws")
+    };
+    let admin = if gateway.admin_tls { "https" } else { "http" };
     println!(
-        "herald-gateway: dashboard http://{}/  websocket ws://{}/ws  admin http://{}/metrics",
+        "herald-gateway: dashboard {http}://{}/  websocket {ws}://{}/ws  admin {admin}://{}/metrics",
         gateway.client_addr, gateway.client_addr, gateway.admin_addr
     );
     terminated.recv().await;

@@ -34,7 +34,7 @@ export function done(result) {
 /// The client and admin URLs from argv.
 export function urls() {
   const [client, admin] = process.argv.slice(2);
-  if (!client || !/^http:\/\//.test(client)) fail('usage: node sio-<case>.mjs http://CLIENT [http://ADMIN] ...');
+  if (!client || !/^https?:\/\//.test(client)) fail('usage: node sio-<case>.mjs http(s)://CLIENT [http://ADMIN] ...');
   return { client, admin, rest: process.argv.slice(4) };
 }
 

@@ -13,6 +13,8 @@ pub struct GatewayProc {
     pub client: SocketAddr,
     /// Admin listener.
     pub admin: SocketAddr,
+    /// Whether the admin listener speaks TLS (the banner says `https`).
+    pub admin_tls: bool,
 }
 
 impl GatewayProc {
@@ -34,17 +36,23 @@ impl GatewayProc {
         all.extend(args.iter().map(|s| s.to_string()));
         let proc = Proc::spawn(program, &all);
         let line = proc.wait_line("herald-gateway: dashboard", Duration::from_secs(20));
-        let addr_after = |prefix: &str| -> SocketAddr {
+        // `dashboard http://ADDR/` or `dashboard https://ADDR/`.
+        let addr_after = |prefix: &str| -> (SocketAddr, bool) {
             let rest = &line[line.find(prefix).expect("address in banner") + prefix.len()..];
+            let (tls, rest) = match rest.strip_prefix("https://") {
+                Some(r) => (true, r),
+                None => (false, rest.strip_prefix("http://").expect("http(s)://")),
+            };
             let end = rest.find('/').expect("address end");
-            rest[..end].parse().expect("socket address")
+            (rest[..end].parse().expect("socket address"), tls)
         };
-        let client = addr_after("dashboard http://");
-        let admin = addr_after("admin http://");
+        let (client, _) = addr_after("dashboard ");
+        let (admin, admin_tls) = addr_after("admin ");
         Self {
             proc,
             client,
             admin,
+            admin_tls,
         }
     }
 
@@ -53,9 +61,10 @@ impl GatewayProc {
         format!("ws://{}/ws", self.client)
     }
 
-    /// `http://<admin>`.
+    /// `http://<admin>` (`https://` on a TLS admin listener).
     pub fn admin_url(&self) -> String {
-        format!("http://{}", self.admin)
+        let scheme = if self.admin_tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.admin)
     }
 
     /// Fetches `/metrics`.

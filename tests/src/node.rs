@@ -25,13 +25,26 @@ pub fn js_dir() -> PathBuf {
 
 /// Starts `node tests/js/<script> <client> <admin> <args...>`.
 pub fn node(gw: &GatewayProc, script: &str, args: &[&str]) -> Proc {
+    node_at(&format!("http://{}", gw.client), gw, script, args, &[])
+}
+
+/// Like [`node`], with the client listener at `client_url` (an
+/// `https://` one, say) and extra environment variables (such as
+/// `NODE_EXTRA_CA_CERTS`, the CA Node trusts besides its own).
+pub fn node_at(
+    client_url: &str,
+    gw: &GatewayProc,
+    script: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Proc {
     let mut all = vec![
         js_dir().join(script).display().to_string(),
-        format!("http://{}", gw.client),
+        client_url.to_owned(),
         gw.admin_url(),
     ];
     all.extend(args.iter().map(|s| s.to_string()));
-    Proc::spawn(std::path::Path::new("node"), &all)
+    Proc::spawn_env(std::path::Path::new("node"), &all, env)
 }
 
 /// Waits for the script's final line and returns it, asserting success.

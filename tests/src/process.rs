@@ -109,6 +109,12 @@ pub struct Proc {
 impl Proc {
     /// Starts `program` with `args`.
     pub fn spawn(program: &std::path::Path, args: &[String]) -> Self {
+        Self::spawn_env(program, args, &[])
+    }
+
+    /// Starts `program` with `args` and the environment variables `env`
+    /// added to the test's own.
+    pub fn spawn_env(program: &std::path::Path, args: &[String], env: &[(&str, &str)]) -> Self {
         let log = std::env::temp_dir().join(format!(
             "herald-{}-{}-{}.log",
             program
@@ -121,6 +127,7 @@ impl Proc {
         let log_file = std::fs::File::create(&log).expect("log file");
         let mut child = Command::new(program)
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log_file))

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use herald_protocol::native::{ClientFrame, Format, ServerFrame, decode_server, encode_client};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
@@ -11,10 +12,11 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 /// How long a test waits for one frame.
 pub const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A connected client.
-pub struct Client {
+/// A connected client: over plain TCP by default, over any stream `S`
+/// (a TLS stream: [`crate::tls`]).
+pub struct Client<S = MaybeTlsStream<TcpStream>> {
     /// The socket.
-    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    pub ws: WebSocketStream<S>,
 }
 
 /// What the next read produced.
@@ -32,6 +34,13 @@ impl Client {
         let (ws, _) = tokio_tungstenite::connect_async(url)
             .await
             .expect("connect");
+        Self::welcomed(ws).await
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
+    /// The client on an open WebSocket, with its `welcome` frame read.
+    pub async fn welcomed(ws: WebSocketStream<S>) -> (Self, ServerFrame) {
         let mut c = Self { ws };
         let welcome = c.next_frame().await;
         assert!(

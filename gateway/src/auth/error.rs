@@ -5,6 +5,9 @@
 pub enum ErrorClass {
     /// The token was good but has expired: fetch a fresh one and retry.
     Expired,
+    /// The gateway cannot check the token yet (its `--jwt-jwks-url` keys
+    /// have not arrived): retry the same token after a backoff.
+    Unavailable,
     /// The token can never pass: the client must not reconnect with it.
     Invalid,
 }
@@ -87,12 +90,16 @@ pub enum AuthError {
     /// A token was sent to a gateway that has no key to verify it with.
     #[error("this gateway verifies no tokens (no --jwt-* key is configured)")]
     NoKeys,
+    /// No key has the token's `kid`, and the keys of `--jwt-jwks-url`
+    /// have not arrived yet: the token may pass once they do.
+    #[error("the gateway's token keys are not available yet; retry later")]
+    KeysUnavailable,
 }
 
 impl AuthError {
     /// Every value [`code`](Self::code) can return, for pre-registering
     /// metric labels.
-    pub const CODES: [&'static str; 17] = [
+    pub const CODES: [&'static str; 18] = [
         "token_too_large",
         "malformed",
         "unknown_kid",
@@ -110,6 +117,7 @@ impl AuthError {
         "user_changed",
         "missing_token",
         "no_keys",
+        "keys_unavailable",
     ];
 
     /// A stable, low-cardinality name for this error, one per variant.
@@ -132,17 +140,20 @@ impl AuthError {
             Self::UserChanged => "user_changed",
             Self::Missing => "missing_token",
             Self::NoKeys => "no_keys",
+            Self::KeysUnavailable => "keys_unavailable",
         }
     }
 
     /// Whether the client may refresh and retry, or must give up.
     ///
-    /// Only [`AuthError::Expired`] is retryable. A not-yet-valid token is
-    /// invalid: the leeway already absorbs clock skew, and a client that
-    /// retried would loop.
+    /// Only [`AuthError::Expired`] (with a fresh token) and
+    /// [`AuthError::KeysUnavailable`] (later) are retryable. A
+    /// not-yet-valid token is invalid: the leeway already absorbs clock
+    /// skew, and a client that retried would loop.
     pub fn class(&self) -> ErrorClass {
         match self {
             Self::Expired => ErrorClass::Expired,
+            Self::KeysUnavailable => ErrorClass::Unavailable,
             _ => ErrorClass::Invalid,
         }
     }
@@ -184,6 +195,7 @@ mod tests {
             AuthError::UserChanged,
             AuthError::Missing,
             AuthError::NoKeys,
+            AuthError::KeysUnavailable,
         ]
     }
 
@@ -200,7 +212,10 @@ mod tests {
 
     #[test]
     fn only_expiry_is_retryable() {
-        for e in one_of_each() {
+        for e in one_of_each()
+            .into_iter()
+            .filter(|e| *e != AuthError::KeysUnavailable)
+        {
             let expect = matches!(e, AuthError::Expired);
             assert_eq!(e.is_expired(), expect, "{e:?}");
             assert_eq!(

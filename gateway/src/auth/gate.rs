@@ -17,6 +17,7 @@ use tokio::time::Instant;
 use super::error::AuthError;
 use super::keys::KeySet;
 use super::permissions::Permissions;
+use super::store::KeyStore;
 use super::token::{self, Rules};
 
 /// The default time a connection has to authenticate when it must.
@@ -37,7 +38,7 @@ pub enum Anonymous {
 /// The node's access policy.
 #[derive(Debug, Clone)]
 pub struct Gate {
-    keys: Option<KeySet>,
+    keys: Option<std::sync::Arc<KeyStore>>,
     rules: Rules,
     anonymous: Anonymous,
     auth_timeout: Duration,
@@ -62,6 +63,23 @@ impl Gate {
     /// a token when anonymous connections may do nothing.
     pub fn new(
         keys: Option<KeySet>,
+        rules: Rules,
+        anonymous: Anonymous,
+        auth_timeout: Duration,
+    ) -> Self {
+        Self::with_store(
+            keys.map(|k| std::sync::Arc::new(KeyStore::fixed(k))),
+            rules,
+            anonymous,
+            auth_timeout,
+        )
+    }
+
+    /// Like [`Gate::new`], with keys that may change while the node runs
+    /// (`--jwt-jwks-url`): `store` is shared with the task that fetches
+    /// them.
+    pub fn with_store(
+        keys: Option<std::sync::Arc<KeyStore>>,
         rules: Rules,
         anonymous: Anonymous,
         auth_timeout: Duration,
@@ -117,8 +135,32 @@ impl Gate {
     /// [`AuthError::NoKeys`] when no key is configured, else what
     /// [`token::verify`] refuses.
     pub fn verify(&self, token: &str) -> Result<Permissions, AuthError> {
-        let keys = self.keys.as_ref().ok_or(AuthError::NoKeys)?;
-        token::verify(token, keys, &self.rules, now_unix()).map(Permissions::from_claims)
+        let store = self.keys.as_ref().ok_or(AuthError::NoKeys)?;
+        token::verify(token, &store.current(), &self.rules, now_unix())
+            .map(Permissions::from_claims)
+            .map_err(|e| unavailable(store, e))
+    }
+
+    /// The node's key store, when tokens are verified.
+    pub fn key_store(&self) -> Option<&std::sync::Arc<KeyStore>> {
+        self.keys.as_ref()
+    }
+
+    /// Call before verifying `token` (in any form): when its `kid` is
+    /// unknown and keys come from `--jwt-jwks-url`, waits for one refetch,
+    /// rate-limited by the cool-down (`KeyStore::await_kid`). Returns at
+    /// once for known kids, fixed keys, and tokens that do not parse
+    /// (verification then refuses them).
+    pub async fn settle(&self, token: &str) {
+        let Some(store) = self.keys.as_ref().filter(|s| s.has_url()) else {
+            return;
+        };
+        if token.len() > self.rules.max_token_bytes {
+            return;
+        }
+        if let Ok(header) = jsonwebtoken::decode_header(token) {
+            store.await_kid(header.kid.as_deref()).await;
+        }
     }
 
     /// The room a subscription token opens for a connection of `user`.
@@ -131,8 +173,9 @@ impl Gate {
         token: &str,
         user: Option<&str>,
     ) -> Result<RoomName, AuthError> {
-        let keys = self.keys.as_ref().ok_or(AuthError::NoKeys)?;
-        token::verify_subscription(token, keys, &self.rules, now_unix(), user)
+        let store = self.keys.as_ref().ok_or(AuthError::NoKeys)?;
+        token::verify_subscription(token, &store.current(), &self.rules, now_unix(), user)
+            .map_err(|e| unavailable(store, e))
     }
 
     /// One line for the start-up log: what anonymous connections may do.
@@ -164,6 +207,17 @@ impl Gate {
     /// Whether anonymous connections may use every room.
     pub fn is_open(&self) -> bool {
         self.anonymous == Anonymous::Open
+    }
+}
+
+/// A token refused for its key while the URL keys have not arrived yet
+/// is [`AuthError::KeysUnavailable`]: it may pass once they do.
+fn unavailable(store: &KeyStore, e: AuthError) -> AuthError {
+    match e {
+        AuthError::UnknownKey | AuthError::KidRequired if store.waiting_for_url() => {
+            AuthError::KeysUnavailable
+        }
+        e => e,
     }
 }
 
@@ -363,11 +417,13 @@ impl Access {
 }
 
 /// The close code for a token refused at connect: 4007 when a fresh token
-/// would pass, 4008 when the client must not retry with it.
+/// would pass, 4011 (`backend_unavailable`, reconnect after a backoff)
+/// while the `--jwt-jwks-url` keys have not arrived, 4008 when the client
+/// must not retry with it.
 pub fn close_code(e: &AuthError) -> CloseCode {
-    if e.is_expired() {
-        CloseCode::TokenExpired
-    } else {
-        CloseCode::TokenInvalid
+    match e.class() {
+        super::ErrorClass::Expired => CloseCode::TokenExpired,
+        super::ErrorClass::Unavailable => CloseCode::BackendFailed,
+        super::ErrorClass::Invalid => CloseCode::TokenInvalid,
     }
 }

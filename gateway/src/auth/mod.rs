@@ -11,6 +11,9 @@
 //!   [`keys::KeySet`] a token's `kid` selects from (PEM or JWKS).
 //! - [`token`]: [`token::verify`] for connection tokens and
 //!   [`token::verify_subscription`] for per-room subscription tokens.
+//! - [`store`]: the keys in use: configured ones plus those last fetched
+//!   from `--jwt-jwks-url`, and the rate-limited refetch an unknown `kid`
+//!   may ask for.
 //! - [`error`]: [`error::AuthError`], its metric codes and whether the
 //!   client may retry.
 //! - [`permissions`]: what a connection may subscribe to and publish to.
@@ -21,6 +24,7 @@ pub mod error;
 pub mod gate;
 pub mod keys;
 pub mod permissions;
+pub mod store;
 pub mod token;
 
 #[cfg(test)]
@@ -31,4 +35,5 @@ pub use error::{AuthError, ErrorClass};
 pub use gate::{Access, Anonymous, Denied, Gate};
 pub use keys::{Algorithm, KeyError, KeySet, VerifyKey};
 pub use permissions::Permissions;
+pub use store::KeyStore;
 pub use token::{Claims, Rules, verify, verify_subscription};

@@ -120,6 +120,22 @@ pub struct GatewayArgs {
     #[arg(long, env = "HERALD_JWT_JWKS_FILE")]
     pub jwt_jwks_file: Option<PathBuf>,
 
+    /// JWKS URL (http:// or https://) whose signing keys verify tokens, fetched at start and every --jwt-jwks-refresh-secs; its keys must carry a kid. From config only, never from a token.
+    #[arg(long, env = "HERALD_JWT_JWKS_URL")]
+    pub jwt_jwks_url: Option<String>,
+
+    /// Seconds between fetches of --jwt-jwks-url (a token with an unknown kid may also trigger one, at most every --jwt-jwks-cooldown-secs).
+    #[arg(long, env = "HERALD_JWT_JWKS_REFRESH_SECS", default_value_t = 300)]
+    pub jwt_jwks_refresh_secs: u64,
+
+    /// Least seconds between two fetches of --jwt-jwks-url that tokens with an unknown kid trigger.
+    #[arg(long, env = "HERALD_JWT_JWKS_COOLDOWN_SECS", default_value_t = 30)]
+    pub jwt_jwks_cooldown_secs: u64,
+
+    /// Milliseconds a fetch of --jwt-jwks-url may take (connect, headers and body).
+    #[arg(long, env = "HERALD_JWT_JWKS_TIMEOUT_MS", default_value_t = 5_000)]
+    pub jwt_jwks_timeout_ms: u64,
+
     /// Accepted token issuers (iss); repeat or separate with commas (unset: iss is not checked).
     #[arg(long, env = "HERALD_JWT_ISSUER", value_delimiter = ',')]
     #[serde(default)]
@@ -365,6 +381,26 @@ pub struct GatewayArgs {
     )]
     pub proxy_headers: Vec<String>,
 
+    /// TLS on the client listener: PEM file with the certificate chain (leaf first); needs --tls-key-file. Reloaded on SIGHUP and when the file changes.
+    #[arg(long, env = "HERALD_TLS_CERT_FILE")]
+    pub tls_cert_file: Option<PathBuf>,
+
+    /// TLS on the client listener: PEM file with the private key of --tls-cert-file.
+    #[arg(long, env = "HERALD_TLS_KEY_FILE")]
+    pub tls_key_file: Option<PathBuf>,
+
+    /// TLS on the admin listener: PEM certificate chain; needs --admin-tls-key-file. Unset: the admin listener is plain HTTP (it does not fall back to --tls-cert-file).
+    #[arg(long, env = "HERALD_ADMIN_TLS_CERT_FILE")]
+    pub admin_tls_cert_file: Option<PathBuf>,
+
+    /// TLS on the admin listener: PEM private key of --admin-tls-cert-file.
+    #[arg(long, env = "HERALD_ADMIN_TLS_KEY_FILE")]
+    pub admin_tls_key_file: Option<PathBuf>,
+
+    /// Milliseconds between checks of the TLS files for changes (a change reloads them); 0 turns the watch off, leaving SIGHUP.
+    #[arg(long, env = "HERALD_TLS_WATCH_INTERVAL_MS", default_value_t = 5_000)]
+    pub tls_watch_interval_ms: u64,
+
     /// TEST BUILDS ONLY: leak this many bytes per accepted connection, to
     /// prove the soak test's leak detector. It is an option only in a build
     /// with the `debug-leak` feature; every other build refuses it as an
@@ -520,6 +556,8 @@ impl GatewayArgs {
         let auth = self.auth_gate()?;
         let proxy = self.proxy_config()?;
         let trusted_proxies = self.trusted_proxies()?;
+        let tls = self.tls_config()?;
+        let jwks_url = self.jwks_url()?;
         let node_id = match self.node_id {
             Some(id)
                 if id.is_empty()
@@ -552,6 +590,8 @@ impl GatewayArgs {
             }
         };
         Ok(Config {
+            tls,
+            jwks_url,
             auth,
             listen: self.listen,
             admin_listen: self.admin_listen,

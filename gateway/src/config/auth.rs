@@ -4,6 +4,7 @@
 //! `--api-scoped-key`).
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use herald_protocol::RoomPatterns;
@@ -11,7 +12,10 @@ use herald_protocol::RoomPatterns;
 use super::ConfigError;
 use super::args::GatewayArgs;
 use crate::auth::token::Rules;
-use crate::auth::{Algorithm, Anonymous, ApiKey, ApiKeys, Gate, KeySet, Scope, VerifyKey};
+use crate::auth::{
+    Algorithm, Anonymous, ApiKey, ApiKeys, Gate, KeyError, KeySet, KeyStore, Scope, VerifyKey,
+};
+use crate::jwks::JwksUrlConfig;
 
 /// The largest key file read (a JWKS document has its own, smaller limit).
 const MAX_KEY_FILE_BYTES: u64 = 1024 * 1024;
@@ -45,7 +49,7 @@ impl GatewayArgs {
     /// # Errors
     /// [`ConfigError::Invalid`] naming the first unacceptable option.
     pub(super) fn auth_gate(&self) -> Result<Gate, ConfigError> {
-        let keys = self.token_keys()?;
+        let keys = self.key_store()?;
         if self.jwt_leeway_secs > 600 {
             return Err(invalid("--jwt-leeway-secs", "must be at most 600"));
         }
@@ -83,12 +87,85 @@ impl GatewayArgs {
                 RoomPatterns::parse(list).map_err(|e| invalid("--public-rooms", e.to_string()))?,
             ),
         };
-        Ok(Gate::new(
+        Ok(Gate::with_store(
             keys,
             rules,
             anonymous,
             Duration::from_millis(self.auth_timeout_ms),
         ))
+    }
+
+    /// `--jwt-jwks-url` and its bounds, when set.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] for a URL that is not http(s), names no
+    /// host or carries credentials, and for bounds out of range.
+    pub(super) fn jwks_url(&self) -> Result<Option<JwksUrlConfig>, ConfigError> {
+        let Some(value) = self
+            .jwt_jwks_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+        else {
+            return Ok(None);
+        };
+        let option = "--jwt-jwks-url";
+        let url =
+            reqwest::Url::parse(value).map_err(|e| invalid(option, format!("not a URL: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(invalid(option, "must be an http:// or https:// URL"));
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(invalid(option, "names no host"));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(invalid(option, "must not carry credentials"));
+        }
+        if !(10..=86_400).contains(&self.jwt_jwks_refresh_secs) {
+            return Err(invalid(
+                "--jwt-jwks-refresh-secs",
+                "must be between 10 and 86400",
+            ));
+        }
+        if !(1..=3_600).contains(&self.jwt_jwks_cooldown_secs) {
+            return Err(invalid(
+                "--jwt-jwks-cooldown-secs",
+                "must be between 1 and 3600",
+            ));
+        }
+        if !(100..=60_000).contains(&self.jwt_jwks_timeout_ms) {
+            return Err(invalid(
+                "--jwt-jwks-timeout-ms",
+                "must be between 100 and 60000",
+            ));
+        }
+        Ok(Some(JwksUrlConfig {
+            url,
+            refresh: Duration::from_secs(self.jwt_jwks_refresh_secs),
+            cooldown: Duration::from_secs(self.jwt_jwks_cooldown_secs),
+            timeout: Duration::from_millis(self.jwt_jwks_timeout_ms),
+        }))
+    }
+
+    /// The node's keys: the configured ones, joined by the URL's when
+    /// `--jwt-jwks-url` is set; `None` when there is neither.
+    fn key_store(&self) -> Result<Option<Arc<KeyStore>>, ConfigError> {
+        let configured = self.token_keys()?;
+        let Some(url) = self.jwks_url()? else {
+            return Ok(configured.map(|k| Arc::new(KeyStore::fixed(k))));
+        };
+        let keys = configured.map(|k| k.keys().to_vec()).unwrap_or_default();
+        // A token waits for a fetch it triggered at most the fetch's bound.
+        let wait = url.timeout + Duration::from_millis(500);
+        KeyStore::with_url(keys, url.cooldown, wait)
+            .map(|s| Some(Arc::new(s)))
+            .map_err(|e| match e {
+                KeyError::MissingKid => invalid(
+                    "--jwt-jwks-url",
+                    "every configured key needs a kid beside it (--jwt-hmac-kid, --jwt-public-key-kid, kids in --jwt-jwks-file)",
+                ),
+                e => invalid("--jwt-jwks-url", e.to_string()),
+            })
     }
 
     /// Every configured verification key, or `None` when there is none.

@@ -6,12 +6,15 @@
 //!   turned into the node's [`Gate`](crate::auth::Gate).
 //! - `proxy`: the `--connect-proxy`, `--socketio-event-proxy` and
 //!   `--proxy-*` flags turned into a [`ProxyConfig`](crate::proxy::ProxyConfig).
+//! - `tls`: the `--tls-*` and `--admin-tls-*` flags turned into a
+//!   [`TlsConfig`](crate::tls::TlsConfig), the files read and checked.
 //! - The TOML overlay is `herald_service::config`, shared by every binary.
 //! - [`Config`]: the validated, typed configuration the library takes.
 
 pub mod args;
 mod auth;
 mod proxy;
+mod tls;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -24,10 +27,14 @@ pub use herald_service::config::ConfigError;
 pub struct Config {
     /// Who may see what: token keys, claim rules, anonymous access.
     pub auth: crate::auth::Gate,
+    /// `--jwt-jwks-url`: where the gate's key store gets more keys.
+    pub jwks_url: Option<crate::jwks::JwksUrlConfig>,
     /// Client listener: dashboard page, `/ws`, `/herald.js`, `/socket.io/`.
     pub listen: SocketAddr,
     /// Admin listener: `/metrics`, `/healthz`, `/readyz`, `/api/*`.
     pub admin_listen: SocketAddr,
+    /// TLS on either listener, and how certificates are reloaded.
+    pub tls: crate::tls::TlsConfig,
     /// This node's id, unique in the cluster.
     pub node_id: String,
     /// Which bus to run.

@@ -1,4 +1,4 @@
-//! The accept loop shared by both listeners.
+//! The accept loop shared by both listeners, plain or TLS.
 
 use std::time::Duration;
 
@@ -7,21 +7,46 @@ use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt as _;
 
 use crate::proxy::handshake::PeerAddr;
+use crate::tls::handshake::{self, HANDSHAKE_TIMEOUT};
 
 /// How long a client may take to send request headers.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Serves one HTTP/1 connection on `$io` until it ends or `$stop` fires
+/// (then finishes in-flight requests, for at most 5 s).
+macro_rules! serve_http {
+    ($io:expr, $service:expr, $stop:expr) => {{
+        let conn = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_TIMEOUT)
+            .serve_connection(TokioIo::new($io), $service)
+            .with_upgrades();
+        tokio::pin!(conn);
+        tokio::select! {
+            _ = conn.as_mut() => {}
+            () = $stop.cancelled() => {
+                conn.as_mut().graceful_shutdown();
+                let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
+            }
+        }
+    }};
+}
+
 /// Serves `app` on `listener` until `stop` fires; then stops accepting and
 /// lets in-flight requests finish. Upgraded connections live on in their
-/// own tasks (on `tracker`).
+/// own tasks (on `tracker`). With `tls`, each connection's handshake runs
+/// in its own task, under [`HANDSHAKE_TIMEOUT`], so a slow client never
+/// holds up the loop.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
+    tls: Option<TlsAcceptor>,
     stop: CancellationToken,
     tracker: TaskTracker,
 ) {
@@ -48,19 +73,19 @@ pub async fn serve(
             },
         ));
         let stop = stop.clone();
+        let tls = tls.clone();
         tracker.spawn(async move {
-            let conn = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), service)
-                .with_upgrades();
-            tokio::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                () = stop.cancelled() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
-                }
+            let Some(acceptor) = tls else {
+                serve_http!(stream, service, stop);
+                return;
+            };
+            let accepted = tokio::select! {
+                r = handshake::accept(&acceptor, stream, HANDSHAKE_TIMEOUT) => r,
+                () = stop.cancelled() => return,
+            };
+            match accepted {
+                Ok(tls_stream) => serve_http!(tls_stream, service, stop),
+                Err(e) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
             }
         });
     }

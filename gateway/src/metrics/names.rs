@@ -39,3 +39,9 @@ pub const BACKEND_REQUESTS: &str = "herald_gateway_backend_requests_total";
 pub const BACKEND_SECONDS: &str = "herald_gateway_backend_seconds";
 /// Counter, by `code`: client frames answered with an error.
 pub const CLIENT_ERRORS: &str = "herald_gateway_client_errors_total";
+/// Counter, by `outcome` (`ok`, `error`): TLS certificate reloads; an
+/// error keeps the old certificate.
+pub const TLS_RELOADS: &str = "herald_gateway_tls_reloads_total";
+/// Counter, by `outcome` (`ok`, or `JwksError::CODES`): fetches of
+/// `--jwt-jwks-url`; a failed one keeps the last good keys.
+pub const JWKS_FETCHES: &str = "herald_gateway_jwks_fetches_total";

@@ -6,13 +6,13 @@ use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use crate::transport::socket::Socket;
 use bytes::Bytes;
 use herald_protocol::native::{
     ClientFrame, CloseCode, ErrorCode, Format, ServerFrame, decode_client, encode_server,
 };
 use herald_protocol::ws::{Limits, Opcode, WsMessage};
 use herald_protocol::{Position, RoomName};
-use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
 use crate::auth::{Access, AuthError, Denied, gate};
@@ -47,14 +47,14 @@ pub fn ws_limits(state: &AppState) -> Limits {
 
 /// Refuses a connection the gateway has no room for: the `disconnect`
 /// notice and a close frame with `code`.
-pub async fn refuse(sock: TcpStream, state: Arc<AppState>, code: CloseCode, format: Format) {
+pub async fn refuse(sock: Socket, state: Arc<AppState>, code: CloseCode, format: Format) {
     refuse_with(sock, state, code, format, None).await;
 }
 
 /// Refuses a connection whose handshake token was refused: error 108
 /// naming why, then the close (4007 when a fresh token would pass, 4008
 /// otherwise).
-pub async fn refuse_token(sock: TcpStream, state: Arc<AppState>, e: &AuthError, format: Format) {
+pub async fn refuse_token(sock: Socket, state: Arc<AppState>, e: &AuthError, format: Format) {
     state.hub.metrics().auth_refusal(e.code());
     state
         .hub
@@ -68,7 +68,7 @@ pub async fn refuse_token(sock: TcpStream, state: Arc<AppState>, e: &AuthError, 
 /// Refuses a connection the application backend refused (error 108 with
 /// its message, then 4008) or could not answer (110 or 111, then 4011).
 pub async fn refuse_backend(
-    sock: TcpStream,
+    sock: Socket,
     state: Arc<AppState>,
     error: ErrorCode,
     message: String,
@@ -85,7 +85,7 @@ pub async fn refuse_backend(
 }
 
 async fn refuse_with(
-    sock: TcpStream,
+    sock: Socket,
     state: Arc<AppState>,
     code: CloseCode,
     format: Format,
@@ -163,14 +163,14 @@ async fn until(timer: &mut Option<(Pin<Box<Sleep>>, CloseCode)>) -> CloseCode {
 
 /// Runs a session until either side closes it. `leftover` is what the
 /// HTTP layer read past the upgrade request.
-pub async fn run(sock: TcpStream, leftover: Vec<u8>, state: Arc<AppState>, start: Start) {
+pub async fn run(sock: Socket, leftover: Vec<u8>, state: Arc<AppState>, start: Start) {
     let Start {
         format,
         session,
         access,
         _permit,
     } = start;
-    if let Ok(peer) = sock.peer_addr() {
+    if let Some(peer) = sock.peer_addr() {
         span::record_peer(peer);
     }
     let sock = Arc::new(sock);
@@ -353,6 +353,9 @@ impl Conn<'_> {
                 id,
             }) => {
                 let gate = &self.state.config.auth;
+                if let Some(token) = token.as_deref() {
+                    Box::pin(gate.settle(token)).await;
+                }
                 if let Err(denied) = self.access.check_subscribe(gate, &room, token.as_deref()) {
                     replies.push(self.denied(&denied, id));
                 } else {
@@ -477,6 +480,7 @@ impl Conn<'_> {
     async fn authenticate(&mut self, token: &str, id: Option<u64>) -> Result<(), End> {
         let metrics = self.state.hub.metrics();
         let first = !self.access.is_authenticated();
+        Box::pin(self.state.config.auth.settle(token)).await;
         match self.access.authenticate(&self.state.config.auth, token) {
             Ok(grant) => {
                 let reply = ServerFrame::Authenticated {

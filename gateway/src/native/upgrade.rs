@@ -10,6 +10,7 @@ use herald_protocol::native::{CloseCode, ErrorCode, Format};
 use herald_protocol::ws::handshake::accept_key;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
+use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use super::{backend, session};
@@ -17,6 +18,7 @@ use crate::auth::Access;
 use crate::http::origin;
 use crate::proxy::handshake::{Handshake, PeerAddr};
 use crate::server::AppState;
+use crate::transport::socket::Socket;
 use crate::transport::span;
 
 /// Checks the upgrade request (method, origin policy, headers) and returns
@@ -80,15 +82,34 @@ pub fn switching_protocols(accept: &str) -> Response {
         .unwrap_or_default()
 }
 
-/// Takes the upgraded connection back from hyper as the raw TCP stream
-/// and the bytes hyper read past the request, so no HTTP buffers stay
-/// alive for the life of the WebSocket.
-pub async fn into_tcp(on_upgrade: hyper::upgrade::OnUpgrade) -> Option<(TcpStream, Vec<u8>)> {
+/// Takes the upgraded connection back from hyper as a [`Socket`] and the
+/// bytes hyper read past the request, so no HTTP buffers stay alive for
+/// the life of the WebSocket. A plain connection is its raw TCP stream; a
+/// TLS one is relayed (`crate::tls::relay`, the relay task on `tracker`).
+pub async fn into_socket(
+    on_upgrade: hyper::upgrade::OnUpgrade,
+    tracker: &TaskTracker,
+) -> Option<(Socket, Vec<u8>)> {
     let upgraded = on_upgrade.await.ok()?;
-    match upgraded.downcast::<TokioIo<TcpStream>>() {
-        Ok(parts) => Some((parts.io.into_inner(), parts.read_buf.to_vec())),
+    let upgraded = match upgraded.downcast::<TokioIo<TcpStream>>() {
+        Ok(parts) => {
+            return Some((Socket::Tcp(parts.io.into_inner()), parts.read_buf.to_vec()));
+        }
+        Err(other) => other,
+    };
+    match upgraded.downcast::<TokioIo<crate::tls::ServerStream>>() {
+        Ok(parts) => {
+            let leftover = parts.read_buf.to_vec();
+            match crate::tls::relay::plaintext_socket(parts.io.into_inner(), tracker) {
+                Ok(sock) => Some((sock, leftover)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot relay a TLS connection");
+                    None
+                }
+            }
+        }
         Err(_) => {
-            tracing::error!("upgraded connection is not a TCP stream");
+            tracing::error!("upgraded connection is neither TCP nor TLS over TCP");
             None
         }
     }
@@ -134,9 +155,12 @@ pub async fn handler(State(state): State<Arc<AppState>>, mut req: Request) -> Re
     let session = state.new_session_id();
     let span = span::connection(&session, "ws");
     let task = async move {
-        let Some((sock, leftover)) = Box::pin(into_tcp(on_upgrade)).await else {
+        let Some((sock, leftover)) = Box::pin(into_socket(on_upgrade, &st.tracker)).await else {
             return;
         };
+        if let (Some(t), Some(_)) = (token.as_deref(), permit.as_ref()) {
+            Box::pin(st.config.auth.settle(t)).await;
+        }
         match permit {
             Some(permit) => match Access::start(&st.config.auth, token.as_deref()) {
                 Ok(mut access) => {

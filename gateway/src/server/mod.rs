@@ -14,6 +14,7 @@ use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -119,6 +120,12 @@ pub enum StartError {
     /// The application backend's client could not be built.
     #[error("application backend: {0}")]
     Backend(#[from] crate::proxy::ProxyError),
+    /// The `--jwt-jwks-url` client could not be built.
+    #[error("JWKS URL: {0}")]
+    Jwks(String),
+    /// A TLS configuration could not be built, or SIGHUP not listened for.
+    #[error("TLS: {0}")]
+    Tls(String),
 }
 
 /// A running gateway node.
@@ -127,6 +134,10 @@ pub struct Gateway {
     pub client_addr: SocketAddr,
     /// Where the admin listener listens.
     pub admin_addr: SocketAddr,
+    /// Whether the client listener speaks TLS (`https://`, `wss://`).
+    pub client_tls: bool,
+    /// Whether the admin listener speaks TLS.
+    pub admin_tls: bool,
     /// Shared state.
     pub state: Arc<AppState>,
     /// Stops the client listener's accept loop.
@@ -243,6 +254,73 @@ async fn build_bus(
     }
 }
 
+/// The listeners' TLS acceptors (`None`: plain HTTP), and the task that
+/// reloads their certificates on SIGHUP and file changes.
+fn start_tls(
+    config: &Config,
+    tasks: &TaskTracker,
+    stop: CancellationToken,
+) -> Result<(Option<TlsAcceptor>, Option<TlsAcceptor>), StartError> {
+    use crate::tls::reload::Watched;
+    use crate::tls::resolver::{ReloadableCert, server_config};
+    let tls = &config.tls;
+    if !tls.enabled() {
+        return Ok((None, None));
+    }
+    let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .map_err(|e| StartError::Tls(format!("cannot listen for SIGHUP: {e}")))?;
+    let mut watched = Vec::new();
+    let mut acceptor = |name: &'static str, listener: Option<&crate::tls::ListenerTls>| {
+        listener
+            .map(|l| {
+                let cert = Arc::new(ReloadableCert::new(l.initial.key.clone()));
+                watched.push(Watched::new(
+                    name,
+                    l.files.clone(),
+                    &l.initial,
+                    cert.clone(),
+                ));
+                server_config(cert)
+                    .map(TlsAcceptor::from)
+                    .map_err(|e| StartError::Tls(e.to_string()))
+            })
+            .transpose()
+    };
+    let client = acceptor("client", tls.client.as_ref())?;
+    let admin = acceptor("admin", tls.admin.as_ref())?;
+    tasks.spawn(crate::tls::reload::run(
+        watched,
+        tls.watch_interval,
+        Some(hup),
+        stop,
+    ));
+    Ok((client, admin))
+}
+
+/// With `--jwt-jwks-url`: the first fetch (awaited, bounded by its
+/// timeout; a failure is logged and the node starts anyway), then the
+/// refresh task.
+async fn start_jwks(
+    config: &Config,
+    tasks: &TaskTracker,
+    stop: CancellationToken,
+) -> Result<(), StartError> {
+    let (Some(url), Some(store)) = (&config.jwks_url, config.auth.key_store()) else {
+        return Ok(());
+    };
+    let fetcher = crate::jwks::fetch::Fetcher::new(url.url.clone(), url.timeout)
+        .map_err(|e| StartError::Jwks(e.to_string()))?;
+    let healthy = crate::jwks::refresh::first(&fetcher, store, url).await;
+    tasks.spawn(crate::jwks::refresh::run(
+        fetcher,
+        store.clone(),
+        url.clone(),
+        healthy,
+        stop,
+    ));
+    Ok(())
+}
+
 impl Gateway {
     /// Binds the listeners, starts the bus and begins serving.
     ///
@@ -263,6 +341,13 @@ impl Gateway {
             herald_bus::metrics::register();
         }
         let metrics = Arc::new(GatewayMetrics::new(config.metrics_enabled));
+        if config.metrics_enabled {
+            crate::tls::reload::register_metrics();
+            crate::jwks::fetch::register_metrics();
+        }
+        // Before the ports open, like SIGTERM's: a SIGHUP right after the
+        // banner reloads instead of killing the process.
+        let (client_tls, admin_tls) = start_tls(&config, &background, stop_admin.clone())?;
         let client_listener = bind(config.listen)?;
         let admin_listener = bind(config.admin_listen)?;
         let client_addr = client_listener
@@ -278,6 +363,7 @@ impl Gateway {
                 source,
             })?;
 
+        start_jwks(&config, &background, stop_admin.clone()).await?;
         let presence = Arc::new(HubPresence::default());
         let (bus, redis) =
             build_bus(&config, presence.clone(), &background, stop_admin.clone()).await?;
@@ -327,12 +413,14 @@ impl Gateway {
         background.spawn(crate::http::serve::serve(
             client_listener,
             crate::http::client::router(state.clone()),
+            client_tls.clone(),
             stop_client.clone(),
             state.tracker.clone(),
         ));
         background.spawn(crate::http::serve::serve(
             admin_listener,
             crate::http::admin::router(state.clone()),
+            admin_tls.clone(),
             stop_admin.clone(),
             background.clone(),
         ));
@@ -353,6 +441,8 @@ impl Gateway {
         Ok(Self {
             client_addr,
             admin_addr,
+            client_tls: client_tls.is_some(),
+            admin_tls: admin_tls.is_some(),
             state,
             stop_client,
             stop_admin,

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::transport::socket::Socket;
 use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -13,13 +14,12 @@ use herald_protocol::native::CloseCode;
 use herald_protocol::sio::query::parse_query;
 use herald_protocol::sio::{EioPacket, OpenInfo, decode_payload, encode_eio_text};
 use herald_protocol::ws::{Limits, Opcode, WsMessage};
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 use super::polling::{Incoming, PollError, PollHandle};
 use super::session::{self, Transport};
 use super::{SioState, random_id};
-use crate::native::upgrade::{check_upgrade, into_tcp, switching_protocols};
+use crate::native::upgrade::{check_upgrade, into_socket, switching_protocols};
 use crate::proxy::handshake::{Handshake, PeerAddr};
 use crate::transport::frames::{Framing, ws_frame};
 use crate::transport::link::{Chunk, Link, Wire};
@@ -93,7 +93,7 @@ fn ws_limits(sio: &SioState) -> Limits {
 }
 
 /// A new session's link: a socket's, or none for polling.
-fn new_link(sio: &SioState, sid: &str, sock: Option<Arc<TcpStream>>) -> Arc<Link> {
+fn new_link(sio: &SioState, sid: &str, sock: Option<Arc<Socket>>) -> Arc<Link> {
     let framing = if sock.is_some() {
         Framing::WsSocketIo
     } else {
@@ -202,8 +202,9 @@ async fn websocket(sio: Arc<SioState>, mut req: Request) -> Response {
     let handshake = handshake_of(&sio, &req);
     let on_upgrade = hyper::upgrade::on(&mut req);
     let tracker = sio.app.tracker.clone();
+    let relays = tracker.clone();
     let task = async move {
-        let Some((sock, leftover)) = Box::pin(into_tcp(on_upgrade)).await else {
+        let Some((sock, leftover)) = Box::pin(into_socket(on_upgrade, &relays)).await else {
             return;
         };
         let sid = random_id();
@@ -353,8 +354,9 @@ async fn upgrade(sio: Arc<SioState>, mut req: Request, sid: String) -> Response 
     }
     let on_upgrade = hyper::upgrade::on(&mut req);
     let limits = ws_limits(&sio);
+    let tracker = sio.app.tracker.clone();
     sio.app.tracker.clone().spawn(async move {
-        let upgraded = match Box::pin(into_tcp(on_upgrade)).await {
+        let upgraded = match Box::pin(into_socket(on_upgrade, &tracker)).await {
             Some((sock, leftover)) => {
                 let mut reader = WsReader::new(limits, leftover);
                 match tokio::time::timeout(PROBE_TIMEOUT, probe(&sock, &mut reader, &handle)).await
@@ -384,8 +386,9 @@ async fn upgrade(sio: Arc<SioState>, mut req: Request, sid: String) -> Response 
 /// then closes it (1000), leaving the session untouched.
 fn refuse_second_websocket(sio: &SioState, req: &mut Request, accept: &str) -> Response {
     let on_upgrade = hyper::upgrade::on(req);
+    let tracker = sio.app.tracker.clone();
     sio.app.tracker.spawn(async move {
-        if let Some((sock, _)) = Box::pin(into_tcp(on_upgrade)).await {
+        if let Some((sock, _)) = Box::pin(into_socket(on_upgrade, &tracker)).await {
             let close = ws_frame(Opcode::Close, &1000u16.to_be_bytes());
             let _ = tokio::time::timeout(PROBE_TIMEOUT, write_all(&sock, &close)).await;
         }
@@ -394,7 +397,7 @@ fn refuse_second_websocket(sio: &SioState, req: &mut Request, accept: &str) -> R
 }
 
 /// Writes `bytes` to a socket no one else writes to yet.
-async fn write_all(sock: &TcpStream, bytes: &[u8]) -> bool {
+async fn write_all(sock: &Socket, bytes: &[u8]) -> bool {
     let mut at = 0;
     while at < bytes.len() {
         if sock.writable().await.is_err() {
@@ -411,7 +414,7 @@ async fn write_all(sock: &TcpStream, bytes: &[u8]) -> bool {
 
 /// The upgrade probe: `2probe` answered with `3probe`, a noop releasing
 /// the client's pending poll, then the client's `5`.
-async fn probe(sock: &TcpStream, reader: &mut WsReader, handle: &PollHandle) -> bool {
+async fn probe(sock: &Socket, reader: &mut WsReader, handle: &PollHandle) -> bool {
     let text = |m: &WsMessage, want: &str| m.as_text() == Some(want);
     match reader.next(sock).await {
         Ok(m) if text(&m, "2probe") => {}

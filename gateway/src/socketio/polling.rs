@@ -11,11 +11,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use crate::transport::socket::Socket;
 use base64::Engine as _;
 use bytes::Bytes;
 use dashmap::DashMap;
 use herald_protocol::sio::{EioPacket, RECORD_SEPARATOR};
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 use crate::transport::frames::Broadcast;
@@ -57,7 +57,7 @@ pub enum Incoming {
     /// Packets from a POST, in order.
     Packets(Vec<EioPacket>),
     /// The client completed the upgrade to this WebSocket (`5` received).
-    Upgrade(Box<(Arc<TcpStream>, WsReader)>),
+    Upgrade(Box<(Arc<Socket>, WsReader)>),
     /// The client broke a transport rule (overlapping polls, a bad or
     /// oversized POST): the session must close with this reason.
     Violation(&'static str),

@@ -6,11 +6,11 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+use crate::transport::socket::Socket;
 use bytes::Bytes;
 use herald_protocol::native::CloseCode;
 use herald_protocol::sio::{EioData, EioPacket, decode_eio_text, encode_eio_text};
 use herald_protocol::ws::{Opcode, WsMessage};
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -35,7 +35,7 @@ pub enum Transport {
     /// A WebSocket (direct, or after an upgrade).
     Ws {
         /// The socket, shared with the link.
-        sock: Arc<TcpStream>,
+        sock: Arc<Socket>,
         /// Its reader.
         reader: Box<WsReader>,
     },

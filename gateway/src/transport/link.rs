@@ -98,12 +98,6 @@ pub trait Wire: Send + Sync + 'static {
     fn try_write(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
 }
 
-impl Wire for tokio::net::TcpStream {
-    fn try_write(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.try_write_vectored(bufs)
-    }
-}
-
 /// What became of an offered broadcast.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Offer {

@@ -8,7 +8,8 @@
 //!   non-blocking writes, the bounded queue behind them, the inbox of work
 //!   for the connection's task, the slow-consumer rule, room positions.
 //! - [`frames`]: a broadcast's wire bytes, built once per framing.
-//! - [`ws`]: WebSocket over TCP: reading client messages, the close
+//! - [`socket`]: the stream a WebSocket runs on: TCP, or TLS relayed.
+//! - [`ws`]: WebSocket over a [`socket::Socket`]: reading client messages, the close
 //!   sequence.
 //! - [`end`]: how a connection ends, and the one mapping from errors to
 //!   close codes and disconnect reasons (a TCP reset is `client_closed`).
@@ -25,6 +26,7 @@ pub mod link;
 pub mod publish;
 pub mod rate;
 pub mod sentlog;
+pub mod socket;
 pub mod span;
 pub mod ws;
 

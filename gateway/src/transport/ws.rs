@@ -5,10 +5,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::transport::socket::Socket;
 use bytes::Bytes;
 use herald_protocol::native::CloseCode;
 use herald_protocol::ws::{Assembler, Limits, Opcode, WsMessage, close};
-use tokio::net::TcpStream;
 
 use super::end::ReadError;
 use super::frames::ws_frame;
@@ -53,7 +53,7 @@ impl WsReader {
     ///
     /// # Errors
     /// [`ReadError`]: the connection ends (see `transport::end`).
-    pub async fn next(&mut self, sock: &TcpStream) -> Result<WsMessage, ReadError> {
+    pub async fn next(&mut self, sock: &Socket) -> Result<WsMessage, ReadError> {
         loop {
             if let Some(m) = self.ready.pop_front() {
                 return Ok(m);
@@ -75,7 +75,7 @@ impl WsReader {
 
     /// Reads what the socket has (synchronously: its buffer lives on this
     /// call's stack, not in the connection's future) and decodes it.
-    fn read_now(&mut self, sock: &TcpStream) -> Result<(), ReadError> {
+    fn read_now(&mut self, sock: &Socket) -> Result<(), ReadError> {
         let mut chunk = [0u8; READ_CHUNK];
         let n = match sock.try_read(&mut chunk) {
             Ok(0) => return Err(ReadError::Eof),
@@ -123,7 +123,7 @@ pub fn pong(link: &Link, payload: &Bytes) {
 
 /// Flushes queued bytes while the socket takes them: call when the
 /// socket is writable. Returns whether the link is still open.
-pub async fn flush(link: &Link, sock: &TcpStream) -> bool {
+pub async fn flush(link: &Link, sock: &Socket) -> bool {
     if sock.writable().await.is_err() {
         return false;
     }
@@ -133,7 +133,7 @@ pub async fn flush(link: &Link, sock: &TcpStream) -> bool {
 /// The close sequence: `goodbye` (the protocol's own notice, if any), then
 /// a close frame with `code`, after whatever frame is part-written, within
 /// a bounded time.
-pub async fn close_with(link: &Arc<Link>, sock: &TcpStream, code: CloseCode, goodbye: Vec<Chunk>) {
+pub async fn close_with(link: &Arc<Link>, sock: &Socket, code: CloseCode, goodbye: Vec<Chunk>) {
     let mut chunks = goodbye;
     chunks.push(Chunk::plain(close::frame(u16::from(code), code.name())));
     link.finish(chunks);
@@ -164,11 +164,8 @@ pub async fn close_with(link: &Arc<Link>, sock: &TcpStream, code: CloseCode, goo
 /// would send a reset instead, and a reset makes the client's kernel
 /// drop the close frame and the notice before it, which a client that
 /// was still sending (a flooder, a busy publisher) would then never see.
-async fn linger(sock: &TcpStream) {
-    if socket2::SockRef::from(sock)
-        .shutdown(std::net::Shutdown::Write)
-        .is_err()
-    {
+async fn linger(sock: &Socket) {
+    if sock.shutdown_write().is_err() {
         return;
     }
     // On the heap, and only here: a buffer on the stack would be part of

@@ -522,6 +522,9 @@ impl Sockets {
             Some(Value::Object(m)) => Some(m),
             _ => None,
         };
+        if let Some(Value::String(token)) = auth.and_then(|a| a.get("token")) {
+            Box::pin(app.config.auth.settle(token)).await;
+        }
         if let Err(refusal) = self.admit(auth) {
             push_packet(out, &refusal.into_packet(nsp));
             return Ok(());
@@ -842,6 +845,9 @@ impl Sockets {
         } else if name == PUBLISH_EVENT {
             self.publish(&packet).await
         } else if name == REFRESH_EVENT {
+            if let Some(Value::String(token)) = packet.args().first() {
+                Box::pin(app.config.auth.settle(token)).await;
+            }
             self.refresh(packet.args().first())
         } else if app.config.proxy.event_url.is_some() {
             self.ask_event(i, &packet)
@@ -926,6 +932,9 @@ impl Sockets {
             Some(Value::Object(o)) => o.get("token").and_then(Value::as_str),
             _ => None,
         };
+        if let Some(token) = token {
+            Box::pin(app.config.auth.settle(token)).await;
+        }
         self.check(|access, gate| access.check_subscribe(gate, &room, token))?;
         if app.config.socketio.leave_others {
             let others: Vec<RoomName> = self.nsps[i]

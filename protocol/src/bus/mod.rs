@@ -8,9 +8,11 @@
 
 pub mod codec;
 pub mod frame;
+pub mod presence;
 
 pub use codec::{BUS_VERSION, BusDecodeError, decode_bus, encode_bus};
 pub use frame::{
     AskAnswer, AskReply, AskRequest, BusFrame, Control, ControlTarget, NodeHeartbeat,
-    PresenceQuery, PresenceReply, Publication,
+    PresenceAction, PresenceEvent, PresenceQuery, PresenceReply, Publication, RoomUsers,
+    UserSessions,
 };

@@ -1,5 +1,6 @@
 //! The accept loop shared by both listeners.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -11,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt as _;
 
+use super::pending::PendingLimit;
 use crate::proxy::handshake::PeerAddr;
 
 /// How long a client may take to send request headers.
@@ -18,12 +20,15 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serves `app` on `listener` until `stop` fires; then stops accepting and
 /// lets in-flight requests finish. Upgraded connections live on in their
-/// own tasks (on `tracker`).
+/// own tasks (on `tracker`). With `pending`, a connection accepted while
+/// its cap of connections without a first request is reached is closed
+/// at once.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     stop: CancellationToken,
     tracker: TaskTracker,
+    pending: Option<Arc<PendingLimit>>,
 ) {
     loop {
         let accepted = tokio::select! {
@@ -39,16 +44,34 @@ pub async fn serve(
                 continue;
             }
         };
+        let slot = match &pending {
+            Some(limit) => match limit.try_take() {
+                Some(slot) => Some(slot),
+                None => {
+                    tracing::debug!(%peer, "too many connections without a request; closed");
+                    drop(stream);
+                    continue;
+                }
+            },
+            None => None,
+        };
         let _ = stream.set_nodelay(true);
-        // Every request knows its peer (the connect proxy passes it on).
+        // Every request knows its peer (the connect proxy passes it on);
+        // the first one ends the connection's pending time.
+        let first = slot.clone();
         let service = TowerToHyperService::new(app.clone().map_request(
             move |mut req: hyper::Request<hyper::body::Incoming>| {
+                if let Some(slot) = &first {
+                    slot.release();
+                }
                 req.extensions_mut().insert(PeerAddr(peer));
                 req
             },
         ));
         let stop = stop.clone();
         tracker.spawn(async move {
+            // Released when the connection ends, if no request did it first.
+            let _slot = slot;
             let conn = http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_TIMEOUT)

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use herald_protocol::bus::{Control, ControlTarget, Publication};
+use herald_protocol::bus::{Control, ControlTarget, PresenceEvent, Publication};
 use herald_protocol::{Position, RoomName};
 use serde_json::Value;
 use tokio::time::Instant;
@@ -30,6 +30,12 @@ pub trait Sink: Send + Sync + 'static {
     /// The bus lost continuity (for example the store restarted and lost its
     /// data): every subscription must re-read its room's history.
     fn resync_all(&self);
+    /// A user's presence in a presence room changed on some node (this one
+    /// included): tell the room's local subscribers. A sink without
+    /// sockets ignores it.
+    fn presence(&self, event: PresenceEvent) {
+        let _ = event;
+    }
     /// Sends `event` with an ack callback to the target's local sockets and
     /// returns the collector of their answers. A sink without sockets sends
     /// nothing.
@@ -94,6 +100,15 @@ pub trait Bus: Send + Sync + 'static {
     /// # Errors
     /// [`BusError::Unavailable`] when the command could not be sent.
     async fn control(&self, cmd: Control) -> Result<(), BusError>;
+
+    /// Announces a presence change to every node, this one included
+    /// ([`Sink::presence`]), without waiting: a bus that cannot take it now
+    /// drops it and returns `false`. The default (a bus without presence)
+    /// drops every event.
+    fn presence(&self, event: PresenceEvent) -> bool {
+        let _ = event;
+        false
+    }
 
     /// The bus's health right now.
     fn health(&self) -> BusHealth;

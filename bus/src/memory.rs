@@ -175,6 +175,16 @@ impl Bus for MemoryBus {
         Ok(())
     }
 
+    fn presence(&self, event: herald_protocol::bus::PresenceEvent) -> bool {
+        match self.sink.get() {
+            Some(sink) => {
+                sink.presence(event);
+                true
+            }
+            None => false,
+        }
+    }
+
     fn health(&self) -> BusHealth {
         BusHealth {
             ready: self.sink.get().is_some(),

@@ -13,6 +13,7 @@
 //   });
 //   h.on('status', (s, info) => {});  // 'connecting' | 'open' | 'reconnecting' | 'closed'
 //   h.on('error', (e) => {});         // server `error` frames and client-side problems
+//   h.on('presence', (p) => {});      // {room, user, action: 'join'|'leave'} in --presence-rooms rooms
 //   sub.unsubscribe(); h.leaveAll(); h.close();
 //   await h.publish(room, event, data); // -> {room, epoch, offset}
 //
@@ -240,7 +241,7 @@ export class Herald {
 
   // ---- public API ----
 
-  /** Listens to 'status', 'error', 'welcome', 'authenticated' or 'disconnect'. Returns a function that stops listening. */
+  /** Listens to 'status', 'error', 'welcome', 'authenticated', 'presence' or 'disconnect'. Returns a function that stops listening. */
   on(event, fn) {
     if (!this._listeners.has(event)) this._listeners.set(event, new Set());
     this._listeners.get(event).add(fn);
@@ -522,6 +523,7 @@ export class Herald {
       case 'pong': return undefined;
       case 'authenticated': return this._onAuthenticated(f);
       case 'unsubscribed': return undefined;
+      case 'presence': return this._emit('presence', { room: f.room, user: f.user, action: f.action });
       case 'error': return this._onError(f);
       case 'disconnect':
         this._disconnectFrame = { code: f.code, reason: f.reason, reconnect: f.reconnect };

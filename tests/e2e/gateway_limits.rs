@@ -789,3 +789,180 @@ async fn a_flooding_client_is_closed_and_its_neighbour_keeps_every_message_in_or
         Some(2.0)
     );
 }
+
+#[tokio::test]
+async fn a_client_subscribing_in_a_loop_is_closed_and_its_neighbour_keeps_every_message_in_order() {
+    let gw = GatewayProc::start(&[
+        "--standalone",
+        "--demo-rate",
+        "0",
+        "--max-subscribes-per-sec",
+        "5",
+        "--subscribes-burst",
+        "5",
+    ]);
+    let (mut calm, _) = Client::connect(&gw.ws_url()).await;
+    calm.send(&subscribe("subs:a", 1)).await;
+    assert!(matches!(
+        calm.next_frame().await,
+        ServerFrame::Subscribed { .. }
+    ));
+
+    // Native: subscribes in a tight loop, well within the frame budget.
+    let (mut looper, _) = Client::connect(&gw.ws_url()).await;
+    for i in 0..40 {
+        looper.send(&subscribe(&format!("subs:{i}"), i)).await;
+    }
+    let (frames, close) = looper.until_closed().await;
+    assert_eq!(close, Some(4012), "{:?}", frames.last());
+    let subscribed = frames
+        .iter()
+        .filter(|f| matches!(f, ServerFrame::Subscribed { .. }))
+        .count();
+    assert!(
+        subscribed <= 6,
+        "{subscribed} subscribes served past a burst of 5"
+    );
+    assert!(frames.iter().any(|f| matches!(
+        f,
+        ServerFrame::Error {
+            code: ErrorCode::RateLimited,
+            ..
+        }
+    )));
+    assert!(matches!(
+        frames.last(),
+        Some(ServerFrame::Disconnect {
+            code: CloseCode::SubscribeFlood,
+            reconnect: true,
+            ..
+        })
+    ));
+
+    // Socket.IO: the same budget per session, then `herald:error` 4012.
+    let url = format!("ws://{}/socket.io/?EIO=4&transport=websocket", gw.client);
+    let (mut sio, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    use futures_util::{SinkExt as _, StreamExt as _};
+    use tokio_tungstenite::tungstenite::Message;
+    sio.send(Message::text("40")).await.unwrap();
+    for i in 0..40 {
+        let packet = format!("42{i}[\"subscribe\",\"s{i}\"]");
+        if sio.send(Message::text(packet)).await.is_err() {
+            break;
+        }
+    }
+    let mut notice = None;
+    let mut refused_ack = None;
+    let mut sio_close = None;
+    while let Ok(Some(msg)) = tokio::time::timeout(Duration::from_secs(5), sio.next()).await {
+        match msg {
+            Ok(Message::Text(t)) if t.contains("herald:error") => notice = Some(t.to_string()),
+            Ok(Message::Text(t)) if t.starts_with("43") && t.contains("\"code\":109") => {
+                refused_ack = Some(t.to_string())
+            }
+            Ok(Message::Close(c)) => {
+                sio_close = c.map(|c| u16::from(c.code));
+                break;
+            }
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    assert!(
+        notice.as_deref().is_some_and(|n| n.contains("4012")),
+        "{notice:?}"
+    );
+    assert!(
+        refused_ack.is_some(),
+        "the refused subscribe's ack names error 109"
+    );
+    assert_eq!(sio_close, Some(4012));
+
+    // The calm client was never disconnected and gets every message.
+    for n in 1..=10 {
+        gw.publish("subs:a", "update", json!({ "n": n })).await;
+    }
+    let got: Vec<u64> = calm.messages(10).await.into_iter().map(|m| m.1).collect();
+    assert_eq!(got, (1..=10).collect::<Vec<u64>>());
+    assert_eq!(
+        gw.metric(
+            "herald_gateway_disconnects_total",
+            "reason=\"subscribe_flood\""
+        )
+        .await,
+        Some(2.0)
+    );
+    assert_eq!(
+        gw.metric("herald_gateway_subscribe_rate_refusals_total", "")
+            .await,
+        Some(2.0)
+    );
+}
+
+#[tokio::test]
+async fn past_the_pending_connection_cap_a_new_connection_is_closed_and_counted() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let gw = GatewayProc::start(&[
+        "--standalone",
+        "--demo-rate",
+        "0",
+        "--max-pending-http-connections",
+        "5",
+    ]);
+    // An upgraded connection never counts.
+    let (mut early, _) = Client::connect(&gw.ws_url()).await;
+    let mut idle = Vec::new();
+    for _ in 0..5 {
+        let mut s = tokio::net::TcpStream::connect(gw.client).await.unwrap();
+        s.write_all(b"GET /ws HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        idle.push(s);
+    }
+    let pending = || async {
+        gw.metric("herald_gateway_pending_http_connections", "")
+            .await
+    };
+    for _ in 0..100 {
+        if pending().await == Some(5.0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(pending().await, Some(5.0), "the websocket is not pending");
+
+    // One more is closed at once, before it could send anything.
+    let mut refused = tokio::net::TcpStream::connect(gw.client).await.unwrap();
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(Duration::from_secs(2), refused.read(&mut buf)).await;
+    assert!(
+        matches!(read, Ok(Ok(0) | Err(_))),
+        "closed at accept: {read:?}"
+    );
+    assert_eq!(
+        gw.metric("herald_gateway_pending_http_refusals_total", "")
+            .await,
+        Some(1.0)
+    );
+    // The upgraded client is still served.
+    early.send(&ClientFrame::Ping { id: Some(1) }).await;
+    assert!(matches!(early.next_frame().await, ServerFrame::Pong { .. }));
+
+    // Once the idle ones close, a real client gets in.
+    drop(idle);
+    for _ in 0..100 {
+        if pending().await == Some(0.0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(pending().await, Some(0.0));
+    let mut w = witness(&gw, "pending:a").await;
+    witness_still_served(&gw, &mut w, "pending:a").await;
+    assert_eq!(
+        gw.metric("herald_gateway_pending_http_refusals_total", "")
+            .await,
+        Some(1.0),
+        "nothing else was refused"
+    );
+}

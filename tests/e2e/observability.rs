@@ -211,7 +211,26 @@ async fn a_fresh_gateway_exports_every_transport_series_at_zero() {
             );
         }
     }
-    for reason in ["client_closed", "slow_consumer"] {
+    for (name, labels) in [
+        ("herald_gateway_subscribe_rate_refusals_total", ""),
+        ("herald_gateway_pending_http_refusals_total", ""),
+        ("herald_gateway_pending_http_connections", ""),
+        (
+            "herald_gateway_presence_events_total",
+            "outcome=\"delivered\"",
+        ),
+        (
+            "herald_gateway_presence_events_total",
+            "outcome=\"dropped\"",
+        ),
+    ] {
+        assert_eq!(
+            metric_value(&text, name, labels),
+            Some(0.0),
+            "{name}{{{labels}}} on a fresh gateway\n--- /metrics:\n{text}"
+        );
+    }
+    for reason in ["client_closed", "slow_consumer", "subscribe_flood"] {
         let labels = format!("reason=\"{reason}\"");
         assert_eq!(
             metric_value(&text, "herald_gateway_disconnects_total", &labels),

@@ -34,6 +34,10 @@ pub const HERALD_METRICS: &[&str] = &[
     "herald_gateway_auth_refusals_total",
     "herald_gateway_backend_requests_total",
     "herald_gateway_ip_limit_refusals_total",
+    "herald_gateway_subscribe_rate_refusals_total",
+    "herald_gateway_pending_http_refusals_total",
+    "herald_gateway_pending_http_connections",
+    "herald_gateway_presence_events_total",
     "herald_bus_invalid_frames_total",
     // Router.
     "herald_router_lag_seconds",

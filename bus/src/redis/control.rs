@@ -4,6 +4,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use herald_protocol::bus::presence::{MAX_PRESENCE_ROOMS, MAX_PRESENCE_USERS};
 use herald_protocol::bus::{
     BusFrame, NodeHeartbeat, PresenceQuery, PresenceReply, decode_bus, encode_bus,
 };
@@ -62,27 +63,42 @@ pub async fn writer(shared: Arc<Shared>, mut rx: mpsc::Receiver<Vec<u8>>) {
     }
 }
 
-/// Answers a presence query from the local counts.
+/// Answers a presence query from the local counts. Every list in the
+/// reply is bounded: at most [`MAX_PRESENCE_ROOMS`] rooms, and per room at
+/// most [`MAX_PRESENCE_USERS`] session ids or users.
 pub fn answer(shared: &Shared, q: PresenceQuery) {
     let p = shared.presence.as_deref();
-    let counts = q
-        .rooms
-        .iter()
-        .map(|r| p.map_or(0, |p| p.count(r)))
-        .collect();
+    let rooms = &q.rooms[..q.rooms.len().min(MAX_PRESENCE_ROOMS)];
+    let counts = rooms.iter().map(|r| p.map_or(0, |p| p.count(r))).collect();
     let sessions = if q.sessions {
-        q.rooms
+        rooms
             .iter()
-            .map(|r| p.map_or_else(Vec::new, |p| p.sessions(r)))
+            .map(|r| {
+                let mut s = p.map_or_else(Vec::new, |p| p.sessions(r));
+                s.truncate(MAX_PRESENCE_USERS);
+                s
+            })
             .collect()
     } else {
         Vec::new()
+    };
+    let users = match q.users {
+        Some(limit) => {
+            let limit =
+                usize::try_from(limit).map_or(MAX_PRESENCE_USERS, |n| n.min(MAX_PRESENCE_USERS));
+            rooms
+                .iter()
+                .map(|r| p.map(|p| p.users(r, limit)).unwrap_or_default())
+                .collect()
+        }
+        None => Vec::new(),
     };
     let reply = BusFrame::PresenceReply(PresenceReply {
         request: q.request,
         node: shared.config.node_id.clone(),
         counts,
         sessions,
+        users,
     });
     if shared.control_out.try_send(encode_bus(&reply)).is_err() {
         tracing::warn!("bus: control queue full; dropping a presence reply");
@@ -240,6 +256,7 @@ pub async fn room_counts(
         rooms: rooms.to_vec(),
         sessions: false,
         reply_to: shared.config.node_id.clone(),
+        users: None,
     });
     append(shared, encode_bus(&query)).await?;
     let deadline = tokio::time::Instant::now() + shared.config.presence_timeout;

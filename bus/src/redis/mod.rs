@@ -11,6 +11,7 @@
 //! - `reader`: the `XREAD` loops feeding the sink.
 //! - `entry`: stream entries to messages; invalid entries are counted and skipped.
 //! - `control`: control stream, presence queries, node heartbeats.
+//! - `presence`: a room's users across nodes, presence join/leave events.
 //! - [`ask`]: cluster-wide emits with acks over the control stream.
 //! - `guard`: heartbeat and data-loss checks, the liveness probe.
 //! - `state`: what the handle and its tasks share.
@@ -24,6 +25,7 @@ mod control;
 mod entry;
 mod guard;
 pub mod keys;
+mod presence;
 mod publish;
 mod reader;
 mod scripts;
@@ -46,6 +48,7 @@ use tokio_util::task::TaskTracker;
 
 pub use config::RedisBusConfig;
 pub use entry::Skip;
+pub use presence::RoomPresence;
 pub use publish::Published;
 pub use scripts::{HISTORY_LUA, PUBLISH_BATCH_LUA, PUBLISH_LUA};
 pub use state::LocalPresence;
@@ -159,6 +162,15 @@ impl RedisBus {
     /// [`BusError::Unavailable`] when the query could not be sent.
     pub async fn room_counts(&self, rooms: &[String]) -> Result<HashMap<String, u64>, BusError> {
         control::room_counts(&self.shared, rooms).await
+    }
+
+    /// The users of `room` across every live node (the first `limit`, at
+    /// most `MAX_PRESENCE_USERS`), waiting at most `presence_timeout`.
+    ///
+    /// # Errors
+    /// [`BusError::Unavailable`] when the query could not be sent.
+    pub async fn room_users(&self, room: &str, limit: usize) -> Result<RoomPresence, BusError> {
+        presence::room_users(&self.shared, room, limit).await
     }
 
     /// Sends `event` with an ack callback to the target's sockets on every
@@ -465,6 +477,10 @@ impl Bus for RedisBus {
 
     async fn control(&self, cmd: Control) -> Result<(), BusError> {
         control::append(&self.shared, encode_bus(&BusFrame::Control(cmd))).await
+    }
+
+    fn presence(&self, event: herald_protocol::bus::PresenceEvent) -> bool {
+        presence::announce(&self.shared, event)
     }
 
     fn health(&self) -> BusHealth {

@@ -310,6 +310,11 @@ fn control_entry(shared: &Arc<Shared>, stream: &str, e: &StreamId) {
         Ok(BusFrame::PresenceReply(r)) => control::reply_arrived(shared, r),
         Ok(BusFrame::AskRequest(r)) => ask::serve(shared, r),
         Ok(BusFrame::AskReply(r)) => ask::reply_arrived(shared, r),
+        Ok(BusFrame::Presence(ev)) => {
+            if let Some(sink) = shared.sink() {
+                sink.presence(ev);
+            }
+        }
         Ok(BusFrame::Heartbeat(_)) => {}
         Ok(BusFrame::Publish(_)) => invalid(stream, &e.id, "publication on the control stream"),
         Ok(BusFrame::Unknown) => entry::skipped(

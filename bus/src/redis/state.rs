@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use herald_protocol::RoomName;
-use herald_protocol::bus::{AskReply, PresenceReply};
+use herald_protocol::bus::{AskReply, PresenceReply, RoomUsers};
 use parking_lot::Mutex;
 use tokio::sync::{Notify, mpsc};
 use tokio::task::AbortHandle;
@@ -27,6 +27,14 @@ pub trait LocalPresence: Send + Sync + 'static {
     fn sessions(&self, room: &str) -> Vec<String>;
     /// Live client connections on this node.
     fn connections(&self) -> u64;
+    /// The local users of `room`: the first `limit` in byte order, the
+    /// distinct total and the anonymous sessions
+    /// (`herald_protocol::bus::presence::local_users`). Without an
+    /// implementation the node reports none.
+    fn users(&self, room: &str, limit: usize) -> RoomUsers {
+        let _ = (room, limit);
+        RoomUsers::default()
+    }
 }
 
 /// One watched shard.

@@ -171,6 +171,31 @@ pub struct GatewayArgs {
     #[arg(long, env = "HERALD_CLIENT_FRAMES_BURST", default_value_t = 200)]
     pub client_frames_burst: u32,
 
+    /// Subscribe requests a second a client may send on average (native subscribe frames, Socket.IO subscribe events); faster ones get error 109, then the connection is closed with 4012.
+    #[arg(long, env = "HERALD_MAX_SUBSCRIBES_PER_SEC", default_value_t = 10)]
+    pub max_subscribes_per_sec: u32,
+
+    /// Subscribe requests a client may send at once before the per-second rate applies.
+    #[arg(long, env = "HERALD_SUBSCRIBES_BURST", default_value_t = 50)]
+    pub subscribes_burst: u32,
+
+    /// Most client connections accepted whose first request's headers have not arrived yet; a connection past it is closed at once (upgraded and answered connections never count).
+    #[arg(
+        long,
+        env = "HERALD_MAX_PENDING_HTTP_CONNECTIONS",
+        default_value_t = 10_000
+    )]
+    pub max_pending_http_connections: usize,
+
+    /// Rooms whose subscribers get presence events (a user's join and leave), as room patterns (exact names and prefix:* patterns), comma-separated; none by default.
+    #[arg(long, env = "HERALD_PRESENCE_ROOMS", value_delimiter = ',')]
+    #[serde(default)]
+    pub presence_rooms: Vec<String>,
+
+    /// Presence rooms with more local subscribers than this get no presence events (1 to 100000).
+    #[arg(long, env = "HERALD_PRESENCE_MAX_MEMBERS", default_value_t = 1000)]
+    pub presence_max_members: usize,
+
     /// Most simultaneous client connections; more are refused with close code 4004.
     #[arg(long, env = "HERALD_MAX_CONNECTIONS", default_value_t = 100_000)]
     pub max_connections: usize,
@@ -487,11 +512,50 @@ impl GatewayArgs {
                 self.max_client_frames_per_sec as usize,
             ),
             ("--client-frames-burst", self.client_frames_burst as usize),
+            (
+                "--max-subscribes-per-sec",
+                self.max_subscribes_per_sec as usize,
+            ),
+            ("--subscribes-burst", self.subscribes_burst as usize),
+            (
+                "--max-pending-http-connections",
+                self.max_pending_http_connections,
+            ),
+            ("--presence-max-members", self.presence_max_members),
         ] {
             if value == 0 {
                 return Err(invalid(name, "must be at least 1"));
             }
         }
+        for (name, value, max) in [
+            (
+                "--max-subscribes-per-sec",
+                self.max_subscribes_per_sec as usize,
+                100_000,
+            ),
+            (
+                "--subscribes-burst",
+                self.subscribes_burst as usize,
+                100_000,
+            ),
+            (
+                "--max-pending-http-connections",
+                self.max_pending_http_connections,
+                1_000_000,
+            ),
+            ("--presence-max-members", self.presence_max_members, 100_000),
+        ] {
+            if value > max {
+                return Err(invalid(name, &format!("must be at most {max}")));
+            }
+        }
+        let presence_rooms = herald_protocol::RoomPatterns::parse(
+            self.presence_rooms
+                .iter()
+                .map(|r| r.trim())
+                .filter(|r| !r.is_empty()),
+        )
+        .map_err(|e| invalid("--presence-rooms", &e.to_string()))?;
         if self.max_frame_bytes < 256 {
             return Err(invalid("--max-frame-bytes", "must be at least 256"));
         }
@@ -612,6 +676,15 @@ impl GatewayArgs {
                     per_sec: self.max_client_frames_per_sec as f32,
                     burst: self.client_frames_burst as f32,
                 },
+                subscribe_rate: crate::transport::rate::FrameRate {
+                    per_sec: self.max_subscribes_per_sec as f32,
+                    burst: self.subscribes_burst as f32,
+                },
+                max_pending_http: self.max_pending_http_connections,
+            },
+            presence: crate::hub::presence::PresenceConfig {
+                rooms: presence_rooms,
+                max_members: self.presence_max_members,
             },
             fanout_lanes: self.fanout_lanes.unwrap_or_else(|| {
                 std::thread::available_parallelism()
@@ -733,6 +806,62 @@ mod tests {
     }
 
     #[test]
+    fn the_abuse_limits_and_presence_have_finite_defaults_and_read_flags_and_files() {
+        let c = parse(&["--standalone"]).unwrap().into_config().unwrap();
+        assert_eq!(c.limits.subscribe_rate.per_sec, 10.0);
+        assert_eq!(c.limits.subscribe_rate.burst, 50.0);
+        assert_eq!(c.limits.max_pending_http, 10_000);
+        assert!(c.presence.rooms.is_empty(), "no presence rooms by default");
+        assert_eq!(c.presence.max_members, 1000);
+        let c = parse(&[
+            "--standalone",
+            "--max-subscribes-per-sec",
+            "3",
+            "--presence-rooms",
+            "chat:*,lobby",
+        ])
+        .unwrap()
+        .into_config()
+        .unwrap();
+        assert_eq!(c.limits.subscribe_rate.per_sec, 3.0);
+        assert!(
+            c.presence
+                .rooms
+                .allows(&herald_protocol::RoomName::new("chat:1").unwrap())
+        );
+        assert!(
+            c.presence
+                .rooms
+                .allows(&herald_protocol::RoomName::new("lobby").unwrap())
+        );
+        assert!(
+            !c.presence
+                .rooms
+                .allows(&herald_protocol::RoomName::new("news:1").unwrap())
+        );
+        let dir = std::env::temp_dir().join(format!("herald-abuse-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("gw.toml");
+        std::fs::write(
+            &path,
+            "standalone = true\nmax-pending-http-connections = 7\nsubscribes_burst = 4\npresence-rooms = [\"chat:*\"]\npresence-max-members = 9\n",
+        )
+        .unwrap();
+        let c = parse(&["--config", path.to_str().unwrap()])
+            .unwrap()
+            .into_config()
+            .unwrap();
+        assert_eq!(c.limits.max_pending_http, 7);
+        assert_eq!(c.limits.subscribe_rate.burst, 4.0);
+        assert_eq!(c.presence.max_members, 9);
+        assert!(
+            c.presence
+                .rooms
+                .allows(&herald_protocol::RoomName::new("chat:x").unwrap())
+        );
+    }
+
+    #[test]
     fn bad_values_name_the_option() {
         for (args, option) in [
             (
@@ -780,6 +909,26 @@ mod tests {
             (
                 vec!["--standalone", "--trusted-proxies", "nope"],
                 "--trusted-proxies",
+            ),
+            (
+                vec!["--standalone", "--max-subscribes-per-sec", "0"],
+                "--max-subscribes-per-sec",
+            ),
+            (
+                vec!["--standalone", "--subscribes-burst", "1000000"],
+                "--subscribes-burst",
+            ),
+            (
+                vec!["--standalone", "--max-pending-http-connections", "0"],
+                "--max-pending-http-connections",
+            ),
+            (
+                vec!["--standalone", "--presence-rooms", "chat*"],
+                "--presence-rooms",
+            ),
+            (
+                vec!["--standalone", "--presence-max-members", "0"],
+                "--presence-max-members",
             ),
         ] {
             let e = parse(&args).unwrap().into_config().unwrap_err();

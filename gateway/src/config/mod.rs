@@ -69,6 +69,8 @@ pub struct Config {
     pub proxy: crate::proxy::ProxyConfig,
     /// Extra fan-out threads for large rooms.
     pub fanout_lanes: usize,
+    /// Presence rooms and their bounds (`--presence-*`).
+    pub presence: crate::hub::presence::PresenceConfig,
 }
 
 /// The Socket.IO transport's settings (`--socketio-*`; see `docs/socketio.md`).
@@ -150,4 +152,9 @@ pub struct Limits {
     pub outbox_max_bytes: usize,
     /// How fast a client may send frames (then 4010).
     pub frame_rate: crate::transport::rate::FrameRate,
+    /// How fast a client may send subscribe requests (then 4012).
+    pub subscribe_rate: crate::transport::rate::FrameRate,
+    /// Most client connections whose first request's headers have not
+    /// arrived yet; more are closed at accept.
+    pub max_pending_http: usize,
 }

@@ -1,9 +1,10 @@
 //! `/api/*` on the admin listener: publish, batch publish, disconnect,
-//! emit with acks (`super::emit`), room info, nodes.
+//! emit with acks (`super::emit`), room info, room presence
+//! (`super::presence`), nodes.
 //!
 //! When API keys are configured every call must carry
 //! `Authorization: Bearer <key>` of a key with the route's scope:
-//! `publish` (publish, batch), `emit`, `disconnect`, `read` (rooms, nodes). Bodies are JSON; a bad body gets a 400
+//! `publish` (publish, batch), `emit`, `disconnect`, `read` (rooms, presence, nodes). Bodies are JSON; a bad body gets a 400
 //! with `{"error": "..."}` naming the problem.
 
 use std::sync::Arc;
@@ -38,6 +39,10 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/disconnect", post(disconnect))
         .route("/emit", post(super::emit::emit))
         .route("/rooms/{room}", get(room_info))
+        .route(
+            "/rooms/{room}/presence",
+            get(super::presence::room_presence),
+        )
         .route("/nodes", get(nodes))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(state, require_key))

@@ -8,6 +8,8 @@
 //! - [`emit`]: `/api/emit`, an emit that collects the clients' acks.
 //! - [`error`]: JSON error responses.
 //! - [`origin`]: the one origin policy for polling CORS and every upgrade.
+//! - [`presence`]: `/api/rooms/{room}/presence`, a room's users across the cluster.
+//! - [`pending`]: the cap on client connections whose request has not arrived.
 
 pub mod admin;
 pub mod api;
@@ -15,4 +17,6 @@ pub mod client;
 pub mod emit;
 pub mod error;
 pub mod origin;
+pub mod pending;
+pub mod presence;
 pub mod serve;

@@ -1,5 +1,6 @@
 //! The accept loop shared by both listeners, plain or TLS.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -12,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt as _;
 
+use super::pending::PendingLimit;
 use crate::proxy::handshake::PeerAddr;
 use crate::tls::handshake::{self, HANDSHAKE_TIMEOUT};
 
@@ -42,13 +44,15 @@ macro_rules! serve_http {
 /// lets in-flight requests finish. Upgraded connections live on in their
 /// own tasks (on `tracker`). With `tls`, each connection's handshake runs
 /// in its own task, under [`HANDSHAKE_TIMEOUT`], so a slow client never
-/// holds up the loop.
+/// holds up the loop. With `pending`, a connection accepted while its cap
+/// of connections without a first request is reached is closed at once.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     tls: Option<TlsAcceptor>,
     stop: CancellationToken,
     tracker: TaskTracker,
+    pending: Option<Arc<PendingLimit>>,
 ) {
     loop {
         let accepted = tokio::select! {
@@ -64,10 +68,26 @@ pub async fn serve(
                 continue;
             }
         };
+        let slot = match &pending {
+            Some(limit) => match limit.try_take() {
+                Some(slot) => Some(slot),
+                None => {
+                    tracing::debug!(%peer, "too many connections without a request; closed");
+                    drop(stream);
+                    continue;
+                }
+            },
+            None => None,
+        };
         let _ = stream.set_nodelay(true);
-        // Every request knows its peer (the connect proxy passes it on).
+        // Every request knows its peer (the connect proxy passes it on);
+        // the first one ends the connection's pending time.
+        let first = slot.clone();
         let service = TowerToHyperService::new(app.clone().map_request(
             move |mut req: hyper::Request<hyper::body::Incoming>| {
+                if let Some(slot) = &first {
+                    slot.release();
+                }
                 req.extensions_mut().insert(PeerAddr(peer));
                 req
             },
@@ -75,6 +95,8 @@ pub async fn serve(
         let stop = stop.clone();
         let tls = tls.clone();
         tracker.spawn(async move {
+            // Released when the connection ends, if no request did it first.
+            let _slot = slot;
             let Some(acceptor) = tls else {
                 serve_http!(stream, service, stop);
                 return;

@@ -8,20 +8,23 @@
 //!   (join before history, overlap, gaps, epochs), shared by every
 //!   transport.
 //! - [`flight`]: single-flight history reads.
+//! - [`presence`]: users per presence room, their join and leave events.
 
 pub mod fanout;
 pub mod flight;
+pub mod presence;
 pub mod rooms;
 pub mod subscriptions;
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use dashmap::DashMap;
 use herald_bus::ask::Pending;
 use herald_bus::{Bus, BusError, Message, Sink};
-use herald_protocol::bus::{Control, ControlTarget};
+use herald_protocol::bus::presence::local_users;
+use herald_protocol::bus::{Control, ControlTarget, PresenceEvent, RoomUsers};
 use herald_protocol::native::CloseCode;
 use herald_protocol::{Position, RoomName};
 use serde_json::Value;
@@ -32,6 +35,7 @@ use crate::transport::frames::Broadcast;
 use crate::transport::link::{Link, Out, SlotId};
 use fanout::Fanout;
 use flight::SingleFlight;
+use presence::{Change, Presence, PresenceConfig};
 use rooms::{ConnId, Member, Rooms};
 
 /// What a subscriber gets when it joins or rejoins a room: the bus's
@@ -106,11 +110,32 @@ pub struct Hub {
     next_conn: AtomicU64,
     /// Live (connection, room) pairs.
     subscriptions: AtomicU64,
+    /// Users of presence rooms, and their join and leave events.
+    presence: Presence,
 }
 
 impl Hub {
-    /// A hub on `bus`. Call [`Bus::start`] with it as the sink.
+    /// A hub on `bus`, without presence rooms. Call [`Bus::start`] with it
+    /// as the sink.
     pub fn new(bus: Arc<dyn Bus>, metrics: Arc<GatewayMetrics>, config: HubConfig) -> Arc<Self> {
+        Self::with_presence(
+            bus,
+            metrics,
+            config,
+            PresenceConfig::default(),
+            String::new(),
+        )
+    }
+
+    /// A hub on `bus` whose presence rooms announce joins and leaves as
+    /// node `node`.
+    pub fn with_presence(
+        bus: Arc<dyn Bus>,
+        metrics: Arc<GatewayMetrics>,
+        config: HubConfig,
+        presence: PresenceConfig,
+        node: String,
+    ) -> Arc<Self> {
         let fanout = Fanout::new(config.lanes, metrics.clone());
         Arc::new(Self {
             rooms: Rooms::new(fanout.parts()),
@@ -122,6 +147,7 @@ impl Hub {
             config,
             next_conn: AtomicU64::new(1),
             subscriptions: AtomicU64::new(0),
+            presence: Presence::new(presence, node),
         })
     }
 
@@ -180,12 +206,26 @@ impl Hub {
         link: Arc<Link>,
         slot: SlotId,
     ) -> Result<u64, BusError> {
-        let (r, added) = self.rooms.insert(room, Member { conn, link, slot });
+        let user = self
+            .sessions
+            .get(&conn)
+            .and_then(|s| s.user.as_deref().map(Arc::from));
+        let member = Member {
+            conn,
+            link,
+            slot,
+            user: user.clone(),
+        };
+        let (r, added) = self.rooms.insert(room, member);
         if added {
             self.subscriptions.fetch_add(1, Ordering::Relaxed);
         }
         let watched = r.watched.clone();
+        let members = r.len();
         drop(r);
+        if added && let Some(user) = &user {
+            self.announce(self.presence.joined(room, user, members));
+        }
         let result = watched
             .get_or_try_init(|| async { self.bus.watch(room).await })
             .await;
@@ -202,8 +242,12 @@ impl Hub {
     /// Removes `conn` from `room`; the last local member stops the bus feed.
     pub fn leave(&self, room: &RoomName, conn: ConnId) {
         let (removed, unwatch) = self.rooms.remove(room, conn);
-        if removed.is_some() {
+        if let Some(m) = &removed {
             self.subscriptions.fetch_sub(1, Ordering::Relaxed);
+            if let Some(user) = &m.user {
+                let members = self.rooms.count(room);
+                self.announce(self.presence.left(room, user, members));
+            }
         }
         if unwatch {
             self.bus.unwatch(room);
@@ -263,6 +307,33 @@ impl Hub {
     /// Local member count of a room.
     pub fn room_count(&self, room: &str) -> usize {
         self.rooms.count(room)
+    }
+
+    /// The local users of `room`: the first `limit` in byte order with
+    /// their sessions, the distinct total and the anonymous sessions.
+    pub fn room_users(&self, room: &str, limit: usize) -> RoomUsers {
+        let mut users: BTreeMap<Arc<str>, u64> = BTreeMap::new();
+        let mut anonymous = 0;
+        if let Some(r) = self.rooms.get(room) {
+            r.for_each(|m| match &m.user {
+                Some(u) => *users.entry(u.clone()).or_default() += 1,
+                None => anonymous += 1,
+            });
+        }
+        local_users(&users, anonymous, limit)
+    }
+
+    /// Hands a presence change to the bus, which tells every node.
+    fn announce(&self, change: Change) {
+        match change {
+            Change::None => {}
+            Change::Announce(event) => {
+                if !self.bus.presence(event) {
+                    self.metrics.presence_event("dropped");
+                }
+            }
+            Change::Dropped => self.metrics.presence_event("dropped"),
+        }
     }
 
     /// Session ids of the local members of `room`.
@@ -347,6 +418,27 @@ impl Sink for Hub {
                 }
             }
         }
+    }
+
+    fn presence(&self, event: PresenceEvent) {
+        let Ok(name) = RoomName::new(&event.room) else {
+            return;
+        };
+        if !self.presence.tracks(&name) {
+            return;
+        }
+        let Some(room) = self.rooms.get(&event.room) else {
+            return;
+        };
+        if !self.presence.small_enough(room.len()) {
+            self.metrics.presence_event("dropped");
+            return;
+        }
+        self.metrics.presence_event("delivered");
+        let event = Arc::new(event);
+        room.for_each(|m| {
+            let _ = m.link.push(Out::Presence(event.clone()));
+        });
     }
 
     fn resync_all(&self) {

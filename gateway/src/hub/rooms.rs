@@ -30,6 +30,8 @@ pub struct Member {
     pub link: Arc<Link>,
     /// The room's slot in the link.
     pub slot: SlotId,
+    /// The session's user when it joined (none: anonymous), for presence.
+    pub user: Option<Arc<str>>,
 }
 
 /// One part of a room's members.
@@ -204,6 +206,7 @@ mod tests {
             conn,
             link,
             slot: 0,
+            user: None,
         }
     }
 

@@ -59,6 +59,8 @@ pub enum Emit {
         /// The room.
         room: RoomName,
     },
+    /// A user joined or left a presence room the connection is in.
+    Presence(Arc<herald_protocol::bus::PresenceEvent>),
 }
 
 /// Why a subscribe failed.
@@ -260,6 +262,11 @@ impl Subscriptions {
             Out::Leave(room) => {
                 if self.unsubscribe(&room) {
                     emit.push(Emit::Unsubscribed { room });
+                }
+            }
+            Out::Presence(event) => {
+                if self.rooms.contains_key(event.room.as_str()) {
+                    emit.push(Emit::Presence(event));
                 }
             }
             // Transports that can ask (Socket.IO) take asks before this.

@@ -179,6 +179,11 @@ struct Session {
 
 impl Session {
     fn new(hub: &Arc<Hub>, pipe: Arc<Pipe>, limits: LinkLimits) -> Self {
+        Self::of(hub, None, pipe, limits)
+    }
+
+    /// A session of `user` (anonymous for `None`).
+    fn of(hub: &Arc<Hub>, user: Option<&str>, pipe: Arc<Pipe>, limits: LinkLimits) -> Self {
         let link = Link::new(
             Arc::from("s"),
             Framing::WsNative(Format::Json),
@@ -186,7 +191,7 @@ impl Session {
             limits,
             hub.metrics().clone(),
         );
-        let conn = hub.register(None, link.clone());
+        let conn = hub.register(user.map(str::to_owned), link.clone());
         let subs = Subscriptions::new(hub.clone(), conn, link.clone(), 64, 1);
         Self {
             pipe,
@@ -417,4 +422,126 @@ async fn operator_joins_and_leaves_reach_the_session() {
     assert_eq!(hub.room_count("r"), 0);
     let last = s.frames().pop().unwrap();
     assert_eq!(last["type"], "unsubscribed");
+}
+
+async fn presence_hub(max_members: usize) -> Arc<Hub> {
+    let bus = memory();
+    let hub = Hub::with_presence(
+        bus.clone(),
+        Arc::new(GatewayMetrics::new(false)),
+        HubConfig {
+            lanes: 0,
+            history_size: 100,
+        },
+        super::presence::PresenceConfig {
+            rooms: herald_protocol::RoomPatterns::parse(["chat:*"]).unwrap(),
+            max_members,
+        },
+        "n1".into(),
+    );
+    bus.start(hub.clone()).await.unwrap();
+    hub
+}
+
+fn user_session(hub: &Arc<Hub>, user: &str) -> Session {
+    Session::of(
+        hub,
+        Some(user),
+        Pipe::open(),
+        LinkLimits {
+            max_messages: 1000,
+            max_bytes: 1 << 20,
+        },
+    )
+}
+
+impl Session {
+    /// The presence frames received, as `room user action`.
+    fn presence(&self) -> Vec<String> {
+        self.frames()
+            .iter()
+            .filter(|f| f["type"] == "presence")
+            .map(|f| {
+                format!(
+                    "{} {} {}",
+                    f["room"].as_str().unwrap(),
+                    f["user"].as_str().unwrap(),
+                    f["action"].as_str().unwrap()
+                )
+            })
+            .collect()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_presence_room_tells_its_subscribers_of_first_joins_and_last_leaves_only() {
+    let hub = presence_hub(100).await;
+    let mut watcher = Session::open(&hub);
+    watcher.subscribe("chat:1", None).await;
+    watcher.subscribe("lobby", None).await;
+    let mut tab1 = user_session(&hub, "alice");
+    tab1.subscribe("chat:1", None).await;
+    tab1.subscribe("lobby", None).await;
+    let mut tab2 = user_session(&hub, "alice");
+    tab2.subscribe("chat:1", None).await;
+    watcher.pump().await;
+    assert_eq!(
+        watcher.presence(),
+        ["chat:1 alice join"],
+        "once for two tabs, none for lobby"
+    );
+    tab1.subs.leave_all();
+    watcher.pump().await;
+    assert_eq!(
+        watcher.presence().len(),
+        1,
+        "alice is still in with her second tab"
+    );
+    tab2.subs.unsubscribe(&RoomName::new("chat:1").unwrap());
+    watcher.pump().await;
+    // The anonymous watcher's own join caused no event.
+    assert_eq!(
+        watcher.presence(),
+        ["chat:1 alice join", "chat:1 alice leave"]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_presence_room_past_its_member_cap_goes_quiet() {
+    let hub = presence_hub(3).await;
+    let mut watcher = Session::open(&hub);
+    watcher.subscribe("chat:big", None).await;
+    let mut sessions = Vec::new();
+    for user in ["bob", "carol", "dave", "erin"] {
+        let mut s = user_session(&hub, user);
+        s.subscribe("chat:big", None).await;
+        sessions.push(s);
+    }
+    watcher.pump().await;
+    assert_eq!(
+        watcher.presence(),
+        ["chat:big bob join", "chat:big carol join"],
+        "a third and fourth member pass the cap of 3"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rooms_users_are_listed_once_with_their_sessions_and_anonymous_apart() {
+    let hub = presence_hub(100).await;
+    let mut all = vec![Session::open(&hub)];
+    for user in ["carol", "alice", "alice", "bob"] {
+        all.push(user_session(&hub, user));
+    }
+    for s in &mut all {
+        s.subscribe("lobby", None).await;
+    }
+    let users = hub.room_users("lobby", 2);
+    let listed: Vec<(&str, u64)> = users
+        .users
+        .iter()
+        .map(|u| (u.user.as_str(), u.sessions))
+        .collect();
+    assert_eq!(listed, [("alice", 2), ("bob", 1)]);
+    assert_eq!((users.total, users.anonymous), (3, 1));
+    assert_eq!(hub.room_users("nowhere", 2).total, 0);
 }

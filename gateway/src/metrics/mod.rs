@@ -76,6 +76,9 @@ pub struct GatewayMetrics {
     pub enabled: bool,
 }
 
+/// The `outcome` label of `herald_gateway_presence_events_total`.
+pub const PRESENCE_OUTCOMES: [&str; 2] = ["delivered", "dropped"];
+
 /// The `kind` label of the application-backend metrics.
 pub const BACKEND_KINDS: [&str; 2] = ["connect", "event"];
 
@@ -131,6 +134,12 @@ impl GatewayMetrics {
             metrics::counter!(names::AUTH_REFUSALS, "code" => c).increment(0);
         }
         metrics::counter!(names::IP_LIMIT_REFUSALS).increment(0);
+        metrics::counter!(names::SUBSCRIBE_RATE_REFUSALS).increment(0);
+        metrics::counter!(names::PENDING_HTTP_REFUSALS).increment(0);
+        metrics::gauge!(names::PENDING_HTTP).set(0.0);
+        for outcome in PRESENCE_OUTCOMES {
+            metrics::counter!(names::PRESENCE_EVENTS, "outcome" => outcome).increment(0);
+        }
         for kind in BACKEND_KINDS {
             for outcome in std::iter::once("ok").chain(crate::proxy::ProxyError::CODES) {
                 metrics::counter!(names::BACKEND_REQUESTS, "kind" => kind, "outcome" => outcome)
@@ -187,6 +196,37 @@ impl GatewayMetrics {
     pub fn ip_limit_refusal(&self) {
         if self.enabled {
             metrics::counter!(names::IP_LIMIT_REFUSALS).increment(1);
+        }
+    }
+
+    /// `herald_gateway_subscribe_rate_refusals_total`: a connection closed
+    /// for `--max-subscribes-per-sec`.
+    pub fn subscribe_rate_refusal(&self) {
+        if self.enabled {
+            metrics::counter!(names::SUBSCRIBE_RATE_REFUSALS).increment(1);
+        }
+    }
+
+    /// `herald_gateway_pending_http_refusals_total`: a connection closed at
+    /// accept for `--max-pending-http-connections`.
+    pub fn pending_http_refusal(&self) {
+        if self.enabled {
+            metrics::counter!(names::PENDING_HTTP_REFUSALS).increment(1);
+        }
+    }
+
+    /// `herald_gateway_pending_http_connections`, set to `n`.
+    pub fn pending_http(&self, n: usize) {
+        if self.enabled {
+            metrics::gauge!(names::PENDING_HTTP).set(n as f64);
+        }
+    }
+
+    /// `herald_gateway_presence_events_total{outcome}` (one of
+    /// [`PRESENCE_OUTCOMES`]).
+    pub fn presence_event(&self, outcome: &'static str) {
+        if self.enabled {
+            metrics::counter!(names::PRESENCE_EVENTS, "outcome" => outcome).increment(1);
         }
     }
 

@@ -45,3 +45,16 @@ pub const TLS_RELOADS: &str = "herald_gateway_tls_reloads_total";
 /// Counter, by `outcome` (`ok`, or `JwksError::CODES`): fetches of
 /// `--jwt-jwks-url`; a failed one keeps the last good keys.
 pub const JWKS_FETCHES: &str = "herald_gateway_jwks_fetches_total";
+/// Counter, by `outcome` (`delivered`, `dropped`): presence events of
+/// presence rooms this node handed to its subscribers, or dropped for the
+/// room's size or event budget.
+pub const PRESENCE_EVENTS: &str = "herald_gateway_presence_events_total";
+/// Counter: connections closed for subscribing faster than
+/// `--max-subscribes-per-sec` (4012).
+pub const SUBSCRIBE_RATE_REFUSALS: &str = "herald_gateway_subscribe_rate_refusals_total";
+/// Gauge: client connections accepted whose first request's headers have
+/// not arrived yet.
+pub const PENDING_HTTP: &str = "herald_gateway_pending_http_connections";
+/// Counter: client connections closed at accept because
+/// `--max-pending-http-connections` were already pending.
+pub const PENDING_HTTP_REFUSALS: &str = "herald_gateway_pending_http_refusals_total";

@@ -129,6 +129,8 @@ struct Conn<'a> {
     rearm: bool,
     /// The client's frame budget.
     bucket: Bucket,
+    /// The client's subscribe budget.
+    subscribes: Bucket,
 }
 
 /// What the upgrade hands a new session.
@@ -207,6 +209,7 @@ pub async fn run(sock: Socket, leftover: Vec<u8>, state: Arc<AppState>, start: S
         access,
         rearm: false,
         bucket: Bucket::new(limits.frame_rate),
+        subscribes: Bucket::new(limits.subscribe_rate),
     };
     tracing::debug!("connected");
     let welcome = ServerFrame::Welcome {
@@ -352,6 +355,21 @@ impl Conn<'_> {
                 token,
                 id,
             }) => {
+                if !self
+                    .subscribes
+                    .take(self.state.config.limits.subscribe_rate)
+                {
+                    metrics.client_error(ErrorCode::RateLimited.name());
+                    metrics.subscribe_rate_refusal();
+                    tracing::info!("closed for subscribing too fast");
+                    let error = ServerFrame::error(
+                        ErrorCode::RateLimited,
+                        "subscribes sent faster than this gateway allows",
+                        id,
+                    );
+                    self.write_replies(&[error])?;
+                    return Err(End::Close(CloseCode::SubscribeFlood));
+                }
                 let gate = &self.state.config.auth;
                 if let Some(token) = token.as_deref() {
                     Box::pin(gate.settle(token)).await;
@@ -568,6 +586,14 @@ pub fn emit_chunk(e: Emit, format: Format) -> Chunk {
             &ServerFrame::Unsubscribed {
                 room: room.to_string(),
                 id: None,
+            },
+            format,
+        ),
+        Emit::Presence(event) => frame(
+            &ServerFrame::Presence {
+                room: event.room.clone(),
+                user: event.user.clone(),
+                action: event.action,
             },
             format,
         ),

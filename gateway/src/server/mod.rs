@@ -193,6 +193,11 @@ impl LocalPresence for HubPresence {
     fn connections(&self) -> u64 {
         self.hub().map_or(0, |h| h.session_count() as u64)
     }
+    fn users(&self, room: &str, limit: usize) -> herald_protocol::bus::RoomUsers {
+        self.hub()
+            .map(|h| h.room_users(room, limit))
+            .unwrap_or_default()
+    }
 }
 
 /// The bus the configuration asks for; the Redis handle too when it is Redis.
@@ -372,13 +377,15 @@ impl Gateway {
                 *history_size
             }
         };
-        let hub = Hub::new(
+        let hub = Hub::with_presence(
             bus.clone(),
             metrics.clone(),
             HubConfig {
                 lanes: config.fanout_lanes,
                 history_size,
             },
+            config.presence.clone(),
+            config.node_id.clone(),
         );
         let _ = presence.hub.set(Arc::downgrade(&hub));
         bus.start(hub.clone() as Arc<dyn Sink>).await?;
@@ -410,12 +417,17 @@ impl Gateway {
             next_session: AtomicU64::new(1),
             config,
         });
+        let pending = crate::http::pending::PendingLimit::new(
+            state.config.limits.max_pending_http,
+            state.hub.metrics().clone(),
+        );
         background.spawn(crate::http::serve::serve(
             client_listener,
             crate::http::client::router(state.clone()),
             client_tls.clone(),
             stop_client.clone(),
             state.tracker.clone(),
+            Some(pending),
         ));
         background.spawn(crate::http::serve::serve(
             admin_listener,
@@ -423,6 +435,7 @@ impl Gateway {
             admin_tls.clone(),
             stop_admin.clone(),
             background.clone(),
+            None,
         ));
         if state.config.demo_rate > 0.0 {
             background.spawn(crate::demo::run(

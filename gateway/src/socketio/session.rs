@@ -285,8 +285,9 @@ async fn run_inner(
                 }
             },
         };
-        if end.is_none() && !out.is_empty() {
-            end = write(&link, &mut out).err();
+        // A subscribe flood's error ack goes out before the close notice.
+        if !out.is_empty() && end.is_none_or(|e| e == End::Close(CloseCode::SubscribeFlood)) {
+            end = write(&link, &mut out).err().or(end);
         }
         if end.is_none() {
             sockets.settle();
@@ -309,7 +310,10 @@ async fn run_inner(
         // Socket.IO's server-side disconnect: the client does not reconnect.
         sockets.disconnect_frames(&mut goodbye);
     }
-    if let End::Close(code @ (CloseCode::TokenExpired | CloseCode::FrameFlood)) = end {
+    if let End::Close(
+        code @ (CloseCode::TokenExpired | CloseCode::FrameFlood | CloseCode::SubscribeFlood),
+    ) = end
+    {
         // Then a transport close: the client reconnects on its own, and
         // an `auth` callback gives it a fresh token.
         sockets.closing_notice(code, &mut goodbye);
@@ -505,7 +509,7 @@ async fn on_packet(
         }),
     };
     match result {
-        Ok(()) => None,
+        Ok(()) => sockets.take_closing().map(End::Close),
         Err(v) => {
             sockets.count_error(v.code);
             tracing::debug!(reason = %v.reason, "protocol violation");

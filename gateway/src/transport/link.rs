@@ -55,6 +55,8 @@ pub enum Out {
     Resync,
     /// Send an event with an ack callback and answer the ask.
     Ask(Arc<Ask>),
+    /// Tell the client a user joined or left a presence room it is in.
+    Presence(Arc<herald_protocol::bus::PresenceEvent>),
 }
 
 /// The limits of one link.

@@ -17,7 +17,8 @@ use std::path::{Path, PathBuf};
 use herald_protocol::RoomName;
 use herald_protocol::bus::{
     AskAnswer, AskReply, AskRequest, BusFrame, Control, ControlTarget, NodeHeartbeat,
-    PresenceQuery, PresenceReply, Publication, encode_bus,
+    PresenceAction, PresenceEvent, PresenceQuery, PresenceReply, Publication, RoomUsers,
+    UserSessions, encode_bus,
 };
 use herald_protocol::native::{
     ClientFrame, CloseCode, ErrorCode, Format, ServerFrame, encode_client, encode_server,
@@ -308,6 +309,7 @@ fn bus(w: &mut Writer) -> std::io::Result<()> {
                 rooms: vec!["chat:1".into(), "lobby".into()],
                 sessions: true,
                 reply_to: "gw-1".into(),
+                users: Some(100),
             }),
         ),
         (
@@ -317,6 +319,27 @@ fn bus(w: &mut Writer) -> std::io::Result<()> {
                 node: "gw-2".into(),
                 counts: vec![3, 0],
                 sessions: vec![vec!["s-1".into(), "s-2".into(), "s-3".into()], vec![]],
+                users: vec![
+                    RoomUsers {
+                        users: vec![UserSessions {
+                            user: "ana".into(),
+                            sessions: 2,
+                        }],
+                        total: 1,
+                        anonymous: 1,
+                    },
+                    RoomUsers::default(),
+                ],
+            }),
+        ),
+        (
+            "presence",
+            BusFrame::Presence(PresenceEvent {
+                room: "chat:1".into(),
+                user: "ana".into(),
+                action: PresenceAction::Join,
+                node: "gw-1".into(),
+                ts_ms: 1_700_000_000_000,
             }),
         ),
         (

@@ -158,6 +158,7 @@ const KINDS: &[Kind] = &[
             field("rooms", Ty::StrList, Required),
             field("sessions", Ty::Bool, Defaulted),
             field("reply_to", Ty::Str, Required),
+            field("users", Ty::U64, Optional),
         ],
     },
     Kind {
@@ -187,6 +188,16 @@ const KINDS: &[Kind] = &[
             field("node", Ty::Str, Required),
             field("sent", Ty::U64, Required),
             field("answers", Ty::Answers, Required),
+        ],
+    },
+    Kind {
+        tag: "presence",
+        fields: &[
+            field("room", Ty::Str, Required),
+            field("user", Ty::Str, Required),
+            field("action", Ty::OneOf(&["join", "leave"]), Required),
+            field("node", Ty::Str, Required),
+            field("ts_ms", Ty::U64, Defaulted),
         ],
     },
 ];
@@ -339,6 +350,7 @@ fn tags(frame: &BusFrame) -> (&'static str, Option<&'static str>) {
         BusFrame::PresenceReply(_) => ("presence_reply", None),
         BusFrame::AskRequest(_) => ("ask_request", None),
         BusFrame::AskReply(_) => ("ask_reply", None),
+        BusFrame::Presence(_) => ("presence", None),
         BusFrame::Unknown => ("unknown", None),
     }
 }

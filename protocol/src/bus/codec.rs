@@ -221,7 +221,8 @@ mod tests {
                         request,
                         rooms,
                         sessions,
-                        reply_to: "n1".into()
+                        reply_to: "n1".into(),
+                        users: None,
                     }
                 )),
             ("[a-z0-9]{1,8}", prop::collection::vec(any::<u64>(), 0..4)).prop_map(
@@ -231,6 +232,7 @@ mod tests {
                         node: "n2".into(),
                         counts,
                         sessions: vec![],
+                        users: vec![],
                     })
                 }
             ),

@@ -23,6 +23,8 @@ pub enum BusFrame {
     AskRequest(AskRequest),
     /// One node's acknowledgements for an [`AskRequest`].
     AskReply(AskReply),
+    /// A user's presence in a room changed on one node (presence rooms only).
+    Presence(PresenceEvent),
     /// A frame kind this reader does not know, written by a newer node
     /// during a rolling upgrade: readers skip it and count it.
     #[serde(other)]
@@ -131,6 +133,11 @@ pub struct PresenceQuery {
     pub sessions: bool,
     /// The node that wants the replies.
     pub reply_to: String,
+    /// When set, list up to this many users per room (each node answers
+    /// at most [`MAX_PRESENCE_USERS`](super::presence::MAX_PRESENCE_USERS)).
+    /// Older nodes ignore it and send no `users`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub users: Option<u64>,
 }
 
 /// One node's answer to a [`PresenceQuery`].
@@ -145,6 +152,71 @@ pub struct PresenceReply {
     /// Session ids per room, when the query asked for them.
     #[serde(default)]
     pub sessions: Vec<Vec<String>>,
+    /// The node's users per room, in the query's order, when the query
+    /// asked for them (empty from older nodes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<RoomUsers>,
+}
+
+/// One node's users of one room, for a [`PresenceQuery`] with `users`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomUsers {
+    /// The node's first users in byte order of their ids, at most the
+    /// query's `users`, each with its session count on the node.
+    #[serde(default)]
+    pub users: Vec<UserSessions>,
+    /// Distinct users in the room on the node (listed or not).
+    #[serde(default)]
+    pub total: u64,
+    /// Sessions in the room on the node without a user.
+    #[serde(default)]
+    pub anonymous: u64,
+}
+
+/// A user and how many of its sessions are in a room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserSessions {
+    /// The user (a token's `sub`, or the connect proxy's `user`).
+    pub user: String,
+    /// Its sessions in the room.
+    pub sessions: u64,
+}
+
+/// What happened to a user in a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PresenceAction {
+    /// The user's first session on the node joined the room.
+    Join,
+    /// The user's last session on the node left the room.
+    Leave,
+}
+
+impl PresenceAction {
+    /// The action's wire name: `join` or `leave`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Join => "join",
+            Self::Leave => "leave",
+        }
+    }
+}
+
+/// A user's presence in a room changed on one node. Travels on the
+/// control stream, never in a room's history, so recovery never replays it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresenceEvent {
+    /// The room.
+    pub room: String,
+    /// The user.
+    pub user: String,
+    /// Joined or left.
+    pub action: PresenceAction,
+    /// The node the user's session is on.
+    pub node: String,
+    /// When it happened, Unix milliseconds.
+    #[serde(default)]
+    pub ts_ms: u64,
 }
 
 /// An event sent to the target's sockets with an acknowledgement callback

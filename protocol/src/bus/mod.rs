@@ -8,6 +8,7 @@
 
 pub mod codec;
 pub mod frame;
+pub mod presence;
 
 pub use codec::{
     BUS_VERSION, BUS_VERSION_MIN, BusDecodeError, PublicationFrame, decode_bus, decode_bus_shared,
@@ -15,5 +16,6 @@ pub use codec::{
 };
 pub use frame::{
     AskAnswer, AskReply, AskRequest, BusFrame, Control, ControlTarget, NodeHeartbeat,
-    PresenceQuery, PresenceReply, Publication,
+    PresenceAction, PresenceEvent, PresenceQuery, PresenceReply, Publication, RoomUsers,
+    UserSessions,
 };

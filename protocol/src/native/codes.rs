@@ -31,8 +31,9 @@ pub enum ErrorCode {
     /// 108: a token was refused (the reason says why), or the gateway
     /// needs one first.
     Unauthorized = 108,
-    /// 109: the client sent frames faster than the gateway allows; the
-    /// connection is closed with 4010 next.
+    /// 109: the client sent frames faster than the gateway allows, or
+    /// subscribes faster than it allows; the connection is closed with
+    /// 4010 (frames) or 4012 (subscribes) next.
     RateLimited = 109,
     /// 110: the application backend the event was forwarded to failed:
     /// it timed out, answered an HTTP error, or answered something that is
@@ -132,11 +133,14 @@ pub enum CloseCode {
     /// proxy) failed or is saturated, so the connection could not be
     /// admitted. Reconnect after a backoff.
     BackendFailed = 4011,
+    /// 4012: the client sent subscribe requests faster than the gateway
+    /// allows (`--max-subscribes-per-sec`). Reconnect after a backoff.
+    SubscribeFlood = 4012,
 }
 
 impl CloseCode {
     /// Every close code, for documentation and tests.
-    pub const ALL: [CloseCode; 13] = [
+    pub const ALL: [CloseCode; 14] = [
         Self::Normal,
         Self::FrameTooLarge,
         Self::Shutdown,
@@ -150,6 +154,7 @@ impl CloseCode {
         Self::AuthTimeout,
         Self::FrameFlood,
         Self::BackendFailed,
+        Self::SubscribeFlood,
     ];
 
     /// The short, stable name of the code; also the `reason` label in metrics.
@@ -168,6 +173,7 @@ impl CloseCode {
             Self::AuthTimeout => "auth_timeout",
             Self::FrameFlood => "frame_flood",
             Self::BackendFailed => "backend_unavailable",
+            Self::SubscribeFlood => "subscribe_flood",
         }
     }
 

@@ -110,6 +110,17 @@ pub enum ServerFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<u64>,
     },
+    /// A user's presence changed in a room the client is in (rooms matching
+    /// the gateway's `--presence-rooms` only): its first session on a
+    /// gateway joined, or its last one there left.
+    Presence {
+        /// The room.
+        room: String,
+        /// The user (a token's `sub`, or the connect proxy's `user`).
+        user: String,
+        /// `join` or `leave`.
+        action: crate::bus::PresenceAction,
+    },
     /// The gateway is closing the connection. The WebSocket close frame
     /// that follows carries the same code.
     Disconnect {

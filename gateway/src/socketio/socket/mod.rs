@@ -51,6 +51,10 @@ pub const REFRESH_EVENT: &str = "herald:refresh";
 /// close the session for its token: `{code, name, message, room?}`.
 pub const ERROR_EVENT: &str = "herald:error";
 
+/// The event a socket in a presence room gets when a user joins or leaves
+/// it: `{room, user, action}` with `action` `join` or `leave`.
+pub const PRESENCE_EVENT: &str = "herald:presence";
+
 /// A CONNECT refused for its token: the CONNECT_ERROR's message and the
 /// close code its `data` names.
 struct Refusal {
@@ -150,6 +154,10 @@ pub struct Sockets {
     access: Option<Access>,
     /// The client's packet budget.
     bucket: Bucket,
+    /// The client's subscribe budget.
+    subscribes: Bucket,
+    /// Set when a client request must close the session (subscribing too fast).
+    closing: Option<CloseCode>,
     /// Requests to the application backend and the packets held behind a
     /// CONNECT it is asked about (created at the first request).
     backend: Option<Box<backend::Pending>>,
@@ -169,6 +177,7 @@ impl Sockets {
         handshake: Option<Box<Handshake>>,
     ) -> Self {
         let bucket = Bucket::new(sio.app.config.limits.frame_rate);
+        let subscribes = Bucket::new(sio.app.config.limits.subscribe_rate);
         Self {
             sio,
             sid,
@@ -181,6 +190,8 @@ impl Sockets {
             awaiting: Vec::new(),
             access: None,
             bucket,
+            subscribes,
+            closing: None,
             backend: None,
             user: None,
             handshake,
@@ -272,6 +283,11 @@ impl Sockets {
         self.bucket.take(self.sio.app.config.limits.frame_rate)
     }
 
+    /// The close a client request asked for (subscribing too fast), once.
+    pub fn take_closing(&mut self) -> Option<CloseCode> {
+        self.closing.take()
+    }
+
     /// Adds the `herald:error` event that tells every namespace socket why
     /// the session is about to close (`code`: 4007 or 4010), before a close
     /// the client recovers from by reconnecting (with a fresh token, or
@@ -280,6 +296,7 @@ impl Sockets {
         let message = match code {
             CloseCode::TokenExpired => "the connection token expired: reconnect with a fresh one",
             CloseCode::FrameFlood => "packets sent faster than this gateway allows",
+            CloseCode::SubscribeFlood => "subscribes sent faster than this gateway allows",
             _ => "the gateway is closing this session",
         };
         let notice = json!({
@@ -839,7 +856,17 @@ impl Sockets {
         let name = packet.event_name().unwrap_or_default();
         let ack = packet.id;
         let reply = if name == cfg.subscribe_event {
-            self.subscribe(i, packet.args().first(), ack, out).await
+            if self.subscribes.take(app.config.limits.subscribe_rate) {
+                self.subscribe(i, packet.args().first(), ack, out).await
+            } else {
+                app.hub.metrics().subscribe_rate_refusal();
+                tracing::info!("closed for subscribing too fast");
+                self.closing = Some(CloseCode::SubscribeFlood);
+                Err((
+                    ErrorCode::RateLimited,
+                    "subscribes sent faster than this gateway allows".into(),
+                ))
+            }
         } else if name == cfg.unsubscribe_event {
             self.unsubscribe(i, packet.args().first())
         } else if name == PUBLISH_EVENT {
@@ -1105,6 +1132,23 @@ impl Sockets {
                 Emit::Unsubscribed { room } => {
                     for s in &mut self.nsps {
                         s.rooms.remove(&room);
+                    }
+                }
+                Emit::Presence(event) => {
+                    let data = json!({
+                        "room": event.room,
+                        "user": event.user,
+                        "action": event.action.as_str(),
+                    });
+                    for s in self
+                        .nsps
+                        .iter()
+                        .filter(|s| s.rooms.contains(event.room.as_str()))
+                    {
+                        push_packet(
+                            out,
+                            &SioPacket::event(s.nsp.clone(), PRESENCE_EVENT, [data.clone()]),
+                        );
                     }
                 }
             }

@@ -25,6 +25,8 @@
 //!   (`docs/proxy.md`).
 //! - [`ws`]: WebSocket framing (RFC 6455), server side: where a client's
 //!   bytes become messages.
+//! - [`stream`]: native frames on a byte stream (QUIC, WebTransport): a
+//!   5-byte head (kind, length), then the payload.
 //!
 //! The full specification is `docs/protocol.md`; the bus frames are specified
 //! in `docs/adapter-protocol.md`.
@@ -37,6 +39,7 @@ pub mod position;
 pub mod room;
 pub mod room_pattern;
 pub mod sio;
+pub mod stream;
 pub mod ws;
 
 pub use json_text::{InvalidJson, JsonText};

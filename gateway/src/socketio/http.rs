@@ -15,6 +15,7 @@ use herald_protocol::sio::query::parse_query;
 use herald_protocol::sio::{EioPacket, OpenInfo, decode_payload, encode_eio_text};
 use herald_protocol::ws::{Limits, Opcode, WsMessage};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use super::polling::{Incoming, PollError, PollHandle};
 use super::session::{self, Transport};
@@ -207,6 +208,7 @@ async fn websocket(sio: Arc<SioState>, mut req: Request) -> Response {
         let Some((sock, leftover)) = Box::pin(into_socket(on_upgrade, &relays)).await else {
             return;
         };
+        let opened = Instant::now();
         let sid = random_id();
         let open = open_packet(&sio, &sid, &[]);
         let sock = Arc::new(sock);
@@ -223,6 +225,7 @@ async fn websocket(sio: Arc<SioState>, mut req: Request) -> Response {
             session::Opening {
                 open: Some(open),
                 handshake,
+                opened,
             },
         )
         .await;
@@ -240,7 +243,13 @@ fn handshake(sio: Arc<SioState>, req: &Request) -> Response {
     let sid = random_id();
     let (tx, rx) = mpsc::channel(INCOMING_QUEUE);
     let link = new_link(&sio, &sid, None);
-    let handle = PollHandle::new(tx, link.clone());
+    let opened = Instant::now();
+    let cfg = &sio.app.config.socketio;
+    let handle = PollHandle::new(
+        tx,
+        link.clone(),
+        opened + cfg.ping_interval + cfg.ping_timeout,
+    );
     sio.polling.insert(sid.clone(), handle.clone());
     let open = open_packet(&sio, &sid, &["websocket"]);
     let handshake = handshake_of(&sio, req);
@@ -255,6 +264,7 @@ fn handshake(sio: Arc<SioState>, req: &Request) -> Response {
         session::Opening {
             open: None,
             handshake,
+            opened,
         },
     ));
     text_reply(open)

@@ -103,14 +103,22 @@ impl Drop for BusyGuard<'_> {
 }
 
 impl PollHandle {
-    /// A handle feeding `tx`, answering GETs from `link`.
-    pub fn new(tx: mpsc::Sender<Incoming>, link: Arc<Link>) -> Arc<Self> {
+    /// A handle feeding `tx`, answering GETs from `link`, whose first pong
+    /// deadline is `first_deadline` (the handshake's time plus the ping
+    /// interval and timeout). It holds from the handshake on, before the
+    /// session task first runs, so a poll after it is refused however late
+    /// that task starts.
+    pub fn new(
+        tx: mpsc::Sender<Incoming>,
+        link: Arc<Link>,
+        first_deadline: tokio::time::Instant,
+    ) -> Arc<Self> {
         Arc::new(Self {
             tx,
             link,
             get_busy: AtomicBool::new(false),
             upgrading: AtomicBool::new(false),
-            pong_deadline: parking_lot::Mutex::new(None),
+            pong_deadline: parking_lot::Mutex::new(Some(first_deadline)),
         })
     }
 
@@ -241,7 +249,8 @@ mod tests {
             },
             Arc::new(GatewayMetrics::new(false)),
         );
-        PollHandle::new(mpsc::channel(1).0, link)
+        let far = tokio::time::Instant::now() + Duration::from_secs(3600);
+        PollHandle::new(mpsc::channel(1).0, link, far)
     }
 
     fn text(s: &'static str) -> Chunk {
@@ -287,6 +296,19 @@ mod tests {
         );
         h.link.write([text("42[\"x\"]")]).unwrap();
         assert_eq!(first.await.unwrap(), Ok("42[\"x\"]".into()));
+    }
+
+    /// The first deadline holds before the session task has run once: a
+    /// busy runtime that starts the task late cannot stretch it.
+    #[tokio::test(start_paused = true)]
+    async fn a_new_handle_expires_at_its_first_deadline_with_no_session_turn() {
+        let link = handle(100).link.clone();
+        let first = tokio::time::Instant::now() + Duration::from_millis(500);
+        let h = PollHandle::new(mpsc::channel(1).0, link, first);
+        tokio::time::advance(Duration::from_millis(499)).await;
+        assert!(!h.expired());
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert!(h.expired());
     }
 
     #[test]

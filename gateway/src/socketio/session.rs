@@ -50,6 +50,10 @@ pub struct Opening {
     pub open: Option<String>,
     /// The handshake's headers and address, for the connect proxy.
     pub handshake: Option<Box<Handshake>>,
+    /// When the client was handed its session: the first ping and the
+    /// connect timeout count from here, not from the task's first turn
+    /// (which a busy runtime may delay).
+    pub opened: Instant,
 }
 
 /// Runs a session until it ends. `link` is the session's write side
@@ -153,7 +157,11 @@ async fn run_inner(
     link: Arc<Link>,
     mut rx: Option<mpsc::Receiver<Incoming>>,
     permit: ConnPermit,
-    Opening { open, handshake }: Opening,
+    Opening {
+        open,
+        handshake,
+        opened,
+    }: Opening,
 ) {
     let app = sio.app.clone();
     let cfg = app.config.socketio.clone();
@@ -162,13 +170,13 @@ async fn run_inner(
     let mut out: Vec<Frame> = open.into_iter().map(Frame::text).collect();
     let mut inbox = VecDeque::new();
     let mut written = Vec::new();
-    let mut next_ping = Instant::now() + cfg.ping_interval;
+    let mut next_ping = opened + cfg.ping_interval;
     let mut pong_deadline: Option<Instant> = None;
     // What the polling side was last told of the pong deadline.
     let mut published_deadline: Option<Instant> = None;
     // Until the first CONNECT: a session that only answers pings would
     // hold its connection slot forever.
-    let mut connect_deadline = Some(Instant::now() + cfg.connect_timeout);
+    let mut connect_deadline = Some(opened + cfg.connect_timeout);
     let shutdown = app.shutdown.clone();
     // Registered once: every connection waits on the same token, and
     // re-registering each turn would take its lock once per delivery.

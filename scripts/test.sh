@@ -40,8 +40,11 @@ cargo fmt --all -- --check
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "build binaries"
-cargo build --workspace --bins --locked
+step "build binaries and tests"
+# One build for both: with --tests, dependencies are compiled once with the
+# features the dev-dependencies add, and nextest below reuses them; a
+# --bins build alone would compile every dependency a second time.
+cargo build --workspace --bins --tests --locked
 
 step "fuzz corpora replayed as regression tests"
 scripts/fuzz.sh --replay

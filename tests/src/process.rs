@@ -21,14 +21,14 @@ pub fn bin(name: &str) -> PathBuf {
     let path = bin_dir().join(name);
     assert!(
         path.exists(),
-        "{} is missing: build the workspace binaries first (cargo build --workspace --bins)",
+        "{} is missing: build the workspace binaries first (cargo build --workspace --bins --tests)",
         path.display()
     );
     let root = workspace_root();
     let dirs: Vec<PathBuf> = sources_of(name).iter().map(|d| root.join(d)).collect();
     if let Some(newer) = stale(&path, &dirs) {
         panic!(
-            "{} is older than {}: rebuild the binaries (cargo build --workspace --bins)",
+            "{} is older than {}: rebuild the binaries (cargo build --workspace --bins --tests)",
             path.display(),
             newer.display()
         );

@@ -55,17 +55,34 @@ async fn standalone_serves_a_short_lived_self_signed_certificate_and_its_hash() 
     let (_c, _) = QuicClient::connect(Flavor::Raw, addr, gw.cert_hash().await).await;
     let ep = quic::endpoint();
     let wrong = ep
-        .connect_with(quic::quinn_config(quic::raw_tls(vec![vec![0; 32]], false)), addr, "localhost")
+        .connect_with(
+            quic::quinn_config(quic::raw_tls(vec![vec![0; 32]], false)),
+            addr,
+            "localhost",
+        )
         .unwrap()
         .await;
     assert!(wrong.is_err(), "a certificate of another hash is refused");
-    let failures = gw
-        .metric(
-            "herald_gateway_quic_handshake_failures_total",
-            "stage=\"handshake\",transport=\"quic\"",
-        )
-        .await;
-    assert!(failures >= Some(1.0), "{failures:?}");
+    let mut failures = None;
+    for _ in 0..50 {
+        let text = gw.metrics().await;
+        failures = text
+            .lines()
+            .find(|l| {
+                l.starts_with("herald_gateway_quic_handshake_failures_total{")
+                    && l.contains("stage=\"handshake\"")
+                    && l.contains("transport=\"quic\"")
+            })
+            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok());
+        if failures >= Some(1.0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        failures >= Some(1.0),
+        "the refused handshake is counted: {failures:?}"
+    );
 }
 
 #[tokio::test]
@@ -76,25 +93,41 @@ async fn messagepack_frames_are_answered_in_messagepack() {
     c.format = Format::MsgPack;
     c.send(&subscribe("mp", None, 1)).await;
     // The client's decoder takes the reply's kind: MessagePack decodes.
-    assert!(matches!(c.next_frame().await, ServerFrame::Subscribed { .. }));
+    assert!(matches!(
+        c.next_frame().await,
+        ServerFrame::Subscribed { .. }
+    ));
     let m = c.next_frame().await;
     assert!(matches!(m, ServerFrame::Message { offset: 1, .. }), "{m:?}");
     // WebTransport with ?format=msgpack starts in MessagePack.
-    let mut wt =
-        QuicClient::open(Flavor::WebTransport, gw.quic_addr(), gw.cert_hash().await, "?format=msgpack").await;
+    let mut wt = QuicClient::open(
+        Flavor::WebTransport,
+        gw.quic_addr(),
+        gw.cert_hash().await,
+        "?format=msgpack",
+    )
+    .await;
     let w = wt.next_frame().await;
     assert!(matches!(w, ServerFrame::Welcome { .. }));
     // An unknown kind byte breaks the framing: 4006.
     wt.send_frame(Kind::Json, br#"{"op":"ping"}"#).await;
     assert!(matches!(wt.next_frame().await, ServerFrame::Pong { .. }));
     wt.send_raw(&[9, 0, 0, 0, 0]).await;
-    let (_, code) = herald_tests::transport::Client::Quic(Box::new(wt)).until_closed().await;
+    let (_, code) = herald_tests::transport::Client::Quic(Box::new(wt))
+        .until_closed()
+        .await;
     assert_eq!(code, Some(4006));
 }
 
 #[tokio::test]
 async fn under_a_retry_threshold_of_zero_clients_are_validated_and_still_connect() {
-    let gw = GatewayProc::start(&["--standalone", "--demo-rate", "0", "--quic-retry-threshold", "0"]);
+    let gw = GatewayProc::start(&[
+        "--standalone",
+        "--demo-rate",
+        "0",
+        "--quic-retry-threshold",
+        "0",
+    ]);
     let hash = gw.cert_hash().await;
     for flavor in [Flavor::Raw, Flavor::WebTransport] {
         let (mut c, _) = QuicClient::connect(flavor, gw.quic_addr(), hash.clone()).await;
@@ -102,7 +135,10 @@ async fn under_a_retry_threshold_of_zero_clients_are_validated_and_still_connect
         assert!(matches!(c.next_frame().await, ServerFrame::Pong { .. }));
     }
     let retries = gw.metric("herald_gateway_quic_retries_total", "").await;
-    assert!(retries >= Some(2.0), "every Initial got a Retry first: {retries:?}");
+    assert!(
+        retries >= Some(2.0),
+        "every Initial got a Retry first: {retries:?}"
+    );
 }
 
 #[tokio::test]
@@ -112,12 +148,18 @@ async fn zero_rtt_is_refused() {
     let config = quic::quinn_config(quic::raw_tls(vec![gw.cert_hash().await], true));
     let ep = quic::endpoint();
     // A first connection gets a session ticket.
-    let conn = ep.connect_with(config.clone(), addr, "localhost").unwrap().await.unwrap();
+    let conn = ep
+        .connect_with(config.clone(), addr, "localhost")
+        .unwrap()
+        .await
+        .unwrap();
     let s = Session::raw(conn.clone());
-    let (_send, mut recv) = s.open_bi().await.unwrap();
+    let (mut send, mut recv) = s.open_bi().await.unwrap();
+    let ping = br#"{"op":"ping"}"#;
+    let mut frame = herald_protocol::stream::head(Kind::Json, ping.len()).to_vec();
+    frame.extend_from_slice(ping);
+    send.write_all(&frame).await.unwrap();
     let _ = recv.read_chunk(1024, true).await;
-    let _ = s.open_bi().await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
     conn.close(0u32.into(), b"bye");
     tokio::time::sleep(Duration::from_millis(200)).await;
     // The second may resume, but early data is never accepted.
@@ -136,12 +178,20 @@ async fn zero_rtt_is_refused() {
 #[test]
 fn quic_outside_standalone_without_a_certificate_is_a_config_error() {
     let out = std::process::Command::new(herald_tests::process::bin("herald-gateway"))
-        .args(["--redis-url", "redis://127.0.0.1:1", "--quic-listen", "127.0.0.1:0"])
+        .args([
+            "--redis-url",
+            "redis://127.0.0.1:1",
+            "--quic-listen",
+            "127.0.0.1:0",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--quic-listen") && err.contains("--tls-cert-file"), "{err}");
+    assert!(
+        err.contains("--quic-listen") && err.contains("--tls-cert-file"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -169,7 +219,10 @@ async fn a_configured_certificate_is_presented_and_a_reload_reaches_quic() {
         .use_preconfigured_tls((*ca.client_config()).clone())
         .build()
         .unwrap()
-        .get(format!("https://localhost:{}/wt/certificate-hash", gw.client.port()))
+        .get(format!(
+            "https://localhost:{}/wt/certificate-hash",
+            gw.client.port()
+        ))
         .send()
         .await
         .unwrap()
@@ -183,12 +236,20 @@ async fn a_configured_certificate_is_presented_and_a_reload_reaches_quic() {
         tokio::time::sleep(Duration::from_millis(100)).await;
         let ep = quic::endpoint();
         let cfg = quic::quinn_config(quic::raw_tls(vec![sha256(&second.der)], false));
-        if ep.connect_with(cfg, addr, "localhost").unwrap().await.is_ok() {
+        if ep
+            .connect_with(cfg, addr, "localhost")
+            .unwrap()
+            .await
+            .is_ok()
+        {
             ok = true;
             break;
         }
     }
-    assert!(ok, "after SIGHUP new QUIC handshakes get the new certificate");
+    assert!(
+        ok,
+        "after SIGHUP new QUIC handshakes get the new certificate"
+    );
 }
 
 #[tokio::test]
@@ -199,7 +260,14 @@ async fn quic_and_websocket_clients_on_two_gateways_get_the_same_ordered_message
     let ca = herald_tests::tls::TestCa::new("quic cluster CA");
     let leaf = ca.leaf("gw-a");
     let (cert, key) = leaf.write(dir.path(), "a");
-    let common = ["--redis-url", url.as_str(), "--demo-rate", "0", "--public-rooms", "*"];
+    let common = [
+        "--redis-url",
+        url.as_str(),
+        "--demo-rate",
+        "0",
+        "--public-rooms",
+        "*",
+    ];
     let mut a_args = common.to_vec();
     a_args.extend([
         "--node-id",
@@ -220,8 +288,14 @@ async fn quic_and_websocket_clients_on_two_gateways_get_the_same_ordered_message
     let (mut w, _) = WsClient::connect(&b.ws_url()).await;
     q.send(&subscribe("cluster:quic", None, 1)).await;
     w.send(&subscribe("cluster:quic", None, 1)).await;
-    assert!(matches!(q.next_frame().await, ServerFrame::Subscribed { .. }));
-    assert!(matches!(w.next_frame().await, ServerFrame::Subscribed { .. }));
+    assert!(matches!(
+        q.next_frame().await,
+        ServerFrame::Subscribed { .. }
+    ));
+    assert!(matches!(
+        w.next_frame().await,
+        ServerFrame::Subscribed { .. }
+    ));
     for n in 1..=20 {
         b.publish("cluster:quic", "e", json!({ "n": n })).await;
     }
@@ -231,7 +305,15 @@ async fn quic_and_websocket_clients_on_two_gateways_get_the_same_ordered_message
             qm.push((offset, data));
         }
     }
-    let wm: Vec<_> = w.messages(20).await.into_iter().map(|m| (m.1, m.2)).collect();
+    let wm: Vec<_> = w
+        .messages(20)
+        .await
+        .into_iter()
+        .map(|m| (m.1, m.2))
+        .collect();
     assert_eq!(qm, wm, "the same messages in the same order");
-    assert_eq!(qm.iter().map(|m| m.0).collect::<Vec<_>>(), (1..=20).collect::<Vec<_>>());
+    assert_eq!(
+        qm.iter().map(|m| m.0).collect::<Vec<_>>(),
+        (1..=20).collect::<Vec<_>>()
+    );
 }

@@ -10,7 +10,6 @@ use herald_protocol::native::{ClientFrame, CloseCode, ErrorCode, ServerFrame};
 use herald_protocol::{Position, RoomName};
 use herald_tests::gateway::GatewayProc;
 use herald_tests::transport::{Client, Transport};
-use herald_tests::ws::Received;
 use serde_json::json;
 
 fn subscribe(room: &str, since: Option<Position>, id: u64) -> ClientFrame {
@@ -60,7 +59,10 @@ async fn snapshot_then_ordered_updates(t: Transport, gw: &GatewayProc) {
     let room = format!("snap:{}", t.label());
     publish_n(gw, &room, 1, 3).await;
     let (mut c, welcome) = t.connect(gw).await;
-    let ServerFrame::Welcome { max_frame_bytes, .. } = welcome else {
+    let ServerFrame::Welcome {
+        max_frame_bytes, ..
+    } = welcome
+    else {
         unreachable!()
     };
     assert_eq!(max_frame_bytes, 65_536, "{t:?}");
@@ -68,7 +70,11 @@ async fn snapshot_then_ordered_updates(t: Transport, gw: &GatewayProc) {
     let (_, offset, recovered) = subscribed(&mut c).await;
     assert_eq!((offset, recovered), (3, false), "{t:?}");
     let snapshot = c.messages(2).await;
-    assert_eq!(snapshot.iter().map(|m| m.1).collect::<Vec<_>>(), vec![2, 3], "{t:?}");
+    assert_eq!(
+        snapshot.iter().map(|m| m.1).collect::<Vec<_>>(),
+        vec![2, 3],
+        "{t:?}"
+    );
     publish_n(gw, &room, 4, 20).await;
     let live = c.messages(17).await;
     assert_eq!(
@@ -85,7 +91,8 @@ async fn recovery_with_since(t: Transport, gw: &GatewayProc) {
     let (mut c, _) = t.connect(gw).await;
     c.send(&subscribe(&room, None, 1)).await;
     let (epoch, _, _) = subscribed(&mut c).await;
-    let got = c.messages(2).await;
+    // The snapshot: the latest message (--snapshot-depth 1).
+    let got = c.messages(1).await;
     let last = got.last().unwrap().1;
     drop(c);
     publish_n(gw, &room, 3, 7).await;
@@ -105,7 +112,10 @@ async fn recovery_with_since(t: Transport, gw: &GatewayProc) {
     );
     // Nothing else: a ping is answered next.
     c.send(&ClientFrame::Ping { id: Some(9) }).await;
-    assert!(matches!(c.next_frame().await, ServerFrame::Pong { id: Some(9) }), "{t:?}");
+    assert!(
+        matches!(c.next_frame().await, ServerFrame::Pong { id: Some(9) }),
+        "{t:?}"
+    );
 }
 
 async fn reset_on_epoch_change(t: Transport, gw: &GatewayProc) {
@@ -120,7 +130,11 @@ async fn reset_on_epoch_change(t: Transport, gw: &GatewayProc) {
     let (_, offset, recovered) = subscribed(&mut c).await;
     assert_eq!((offset, recovered), (4, false), "{t:?}: a reset");
     let snapshot = c.messages(2).await;
-    assert_eq!(snapshot.iter().map(|m| m.1).collect::<Vec<_>>(), vec![3, 4], "{t:?}");
+    assert_eq!(
+        snapshot.iter().map(|m| m.1).collect::<Vec<_>>(),
+        vec![3, 4],
+        "{t:?}"
+    );
 }
 
 async fn bad_input_matrix(t: Transport, gw: &GatewayProc) {
@@ -134,7 +148,8 @@ async fn bad_input_matrix(t: Transport, gw: &GatewayProc) {
     expect_error(&mut c, ErrorCode::BadFrame).await;
     c.send_text(r#"{"op":"teleport","id":7}"#).await;
     expect_error(&mut c, ErrorCode::UnknownOp).await;
-    c.send_text(r#"{"op":"subscribe","room":"has space","id":3}"#).await;
+    c.send_text(r#"{"op":"subscribe","room":"has space","id":3}"#)
+        .await;
     expect_error(&mut c, ErrorCode::InvalidRoom).await;
     for (i, r) in ["a", "b"].iter().enumerate() {
         c.send(&subscribe(r, None, i as u64)).await;
@@ -143,7 +158,10 @@ async fn bad_input_matrix(t: Transport, gw: &GatewayProc) {
     c.send(&subscribe("c", None, 5)).await;
     expect_error(&mut c, ErrorCode::TooManyRooms).await;
     c.send(&ClientFrame::Ping { id: Some(1) }).await;
-    assert!(matches!(c.next_frame().await, ServerFrame::Pong { .. }), "{t:?}: still usable");
+    assert!(
+        matches!(c.next_frame().await, ServerFrame::Pong { .. }),
+        "{t:?}: still usable"
+    );
 
     let huge = format!(r#"{{"op":"ping","pad":"{}"}}"#, "x".repeat(70_000));
     c.send_text(&huge).await;
@@ -162,7 +180,11 @@ async fn bad_input_matrix(t: Transport, gw: &GatewayProc) {
 
     let reply = gw.publish(&w_room, "e", json!("still here")).await;
     let got = w.messages(1).await;
-    assert_eq!(got[0].1, reply["offset"].as_u64().unwrap(), "{t:?}: others served");
+    assert_eq!(
+        got[0].1,
+        reply["offset"].as_u64().unwrap(),
+        "{t:?}: others served"
+    );
 }
 
 async fn slow_consumer(t: Transport, gw: &GatewayProc) {
@@ -197,7 +219,10 @@ async fn slow_consumer(t: Transport, gw: &GatewayProc) {
             .unwrap();
         assert!(resp.status().is_success());
     }
-    assert!(reading.await.unwrap(), "{t:?}: the reader got every message in order");
+    assert!(
+        reading.await.unwrap(),
+        "{t:?}: the reader got every message in order"
+    );
     let mut slow = before;
     for _ in 0..100 {
         slow = gw
@@ -209,7 +234,11 @@ async fn slow_consumer(t: Transport, gw: &GatewayProc) {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(slow, before + 1.0, "{t:?}: exactly the stalled client was dropped");
+    assert_eq!(
+        slow,
+        before + 1.0,
+        "{t:?}: exactly the stalled client was dropped"
+    );
     let (_, code) = stalled.until_closed().await;
     assert!(matches!(code, Some(4002) | None), "{t:?}: {code:?}");
 }
@@ -324,5 +353,4 @@ async fn sigterm_tells_every_transport_to_reconnect() {
         assert!(told, "{t:?}: {frames:?}");
         assert_eq!(code, Some(4001), "{t:?}");
     }
-    let _ = Received::Closed(None);
 }

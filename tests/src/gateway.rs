@@ -70,19 +70,21 @@ impl GatewayProc {
 
     /// The QUIC listener's address; panics when it is off.
     pub fn quic_addr(&self) -> SocketAddr {
-        self.quic.expect("the gateway's banner names a QUIC listener")
+        self.quic
+            .expect("the gateway's banner names a QUIC listener")
     }
 
     /// The self-signed QUIC certificate's SHA-256, from
     /// `GET /wt/certificate-hash` on the client listener.
     pub async fn cert_hash(&self) -> Vec<u8> {
         use base64::Engine;
-        let body: serde_json::Value = reqwest::get(format!("http://{}/wt/certificate-hash", self.client))
-            .await
-            .expect("GET /wt/certificate-hash")
-            .json()
-            .await
-            .expect("hash JSON");
+        let body: serde_json::Value =
+            reqwest::get(format!("http://{}/wt/certificate-hash", self.client))
+                .await
+                .expect("GET /wt/certificate-hash")
+                .json()
+                .await
+                .expect("hash JSON");
         assert_eq!(body["algorithm"], "sha-256", "{body}");
         base64::engine::general_purpose::STANDARD
             .decode(body["value"].as_str().expect("value"))

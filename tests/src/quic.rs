@@ -115,6 +115,9 @@ pub fn endpoint() -> quinn::Endpoint {
     quinn::Endpoint::client("127.0.0.1:0".parse().expect("addr")).expect("client endpoint")
 }
 
+/// The id of the ping that opens a raw QUIC stream.
+pub const HELLO_ID: u64 = 0x4845_4c4c_4f;
+
 /// Which QUIC transport a [`QuicClient`] speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flavor {
@@ -136,6 +139,8 @@ pub struct QuicClient {
     decoder: Decoder,
     /// The format frames are sent in.
     pub format: Format,
+    /// Whether the pong to the opening ping is still to be skipped.
+    hello: bool,
     /// Keeps the endpoint alive.
     _endpoint: Option<quinn::Endpoint>,
 }
@@ -173,18 +178,29 @@ impl QuicClient {
                 let url: url::Url = format!("https://localhost:{}/wt{query}", addr.port())
                     .parse()
                     .expect("url");
-                (client.connect(url).await.expect("WebTransport session"), None)
+                (
+                    client.connect(url).await.expect("WebTransport session"),
+                    None,
+                )
             }
         };
         let (send, recv) = session.open_bi().await.expect("open the session stream");
-        Self {
+        let mut c = Self {
             session,
             send,
             recv,
             decoder: Decoder::new(16 << 20),
             format: Format::Json,
+            hello: false,
             _endpoint: endpoint,
+        };
+        if flavor == Flavor::Raw {
+            // A raw QUIC stream reaches the gateway with its first bytes:
+            // a ping opens it; its pong is skipped.
+            c.send(&ClientFrame::Ping { id: Some(HELLO_ID) }).await;
+            c.hello = true;
         }
+        c
     }
 
     /// Sends a frame in this client's format.
@@ -226,9 +242,12 @@ impl QuicClient {
         loop {
             match self.decoder.next_frame() {
                 Ok(Some((kind, payload))) => {
-                    return Received::Frame(
-                        decode_server(&payload, kind.format()).expect("server frame"),
-                    );
+                    let f = decode_server(&payload, kind.format()).expect("server frame");
+                    if self.hello && matches!(f, ServerFrame::Pong { id: Some(HELLO_ID) }) {
+                        self.hello = false;
+                        continue;
+                    }
+                    return Received::Frame(f);
                 }
                 Ok(None) => {}
                 Err(e) => panic!("bad stream from the gateway: {e}"),

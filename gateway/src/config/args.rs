@@ -479,9 +479,10 @@ impl GatewayArgs {
         };
         let listen = match self.quic_listen.as_deref() {
             Some("off") => return Ok(None),
-            Some(a) => Some(a.parse::<SocketAddr>().map_err(|_| {
-                invalid("must be a UDP address (host:port) or `off`")
-            })?),
+            Some(a) => Some(
+                a.parse::<SocketAddr>()
+                    .map_err(|_| invalid("must be a UDP address (host:port) or `off`"))?,
+            ),
             None if self.standalone && !connect_proxy => None,
             None => return Ok(None),
         };

@@ -34,11 +34,7 @@ async fn certificate_hash(
         (Some(cert), Some(addr)) => {
             let mut body = cert.hash().json();
             body["port"] = serde_json::json!(addr.port());
-            (
-                [(header::CACHE_CONTROL, "no-store")],
-                axum::Json(body),
-            )
-                .into_response()
+            ([(header::CACHE_CONTROL, "no-store")], axum::Json(body)).into_response()
         }
         _ => axum::http::StatusCode::NOT_FOUND.into_response(),
     }

@@ -216,7 +216,6 @@ pub async fn run(sock: Socket, leftover: Vec<u8>, state: Arc<AppState>, start: S
     accounting::written(hub.metrics(), &written);
 }
 
-
 /// Handles one client WebSocket message: a native frame goes to [`Conn`],
 /// pings are answered, a close ends the session.
 async fn on_message(conn: &mut Conn<'_>, m: WsMessage) -> Result<(), End> {

@@ -93,7 +93,10 @@ pub fn server_config(
 ///
 /// # Errors
 /// [`EndpointError::Bind`] if the UDP socket cannot bind.
-pub fn bind(addr: SocketAddr, server: quinn::ServerConfig) -> Result<quinn::Endpoint, EndpointError> {
+pub fn bind(
+    addr: SocketAddr,
+    server: quinn::ServerConfig,
+) -> Result<quinn::Endpoint, EndpointError> {
     quinn::Endpoint::server(server, addr).map_err(|source| EndpointError::Bind { addr, source })
 }
 
@@ -144,14 +147,19 @@ pub async fn run(
     // Sessions send their own 4001; wait for their close to be delivered.
     endpoint.set_server_config(None);
     let _ = tokio::time::timeout(grace + Duration::from_secs(1), endpoint.wait_idle()).await;
-    endpoint.close(quinn::VarInt::from_u32(u32::from(CloseCode::Shutdown as u16)), b"shutdown");
+    endpoint.close(
+        quinn::VarInt::from_u32(u32::from(CloseCode::Shutdown as u16)),
+        b"shutdown",
+    );
 }
 
 /// One connection: the handshake, the ALPN dispatch, then the session.
 async fn handle(incoming: quinn::Incoming, state: Arc<AppState>, guard: InFlight) {
     let metrics = state.hub.metrics().clone();
     let accepted = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
-        let conn = incoming.await.map_err(|e| ("quic", "handshake", e.to_string()))?;
+        let conn = incoming
+            .await
+            .map_err(|e| ("quic", "handshake", e.to_string()))?;
         let alpn = conn
             .handshake_data()
             .and_then(|d| d.downcast::<quinn::crypto::rustls::HandshakeData>().ok())

@@ -71,7 +71,12 @@ fn initial_format(query: Option<&str>) -> Format {
 /// Closes `session` with `code` after `goodbye` (the `disconnect` frame)
 /// is written to `send` (when there is a stream) and taken, or
 /// [`LINGER`] passed.
-async fn close(session: &Session, send: Option<SendStream>, goodbye: Option<Chunk>, code: CloseCode) {
+async fn close(
+    session: &Session,
+    send: Option<SendStream>,
+    goodbye: Option<Chunk>,
+    code: CloseCode,
+) {
     if let (Some(mut send), Some(goodbye)) = (send, goodbye) {
         let _ = tokio::time::timeout(LINGER, async {
             if send.write_all(&goodbye.bytes).await.is_ok() && send.finish().is_ok() {
@@ -95,8 +100,11 @@ pub async fn run(
     let peer = session.remote_address();
     span::record_peer(peer);
     let format = initial_format(query.as_deref());
-    let Some(permit) = state.admit(transport, &axum::http::HeaderMap::new(), Some(PeerAddr(peer)))
-    else {
+    let Some(permit) = state.admit(
+        transport,
+        &axum::http::HeaderMap::new(),
+        Some(PeerAddr(peer)),
+    ) else {
         tracing::info!("refused: connection limit");
         refuse(&session, format, CloseCode::ConnectionLimit).await;
         return;
@@ -117,7 +125,10 @@ pub async fn run(
         }
         Err(_) => {
             tracing::debug!("no stream opened in time");
-            state.hub.metrics().disconnect(CloseCode::HeartbeatTimeout.name());
+            state
+                .hub
+                .metrics()
+                .disconnect(CloseCode::HeartbeatTimeout.name());
             let code = CloseCode::HeartbeatTimeout;
             session.close(u32::from(code as u16), code.name().as_bytes());
             return;
@@ -130,7 +141,16 @@ pub async fn run(
     }
     match crate::auth::Access::start(&state.config.auth, token) {
         Ok(access) => {
-            drive(&session, send, recv, format, session_id, Box::new(access), &state).await;
+            drive(
+                &session,
+                send,
+                recv,
+                format,
+                session_id,
+                Box::new(access),
+                &state,
+            )
+            .await;
         }
         Err(e) => {
             let metrics = state.hub.metrics();
@@ -140,7 +160,11 @@ pub async fn run(
             metrics.disconnect(code.name());
             let error = ServerFrame::error(ErrorCode::Unauthorized, e.to_string(), None);
             let mut first = NativeWire::Stream.frame(&error, format).bytes.to_vec();
-            first.extend_from_slice(&NativeWire::Stream.frame(&ServerFrame::disconnect(code), format).bytes);
+            first.extend_from_slice(
+                &NativeWire::Stream
+                    .frame(&ServerFrame::disconnect(code), format)
+                    .bytes,
+            );
             close(&session, Some(send), Some(Chunk::plain(first.into())), code).await;
             drop(recv);
         }

@@ -326,16 +326,18 @@ fn start_tls(
 
 /// The self-signed QUIC certificate, when the QUIC listener needs one:
 /// for localhost, the loopback addresses and the client listener's.
-fn self_signed(
-    config: &Config,
-) -> Result<Option<Arc<crate::quic::cert::SelfSigned>>, StartError> {
+fn self_signed(config: &Config) -> Result<Option<Arc<crate::quic::cert::SelfSigned>>, StartError> {
     let Some(q) = &config.quic else {
         return Ok(None);
     };
     if q.cert != crate::quic::CertSource::SelfSigned {
         return Ok(None);
     }
-    let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+    let mut names = vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ];
     let ip = config.listen.ip();
     if !ip.is_unspecified() && !ip.is_loopback() {
         names.push(ip.to_string());

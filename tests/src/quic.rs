@@ -116,7 +116,7 @@ pub fn endpoint() -> quinn::Endpoint {
 }
 
 /// The id of the ping that opens a raw QUIC stream.
-pub const HELLO_ID: u64 = 0x4845_4c4c_4f;
+pub const HELLO_ID: u64 = 0x0048_454c_4c4f;
 
 /// Which QUIC transport a [`QuicClient`] speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -314,7 +314,6 @@ fn start_tls(
     };
     let client = acceptor("client", tls.client.as_ref())?;
     let admin = acceptor("admin", tls.admin.as_ref())?;
-    drop(acceptor);
     tasks.spawn(crate::tls::reload::run(
         watched,
         tls.watch_interval,

@@ -8,8 +8,14 @@
 //! - [`transport`]: what every transport shares. A delivery is written to a
 //!   socket in [`transport::link`]; a client's WebSocket bytes become
 //!   messages in `herald_protocol::ws`, read in [`transport::ws`].
-//! - [`native`]: Herald's native protocol over WebSocket (`/ws`): where a
-//!   native client frame is decoded and applied ([`native::session`]).
+//! - [`native`]: Herald's native protocol: where a native client frame is
+//!   applied, for every transport ([`native::conn`]), and the WebSocket
+//!   driver at `/ws` ([`native::session`]).
+//! - [`quic`]: WebTransport (`https://HOST:PORT/wt`) and raw QUIC (ALPN
+//!   `herald`) on one UDP port: the accept loop, Retry and the ALPN
+//!   dispatch ([`quic::endpoint`]), the certificate, self-signed in
+//!   standalone mode ([`quic::cert`]), and the native session on a stream
+//!   ([`quic::session`]).
 //! - [`socketio`]: the Socket.IO transport (`/socket.io/`): Engine.IO
 //!   sessions over WebSocket and long-polling ([`socketio::session`]) and
 //!   the Socket.IO layer mapping events onto rooms ([`socketio::socket`]).
@@ -43,6 +49,7 @@ pub mod jwks;
 pub mod metrics;
 pub mod native;
 pub mod proxy;
+pub mod quic;
 pub mod server;
 pub mod socketio;
 pub mod tls;

@@ -59,8 +59,12 @@ async fn run(config: herald_gateway::config::Config) -> anyhow::Result<()> {
         ("http", "ws")
     };
     let admin = if gateway.admin_tls { "https" } else { "http" };
+    let quic = gateway
+        .quic_addr
+        .map(|a| format!("  webtransport https://{a}/wt"))
+        .unwrap_or_default();
     println!(
-        "herald-gateway: dashboard {http}://{}/  websocket {ws}://{}/ws  admin {admin}://{}/metrics",
+        "herald-gateway: dashboard {http}://{}/  websocket {ws}://{}/ws  admin {admin}://{}/metrics{quic}",
         gateway.client_addr, gateway.client_addr, gateway.admin_addr
     );
     terminated.recv().await;

@@ -15,6 +15,9 @@ pub struct GatewayProc {
     pub admin: SocketAddr,
     /// Whether the admin listener speaks TLS (the banner says `https`).
     pub admin_tls: bool,
+    /// The QUIC listener (UDP), when the banner names one
+    /// (`webtransport https://ADDR/wt`).
+    pub quic: Option<SocketAddr>,
 }
 
 impl GatewayProc {
@@ -48,17 +51,44 @@ impl GatewayProc {
         };
         let (client, _) = addr_after("dashboard ");
         let (admin, admin_tls) = addr_after("admin ");
+        let quic = line
+            .contains("webtransport ")
+            .then(|| addr_after("webtransport ").0);
         Self {
             proc,
             client,
             admin,
             admin_tls,
+            quic,
         }
     }
 
     /// `ws://.../ws`.
     pub fn ws_url(&self) -> String {
         format!("ws://{}/ws", self.client)
+    }
+
+    /// The QUIC listener's address; panics when it is off.
+    pub fn quic_addr(&self) -> SocketAddr {
+        self.quic
+            .expect("the gateway's banner names a QUIC listener")
+    }
+
+    /// The self-signed QUIC certificate's SHA-256, from
+    /// `GET /wt/certificate-hash` on the client listener.
+    pub async fn cert_hash(&self) -> Vec<u8> {
+        use base64::Engine;
+        let body: serde_json::Value =
+            reqwest::get(format!("http://{}/wt/certificate-hash", self.client))
+                .await
+                .expect("GET /wt/certificate-hash")
+                .json()
+                .await
+                .expect("hash JSON");
+        assert_eq!(body["algorithm"], "sha-256", "{body}");
+        base64::engine::general_purpose::STANDARD
+            .decode(body["value"].as_str().expect("value"))
+            .expect("base64 hash")
     }
 
     /// `http://<admin>` (`https://` on a TLS admin listener).

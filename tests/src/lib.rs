@@ -7,6 +7,9 @@
 //! - [`leaky`]: the test-only leaky gateway build (feature `debug-leak`),
 //!   built once in `target/leaky`.
 //! - [`ws`]: a native-protocol WebSocket client.
+//! - [`quic`]: native-protocol clients over raw QUIC and WebTransport.
+//! - [`transport`]: one client type over every transport, for the
+//!   behavioural suite (`tests/e2e/transports.rs`).
 //! - [`node`]: the Node scripts of `tests/js/` (the real `socket.io-client`).
 //! - [`promql`]: metric names used by the Grafana dashboards and alert rules.
 //! - [`prometheus`]: a real Prometheus server and `promtool`, for observability tests.
@@ -25,7 +28,9 @@ pub mod node;
 pub mod process;
 pub mod prometheus;
 pub mod promql;
+pub mod quic;
 pub mod redis;
 pub mod tls;
 pub mod tokens;
+pub mod transport;
 pub mod ws;

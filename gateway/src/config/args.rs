@@ -426,6 +426,22 @@ pub struct GatewayArgs {
     #[arg(long, env = "HERALD_TLS_WATCH_INTERVAL_MS", default_value_t = 5_000)]
     pub tls_watch_interval_ms: u64,
 
+    /// QUIC listener (WebTransport at https://HOST:PORT/wt, raw QUIC with ALPN `herald`): a UDP address, or `off`. Unset: off, except with --standalone, where it listens on the client listener's address and port on UDP.
+    #[arg(long, env = "HERALD_QUIC_LISTEN")]
+    pub quic_listen: Option<String>,
+
+    /// QUIC: most bidirectional streams a client may have open at once (a WebTransport session uses 2: its CONNECT and the session stream; raw QUIC 1); 2 to 100.
+    #[arg(long, env = "HERALD_QUIC_MAX_STREAMS", default_value_t = 4)]
+    pub quic_max_streams: u32,
+
+    /// QUIC: milliseconds of silence after which a connection is closed (keep-alives are sent well within it); 1000 to 600000.
+    #[arg(long, env = "HERALD_QUIC_IDLE_TIMEOUT_MS", default_value_t = 30_000)]
+    pub quic_idle_timeout_ms: u64,
+
+    /// QUIC: handshakes in flight above which a new Initial from an unvalidated address is answered with a Retry (address validation under a flood); 0 always sends a Retry.
+    #[arg(long, env = "HERALD_QUIC_RETRY_THRESHOLD", default_value_t = 64)]
+    pub quic_retry_threshold: usize,
+
     /// TEST BUILDS ONLY: leak this many bytes per accepted connection, to
     /// prove the soak test's leak detector. It is an option only in a build
     /// with the `debug-leak` feature; every other build refuses it as an
@@ -445,6 +461,72 @@ pub struct GatewayArgs {
 }
 
 impl GatewayArgs {
+    /// The QUIC listener's settings; `None`: off.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] for a bad address or limit, QUIC enabled
+    /// outside standalone mode without `--tls-cert-file`, or with
+    /// `--connect-proxy` (not asked on QUIC yet).
+    fn quic_config(
+        &self,
+        has_cert: bool,
+        connect_proxy: bool,
+    ) -> Result<Option<crate::quic::QuicConfig>, ConfigError> {
+        use crate::quic::{CertSource, QuicConfig};
+        let invalid = |message: &str| ConfigError::Invalid {
+            option: "--quic-listen".to_owned(),
+            message: message.to_owned(),
+        };
+        let listen = match self.quic_listen.as_deref() {
+            Some("off") => return Ok(None),
+            Some(a) => Some(
+                a.parse::<SocketAddr>()
+                    .map_err(|_| invalid("must be a UDP address (host:port) or `off`"))?,
+            ),
+            None if self.standalone && !connect_proxy => None,
+            None => return Ok(None),
+        };
+        if connect_proxy {
+            return Err(invalid(
+                "cannot be combined with --connect-proxy yet (the connect proxy is not asked for QUIC sessions); use `off`",
+            ));
+        }
+        let cert = if has_cert {
+            CertSource::Listener
+        } else if self.standalone {
+            CertSource::SelfSigned
+        } else {
+            return Err(invalid(
+                "needs --tls-cert-file and --tls-key-file (QUIC always uses TLS; only --standalone generates a self-signed certificate)",
+            ));
+        };
+        if !(2..=100).contains(&self.quic_max_streams) {
+            return Err(ConfigError::Invalid {
+                option: "--quic-max-streams".to_owned(),
+                message: "must be between 2 and 100".to_owned(),
+            });
+        }
+        if !(1_000..=600_000).contains(&self.quic_idle_timeout_ms) {
+            return Err(ConfigError::Invalid {
+                option: "--quic-idle-timeout-ms".to_owned(),
+                message: "must be between 1000 and 600000".to_owned(),
+            });
+        }
+        if self.quic_retry_threshold > 1_000_000 {
+            return Err(ConfigError::Invalid {
+                option: "--quic-retry-threshold".to_owned(),
+                message: "must be at most 1000000".to_owned(),
+            });
+        }
+        Ok(Some(QuicConfig {
+            listen,
+            cert,
+            max_streams: self.quic_max_streams,
+            idle_timeout: Duration::from_millis(self.quic_idle_timeout_ms),
+            retry_threshold: self.quic_retry_threshold,
+        }))
+    }
+
     /// Checks the arguments and builds the library's [`Config`].
     ///
     /// # Errors
@@ -621,6 +703,7 @@ impl GatewayArgs {
         let proxy = self.proxy_config()?;
         let trusted_proxies = self.trusted_proxies()?;
         let tls = self.tls_config()?;
+        let quic = self.quic_config(tls.client.is_some(), self.connect_proxy.is_some())?;
         let jwks_url = self.jwks_url()?;
         let node_id = match self.node_id {
             Some(id)
@@ -655,6 +738,7 @@ impl GatewayArgs {
         };
         Ok(Config {
             tls,
+            quic,
             jwks_url,
             auth,
             listen: self.listen,

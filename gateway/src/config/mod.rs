@@ -35,6 +35,8 @@ pub struct Config {
     pub admin_listen: SocketAddr,
     /// TLS on either listener, and how certificates are reloaded.
     pub tls: crate::tls::TlsConfig,
+    /// The QUIC listener (WebTransport and raw QUIC); `None`: off.
+    pub quic: Option<crate::quic::QuicConfig>,
     /// This node's id, unique in the cluster.
     pub node_id: String,
     /// Which bus to run.

@@ -24,6 +24,22 @@ fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
     )
 }
 
+/// `GET /wt/certificate-hash`: the self-signed QUIC certificate's SHA-256
+/// for `serverCertificateHashes`, and where WebTransport listens; 404
+/// when the QUIC listener presents a configured certificate (or is off).
+async fn certificate_hash(
+    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+) -> axum::response::Response {
+    match (state.quic_cert.as_ref(), state.quic_addr.get()) {
+        (Some(cert), Some(addr)) => {
+            let mut body = cert.hash().json();
+            body["port"] = serde_json::json!(addr.port());
+            ([(header::CACHE_CONTROL, "no-store")], axum::Json(body)).into_response()
+        }
+        _ => axum::http::StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
 /// The client listener's routes.
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
@@ -44,6 +60,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(|| async { asset("text/css; charset=utf-8", DASHBOARD_CSS) }),
         )
         .route("/ws", get(crate::native::upgrade::handler))
+        .route("/wt/certificate-hash", get(certificate_hash))
         .route_service(
             &state.config.socketio.path,
             crate::socketio::router(state.clone()),

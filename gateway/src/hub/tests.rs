@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use super::subscriptions::{Emit, Subscriptions};
 use super::{Hub, HubConfig};
 use crate::metrics::GatewayMetrics;
-use crate::native::session::emit_chunk;
+use crate::native::conn::{NativeWire, emit_chunk};
 use crate::transport::frames::Framing;
 use crate::transport::link::{Closed, Link, LinkLimits, Out, Wire};
 use crate::transport::testwire::Pipe;
@@ -216,7 +216,7 @@ impl Session {
         let chunks: Vec<_> = self
             .emits
             .drain(..)
-            .map(|e| emit_chunk(e, Format::Json))
+            .map(|e| emit_chunk(e, NativeWire::Ws, Format::Json))
             .collect();
         let _ = self.link.write(chunks);
         self.subs.settle();

@@ -14,7 +14,13 @@ use herald_protocol::native::{CloseCode, ErrorCode};
 use metrics::{Counter, Gauge, Histogram};
 
 /// Every `transport` label value.
-pub const TRANSPORTS: &[&str] = &["ws", "socketio_ws", "socketio_polling"];
+pub const TRANSPORTS: &[&str] = &[
+    "ws",
+    "socketio_ws",
+    "socketio_polling",
+    "webtransport",
+    "quic",
+];
 
 /// Disconnect reasons that are not close codes.
 pub const GONE_REASONS: &[&str] = &["client_closed", "error"];
@@ -78,6 +84,12 @@ pub struct GatewayMetrics {
 
 /// The `outcome` label of `herald_gateway_presence_events_total`.
 pub const PRESENCE_OUTCOMES: [&str; 2] = ["delivered", "dropped"];
+
+/// The `transport` label values of the QUIC listener's sessions.
+pub const QUIC_TRANSPORTS: [&str; 2] = ["webtransport", "quic"];
+
+/// The `stage` label of `herald_gateway_quic_handshake_failures_total`.
+pub const QUIC_FAILURE_STAGES: [&str; 2] = ["handshake", "session"];
 
 /// The `kind` label of the application-backend metrics.
 pub const BACKEND_KINDS: [&str; 2] = ["connect", "event"];
@@ -148,6 +160,38 @@ impl GatewayMetrics {
         }
         metrics::gauge!(names::BUS_UP).set(0.0);
         metrics::gauge!(names::BUS_LAST_DELIVERY).set(0.0);
+        for t in QUIC_TRANSPORTS {
+            for stage in QUIC_FAILURE_STAGES {
+                metrics::counter!(names::QUIC_HANDSHAKE_FAILURES, "transport" => t, "stage" => stage)
+                    .increment(0);
+            }
+        }
+        metrics::counter!(names::QUIC_RETRIES).increment(0);
+        metrics::gauge!(names::QUIC_UP).set(0.0);
+    }
+
+    /// `herald_gateway_quic_handshake_failures_total{transport,stage}`.
+    /// `transport` is one of [`QUIC_TRANSPORTS`] (a handshake that failed
+    /// before its ALPN was known counts as `quic`).
+    pub fn quic_handshake_failure(&self, transport: &'static str, stage: &'static str) {
+        if self.enabled {
+            metrics::counter!(names::QUIC_HANDSHAKE_FAILURES, "transport" => transport, "stage" => stage)
+                .increment(1);
+        }
+    }
+
+    /// `herald_gateway_quic_retries_total`: an Initial answered with Retry.
+    pub fn quic_retry(&self) {
+        if self.enabled {
+            metrics::counter!(names::QUIC_RETRIES).increment(1);
+        }
+    }
+
+    /// `herald_gateway_quic_listener_up`.
+    pub fn quic_up(&self, up: bool) {
+        if self.enabled {
+            metrics::gauge!(names::QUIC_UP).set(if up { 1.0 } else { 0.0 });
+        }
     }
 
     /// `herald_gateway_disconnects_total{reason}`.

@@ -58,3 +58,12 @@ pub const PENDING_HTTP: &str = "herald_gateway_pending_http_connections";
 /// Counter: client connections closed at accept because
 /// `--max-pending-http-connections` were already pending.
 pub const PENDING_HTTP_REFUSALS: &str = "herald_gateway_pending_http_refusals_total";
+/// Counter, by `transport` (`webtransport`, `quic`) and `stage`
+/// (`handshake`, `session`): QUIC connections that failed before a native
+/// session began (a TLS or QUIC handshake, or the WebTransport CONNECT).
+pub const QUIC_HANDSHAKE_FAILURES: &str = "herald_gateway_quic_handshake_failures_total";
+/// Counter: QUIC Initial packets answered with a Retry (address
+/// validation under load, `--quic-retry-threshold`).
+pub const QUIC_RETRIES: &str = "herald_gateway_quic_retries_total";
+/// Gauge: 1 while the QUIC listener is bound and accepting, else 0.
+pub const QUIC_UP: &str = "herald_gateway_quic_listener_up";

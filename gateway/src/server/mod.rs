@@ -49,6 +49,11 @@ pub struct AppState {
     pub redis: Option<Arc<RedisBus>>,
     /// The application backend, when a proxy URL is configured.
     pub backend: Option<crate::proxy::Backend>,
+    /// The QUIC listener's self-signed certificate (standalone mode
+    /// without `--tls-cert-file`), whose hash pages fetch.
+    pub quic_cert: Option<Arc<crate::quic::cert::SelfSigned>>,
+    /// Where the QUIC listener listens, once bound.
+    pub quic_addr: OnceLock<SocketAddr>,
     /// A random per-process prefix that keeps session ids unique across restarts.
     boot: u32,
     /// Session counter.
@@ -126,6 +131,9 @@ pub enum StartError {
     /// A TLS configuration could not be built, or SIGHUP not listened for.
     #[error("TLS: {0}")]
     Tls(String),
+    /// The QUIC listener could not start.
+    #[error("QUIC: {0}")]
+    Quic(String),
 }
 
 /// A running gateway node.
@@ -138,6 +146,8 @@ pub struct Gateway {
     pub client_tls: bool,
     /// Whether the admin listener speaks TLS.
     pub admin_tls: bool,
+    /// Where the QUIC listener listens (UDP), when it is on.
+    pub quic_addr: Option<SocketAddr>,
     /// Shared state.
     pub state: Arc<AppState>,
     /// Stops the client listener's accept loop.
@@ -259,26 +269,37 @@ async fn build_bus(
     }
 }
 
-/// The listeners' TLS acceptors (`None`: plain HTTP), and the task that
-/// reloads their certificates on SIGHUP and file changes.
+/// The listeners' TLS acceptors (`None`: plain HTTP), the client
+/// listener's reloadable certificate (QUIC presents it too), and the task
+/// that reloads them on SIGHUP and file changes.
+type StartedTls = (
+    Option<TlsAcceptor>,
+    Option<TlsAcceptor>,
+    Option<Arc<crate::tls::resolver::ReloadableCert>>,
+);
+
 fn start_tls(
     config: &Config,
     tasks: &TaskTracker,
     stop: CancellationToken,
-) -> Result<(Option<TlsAcceptor>, Option<TlsAcceptor>), StartError> {
+) -> Result<StartedTls, StartError> {
     use crate::tls::reload::Watched;
     use crate::tls::resolver::{ReloadableCert, server_config};
     let tls = &config.tls;
     if !tls.enabled() {
-        return Ok((None, None));
+        return Ok((None, None, None));
     }
     let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .map_err(|e| StartError::Tls(format!("cannot listen for SIGHUP: {e}")))?;
     let mut watched = Vec::new();
+    let mut client_cert = None;
     let mut acceptor = |name: &'static str, listener: Option<&crate::tls::ListenerTls>| {
         listener
             .map(|l| {
                 let cert = Arc::new(ReloadableCert::new(l.initial.key.clone()));
+                if name == "client" {
+                    client_cert = Some(cert.clone());
+                }
                 watched.push(Watched::new(
                     name,
                     l.files.clone(),
@@ -299,7 +320,76 @@ fn start_tls(
         Some(hup),
         stop,
     ));
-    Ok((client, admin))
+    Ok((client, admin, client_cert))
+}
+
+/// The self-signed QUIC certificate, when the QUIC listener needs one:
+/// for localhost, the loopback addresses and the client listener's.
+fn self_signed(config: &Config) -> Result<Option<Arc<crate::quic::cert::SelfSigned>>, StartError> {
+    let Some(q) = &config.quic else {
+        return Ok(None);
+    };
+    if q.cert != crate::quic::CertSource::SelfSigned {
+        return Ok(None);
+    }
+    let mut names = vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ];
+    let ip = config.listen.ip();
+    if !ip.is_unspecified() && !ip.is_loopback() {
+        names.push(ip.to_string());
+    }
+    crate::quic::cert::SelfSigned::new(names)
+        .map(Some)
+        .map_err(|e| StartError::Quic(e.to_string()))
+}
+
+/// Binds the QUIC listener, when it is on, and starts its accept loop.
+fn start_quic(
+    state: &Arc<AppState>,
+    client_addr: SocketAddr,
+    client_cert: Option<Arc<crate::tls::resolver::ReloadableCert>>,
+    tasks: &TaskTracker,
+    stop: CancellationToken,
+) -> Result<Option<SocketAddr>, StartError> {
+    let Some(q) = &state.config.quic else {
+        return Ok(None);
+    };
+    let cert = match (&state.quic_cert, client_cert) {
+        (Some(s), _) => s.cert.clone(),
+        (None, Some(c)) => c,
+        (None, None) => {
+            return Err(StartError::Quic(
+                "no certificate: give --tls-cert-file and --tls-key-file".into(),
+            ));
+        }
+    };
+    let server = crate::quic::endpoint::server_config(
+        cert,
+        q,
+        state.config.heartbeat_interval,
+        state.config.limits.max_frame_bytes,
+    )
+    .map_err(|e| StartError::Quic(e.to_string()))?;
+    let addr = q.listen.unwrap_or(client_addr);
+    let endpoint =
+        crate::quic::endpoint::bind(addr, server).map_err(|e| StartError::Quic(e.to_string()))?;
+    let bound = endpoint
+        .local_addr()
+        .map_err(|source| StartError::Bind { addr, source })?;
+    let _ = state.quic_addr.set(bound);
+    if let Some(s) = &state.quic_cert {
+        tasks.spawn(s.clone().run(stop.clone()));
+    }
+    tasks.spawn(crate::quic::endpoint::run(
+        endpoint,
+        state.clone(),
+        stop,
+        state.config.shutdown_grace,
+    ));
+    Ok(Some(bound))
 }
 
 /// With `--jwt-jwks-url`: the first fetch (awaited, bounded by its
@@ -352,7 +442,9 @@ impl Gateway {
         }
         // Before the ports open, like SIGTERM's: a SIGHUP right after the
         // banner reloads instead of killing the process.
-        let (client_tls, admin_tls) = start_tls(&config, &background, stop_admin.clone())?;
+        let (client_tls, admin_tls, client_cert) =
+            start_tls(&config, &background, stop_admin.clone())?;
+        let quic_cert = self_signed(&config)?;
         let client_listener = bind(config.listen)?;
         let admin_listener = bind(config.admin_listen)?;
         let client_addr = client_listener
@@ -413,6 +505,8 @@ impl Gateway {
             } else {
                 None
             },
+            quic_cert,
+            quic_addr: OnceLock::new(),
             boot: rand::random(),
             next_session: AtomicU64::new(1),
             config,
@@ -437,6 +531,13 @@ impl Gateway {
             background.clone(),
             None,
         ));
+        let quic_addr = start_quic(
+            &state,
+            client_addr,
+            client_cert,
+            &background,
+            stop_client.clone(),
+        )?;
         if state.config.demo_rate > 0.0 {
             background.spawn(crate::demo::run(
                 state.hub.bus().clone(),
@@ -444,7 +545,7 @@ impl Gateway {
                 stop_admin.clone(),
             ));
         }
-        tracing::info!(client = %client_addr, admin = %admin_addr, node = %state.config.node_id, "gateway listening");
+        tracing::info!(client = %client_addr, admin = %admin_addr, quic = ?quic_addr, node = %state.config.node_id, "gateway listening");
         let auth = &state.config.auth;
         if auth.is_open() && !matches!(state.config.bus, crate::config::BusChoice::Memory { .. }) {
             tracing::warn!(access = %auth.describe(), "anonymous access to every room (--public-rooms '*')");
@@ -456,6 +557,7 @@ impl Gateway {
             admin_addr,
             client_tls: client_tls.is_some(),
             admin_tls: admin_tls.is_some(),
+            quic_addr,
             state,
             stop_client,
             stop_admin,

@@ -26,6 +26,10 @@ pub enum Framing {
     /// Socket.IO packets in a long-polling payload: unframed; a GET joins
     /// them with the record separator.
     PollSocketIo,
+    /// Herald's native protocol on a byte stream (a QUIC or WebTransport
+    /// bidirectional stream): each frame a `herald_protocol::stream` head
+    /// (kind, length) and its JSON or MessagePack payload.
+    StreamNative(Format),
 }
 
 impl Framing {
@@ -57,6 +61,10 @@ pub struct Broadcast {
     ws_json: OnceLock<Bytes>,
     /// Native MessagePack in a WebSocket binary frame.
     ws_msgpack: OnceLock<Bytes>,
+    /// Native JSON behind a stream head (kind 1).
+    stream_json: OnceLock<Bytes>,
+    /// Native MessagePack behind a stream head (kind 2).
+    stream_msgpack: OnceLock<Bytes>,
     /// Socket.IO's main-namespace event for the process's recovery
     /// setting: the recovery flag it was built for, the WebSocket-framed
     /// bytes, and their header's length (set on first use).
@@ -79,6 +87,15 @@ pub fn ws_frame(opcode: Opcode, payload: &[u8]) -> Bytes {
     let n = header(opcode, payload.len(), &mut h);
     let mut out = BytesMut::with_capacity(n + payload.len());
     out.extend_from_slice(&h[..n]);
+    out.extend_from_slice(payload);
+    out.freeze()
+}
+
+/// `payload` behind a stream head of `format`'s kind, in one buffer.
+pub fn stream_frame(format: Format, payload: &[u8]) -> Bytes {
+    let kind = herald_protocol::stream::Kind::of(format);
+    let mut out = BytesMut::with_capacity(herald_protocol::stream::HEAD_LEN + payload.len());
+    out.extend_from_slice(&herald_protocol::stream::head(kind, payload.len()));
     out.extend_from_slice(payload);
     out.freeze()
 }
@@ -113,6 +130,8 @@ impl Broadcast {
             arrived: Instant::now(),
             ws_json: OnceLock::new(),
             ws_msgpack: OnceLock::new(),
+            stream_json: OnceLock::new(),
+            stream_msgpack: OnceLock::new(),
             sio_main: OnceLock::new(),
             pending: AtomicUsize::new(0),
         })
@@ -171,6 +190,34 @@ impl Broadcast {
         match format {
             Format::Json => self.ws_json.get_or_init(|| build(Opcode::Text)),
             Format::MsgPack => self.ws_msgpack.get_or_init(|| build(Opcode::Binary)),
+        }
+    }
+
+    /// The native `message` behind a stream head, encoded once per format
+    /// and shared by every QUIC and WebTransport subscriber.
+    pub fn stream_native(&self, format: Format) -> &Bytes {
+        let build = || {
+            let head = herald_protocol::stream::HEAD_LEN;
+            let mut buf = vec![0u8; head];
+            encode_message_into(&mut buf, &self.native(), format);
+            let kind = herald_protocol::stream::Kind::of(format);
+            let h = herald_protocol::stream::head(kind, buf.len() - head);
+            buf[..head].copy_from_slice(&h);
+            Bytes::from(buf)
+        };
+        match format {
+            Format::Json => self.stream_json.get_or_init(build),
+            Format::MsgPack => self.stream_msgpack.get_or_init(build),
+        }
+    }
+
+    /// The native `message` in `framing` (a native framing; `None` for the
+    /// Socket.IO ones).
+    pub fn native_for(&self, framing: Framing) -> Option<&Bytes> {
+        match framing {
+            Framing::WsNative(f) => Some(self.ws_native(f)),
+            Framing::StreamNative(f) => Some(self.stream_native(f)),
+            Framing::WsSocketIo | Framing::PollSocketIo => None,
         }
     }
 
@@ -314,6 +361,29 @@ mod tests {
             let payload = b.native_payload(Format::Json);
             assert_eq!(&native[native.len() - payload.len()..], &payload[..]);
         }
+    }
+
+    #[test]
+    fn stream_frames_carry_a_head_and_are_built_once() {
+        let b = broadcast();
+        let s = b.stream_native(Format::Json).clone();
+        assert_eq!(s[0], 1, "kind JSON");
+        let payload = b.native_payload(Format::Json);
+        assert_eq!(&s[1..5], &(payload.len() as u32).to_be_bytes());
+        assert_eq!(&s[5..], &payload[..]);
+        assert_eq!(s.as_ptr(), b.stream_native(Format::Json).as_ptr(), "shared");
+        let m = b.stream_native(Format::MsgPack);
+        assert_eq!(m[0], 2, "kind MessagePack");
+        let mut d = herald_protocol::stream::Decoder::new(1 << 20);
+        d.push(m);
+        let (kind, body) = d.next_frame().unwrap().unwrap();
+        assert_eq!(kind.format(), Format::MsgPack);
+        assert_eq!(&body[..], &b.native_payload(Format::MsgPack)[..]);
+        assert_eq!(
+            &stream_frame(Format::Json, &payload)[..],
+            &s[..],
+            "the same bytes as a reply framed on its own"
+        );
     }
 
     #[test]

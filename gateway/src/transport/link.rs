@@ -348,14 +348,15 @@ impl Link {
         }
         let framing = inner.framing;
         if s.nsps.is_empty() {
-            let Framing::WsNative(format) = framing else {
+            let Some(bytes) = b.native_for(framing) else {
                 // A Socket.IO slot whose namespaces are not set yet: the
                 // task decides.
                 s.live = false;
                 return self.defer_locked(g, Out::Msg(b.clone()));
             };
+            let bytes = bytes.clone();
             s.last = b.offset;
-            return self.write_locked(g, [chunk(b.ws_native(format).clone(), Some(b))], true);
+            return self.write_locked(g, [chunk(bytes, Some(b))], true);
         }
         s.last = b.offset;
         let mut chunks = inline::Chunks::default();
@@ -634,6 +635,23 @@ impl Link {
             self.wake.notify_one();
         }
         Some(chunks)
+    }
+
+    /// Takes every queued chunk for a wire the task writes itself (a QUIC
+    /// stream, whose writes are async) and marks their deliveries written;
+    /// the caller writes them in order. What is taken no longer counts
+    /// against the queue limits: the stream's own send window holds it.
+    pub fn take_queued(&self, into: &mut Vec<Chunk>) {
+        let mut g = self.inner.lock();
+        g.queued_bytes = 0;
+        g.head_written = 0;
+        let inner = &mut *g;
+        for c in inner.queue.drain(..) {
+            if let Some(b) = &c.done {
+                inner.written.push(b.clone());
+            }
+            into.push(c);
+        }
     }
 
     /// Waits until a polling GET has something to take (or the link closes).

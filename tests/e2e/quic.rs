@@ -1,0 +1,319 @@
+//! QUIC-specific behaviour of the gateway's QUIC listener: certificates
+//! (self-signed with its hash endpoint, a configured one and its reload),
+//! MessagePack framing, address validation with Retry, 0-RTT refused,
+//! a configuration error, and QUIC and WebSocket clients on two gateways
+//! over Redis. What every transport shares is in `transports.rs`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use herald_protocol::native::{ClientFrame, Format, ServerFrame};
+use herald_protocol::stream::Kind;
+use herald_protocol::{Position, RoomName};
+use herald_tests::gateway::GatewayProc;
+use herald_tests::quic::{self, Flavor, QuicClient};
+use herald_tests::ws::Client as WsClient;
+use serde_json::json;
+use web_transport_quinn::Session;
+
+fn subscribe(room: &str, since: Option<Position>, id: u64) -> ClientFrame {
+    ClientFrame::Subscribe {
+        room: RoomName::new(room).unwrap(),
+        since,
+        leave_others: false,
+        token: None,
+        id: Some(id),
+    }
+}
+
+fn sha256(der: &[u8]) -> Vec<u8> {
+    ring::digest::digest(&ring::digest::SHA256, der)
+        .as_ref()
+        .to_vec()
+}
+
+#[tokio::test]
+async fn standalone_serves_a_short_lived_self_signed_certificate_and_its_hash() {
+    let gw = GatewayProc::start(&["--standalone", "--demo-rate", "0"]);
+    let addr = gw.quic_addr();
+    assert_eq!(addr.port(), gw.client.port(), "8080/udp beside 8080/tcp");
+    let body: serde_json::Value = reqwest::get(format!("http://{}/wt/certificate-hash", gw.client))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let left = body["expires"].as_u64().unwrap() - now_ms;
+    assert!(left < 14 * 24 * 3600 * 1000, "{body}");
+    assert_eq!(body["port"].as_u64(), Some(u64::from(addr.port())));
+    // A client pinning that hash connects; one pinning another does not.
+    let (_c, _) = QuicClient::connect(Flavor::Raw, addr, gw.cert_hash().await).await;
+    let ep = quic::endpoint();
+    let wrong = ep
+        .connect_with(
+            quic::quinn_config(quic::raw_tls(vec![vec![0; 32]], false)),
+            addr,
+            "localhost",
+        )
+        .unwrap()
+        .await;
+    assert!(wrong.is_err(), "a certificate of another hash is refused");
+    let mut failures = None;
+    for _ in 0..50 {
+        let text = gw.metrics().await;
+        failures = text
+            .lines()
+            .find(|l| {
+                l.starts_with("herald_gateway_quic_handshake_failures_total{")
+                    && l.contains("stage=\"handshake\"")
+                    && l.contains("transport=\"quic\"")
+            })
+            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok());
+        if failures >= Some(1.0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        failures >= Some(1.0),
+        "the refused handshake is counted: {failures:?}"
+    );
+}
+
+#[tokio::test]
+async fn messagepack_frames_are_answered_in_messagepack() {
+    let gw = GatewayProc::start(&["--standalone", "--demo-rate", "0"]);
+    gw.publish("mp", "e", json!({"n": 1})).await;
+    let (mut c, _) = QuicClient::connect(Flavor::Raw, gw.quic_addr(), gw.cert_hash().await).await;
+    c.format = Format::MsgPack;
+    c.send(&subscribe("mp", None, 1)).await;
+    // The client's decoder takes the reply's kind: MessagePack decodes.
+    assert!(matches!(
+        c.next_frame().await,
+        ServerFrame::Subscribed { .. }
+    ));
+    let m = c.next_frame().await;
+    assert!(matches!(m, ServerFrame::Message { offset: 1, .. }), "{m:?}");
+    // WebTransport with ?format=msgpack starts in MessagePack.
+    let mut wt = QuicClient::open(
+        Flavor::WebTransport,
+        gw.quic_addr(),
+        gw.cert_hash().await,
+        "?format=msgpack",
+    )
+    .await;
+    let w = wt.next_frame().await;
+    assert!(matches!(w, ServerFrame::Welcome { .. }));
+    // An unknown kind byte breaks the framing: 4006.
+    wt.send_frame(Kind::Json, br#"{"op":"ping"}"#).await;
+    assert!(matches!(wt.next_frame().await, ServerFrame::Pong { .. }));
+    wt.send_raw(&[9, 0, 0, 0, 0]).await;
+    let (_, code) = herald_tests::transport::Client::Quic(Box::new(wt))
+        .until_closed()
+        .await;
+    assert_eq!(code, Some(4006));
+}
+
+#[tokio::test]
+async fn under_a_retry_threshold_of_zero_clients_are_validated_and_still_connect() {
+    let gw = GatewayProc::start(&[
+        "--standalone",
+        "--demo-rate",
+        "0",
+        "--quic-retry-threshold",
+        "0",
+    ]);
+    let hash = gw.cert_hash().await;
+    for flavor in [Flavor::Raw, Flavor::WebTransport] {
+        let (mut c, _) = QuicClient::connect(flavor, gw.quic_addr(), hash.clone()).await;
+        c.send(&ClientFrame::Ping { id: Some(1) }).await;
+        assert!(matches!(c.next_frame().await, ServerFrame::Pong { .. }));
+    }
+    let retries = gw.metric("herald_gateway_quic_retries_total", "").await;
+    assert!(
+        retries >= Some(2.0),
+        "every Initial got a Retry first: {retries:?}"
+    );
+}
+
+#[tokio::test]
+async fn zero_rtt_is_refused() {
+    let gw = GatewayProc::start(&["--standalone", "--demo-rate", "0"]);
+    let addr = gw.quic_addr();
+    let config = quic::quinn_config(quic::raw_tls(vec![gw.cert_hash().await], true));
+    let ep = quic::endpoint();
+    // A first connection gets a session ticket.
+    let conn = ep
+        .connect_with(config.clone(), addr, "localhost")
+        .unwrap()
+        .await
+        .unwrap();
+    let s = Session::raw(conn.clone());
+    let (mut send, mut recv) = s.open_bi().await.unwrap();
+    let ping = br#"{"op":"ping"}"#;
+    let mut frame = herald_protocol::stream::head(Kind::Json, ping.len()).to_vec();
+    frame.extend_from_slice(ping);
+    send.write_all(&frame).await.unwrap();
+    let _ = recv.read_chunk(1024, true).await;
+    conn.close(0u32.into(), b"bye");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The second may resume, but early data is never accepted.
+    let connecting = ep.connect_with(config, addr, "localhost").unwrap();
+    match connecting.into_0rtt() {
+        Err(connecting) => {
+            connecting.await.expect("a full handshake instead");
+        }
+        Ok((conn, accepted)) => {
+            assert!(!accepted.await, "the gateway accepted 0-RTT data");
+            drop(conn);
+        }
+    }
+}
+
+#[test]
+fn quic_outside_standalone_without_a_certificate_is_a_config_error() {
+    let out = std::process::Command::new(herald_tests::process::bin("herald-gateway"))
+        .args([
+            "--redis-url",
+            "redis://127.0.0.1:1",
+            "--quic-listen",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--quic-listen") && err.contains("--tls-cert-file"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_configured_certificate_is_presented_and_a_reload_reaches_quic() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = herald_tests::tls::TestCa::new("quic test CA");
+    let first = ca.leaf("first");
+    let (cert, key) = first.write(dir.path(), "server");
+    let gw = GatewayProc::start(&[
+        "--standalone",
+        "--demo-rate",
+        "0",
+        "--tls-cert-file",
+        cert.to_str().unwrap(),
+        "--tls-key-file",
+        key.to_str().unwrap(),
+        "--tls-watch-interval-ms",
+        "0",
+        "--quic-listen",
+        "127.0.0.1:0",
+    ]);
+    let addr = gw.quic_addr();
+    let (_c, _) = QuicClient::connect(Flavor::Raw, addr, sha256(&first.der)).await;
+    let status = reqwest::Client::builder()
+        .use_preconfigured_tls((*ca.client_config()).clone())
+        .build()
+        .unwrap()
+        .get(format!(
+            "https://localhost:{}/wt/certificate-hash",
+            gw.client.port()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 404, "no hash for a configured certificate");
+    let second = ca.leaf("second");
+    second.write(dir.path(), "server");
+    gw.proc.signal("HUP");
+    let mut ok = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let ep = quic::endpoint();
+        let cfg = quic::quinn_config(quic::raw_tls(vec![sha256(&second.der)], false));
+        if ep
+            .connect_with(cfg, addr, "localhost")
+            .unwrap()
+            .await
+            .is_ok()
+        {
+            ok = true;
+            break;
+        }
+    }
+    assert!(
+        ok,
+        "after SIGHUP new QUIC handshakes get the new certificate"
+    );
+}
+
+#[tokio::test]
+async fn quic_and_websocket_clients_on_two_gateways_get_the_same_ordered_messages() {
+    let redis = herald_tests::redis::RedisServer::start();
+    let url = redis.url();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = herald_tests::tls::TestCa::new("quic cluster CA");
+    let leaf = ca.leaf("gw-a");
+    let (cert, key) = leaf.write(dir.path(), "a");
+    let common = [
+        "--redis-url",
+        url.as_str(),
+        "--demo-rate",
+        "0",
+        "--public-rooms",
+        "*",
+    ];
+    let mut a_args = common.to_vec();
+    a_args.extend([
+        "--node-id",
+        "gw-a",
+        "--tls-cert-file",
+        cert.to_str().unwrap(),
+        "--tls-key-file",
+        key.to_str().unwrap(),
+        "--quic-listen",
+        "127.0.0.1:0",
+    ]);
+    let a = GatewayProc::start(&a_args);
+    let mut b_args = common.to_vec();
+    b_args.extend(["--node-id", "gw-b"]);
+    let b = GatewayProc::start(&b_args);
+
+    let (mut q, _) = QuicClient::connect(Flavor::Raw, a.quic_addr(), sha256(&leaf.der)).await;
+    let (mut w, _) = WsClient::connect(&b.ws_url()).await;
+    q.send(&subscribe("cluster:quic", None, 1)).await;
+    w.send(&subscribe("cluster:quic", None, 1)).await;
+    assert!(matches!(
+        q.next_frame().await,
+        ServerFrame::Subscribed { .. }
+    ));
+    assert!(matches!(
+        w.next_frame().await,
+        ServerFrame::Subscribed { .. }
+    ));
+    for n in 1..=20 {
+        b.publish("cluster:quic", "e", json!({ "n": n })).await;
+    }
+    let mut qm = Vec::new();
+    while qm.len() < 20 {
+        if let ServerFrame::Message { offset, data, .. } = q.next_frame().await {
+            qm.push((offset, data));
+        }
+    }
+    let wm: Vec<_> = w
+        .messages(20)
+        .await
+        .into_iter()
+        .map(|m| (m.1, m.2))
+        .collect();
+    assert_eq!(qm, wm, "the same messages in the same order");
+    assert_eq!(
+        qm.iter().map(|m| m.0).collect::<Vec<_>>(),
+        (1..=20).collect::<Vec<_>>()
+    );
+}

@@ -1,4 +1,5 @@
-//! The client listener: the dashboard page, the browser client, `/ws`.
+//! The client listener: the dashboard page, the browser client, `/ws`,
+//! `/sse`.
 
 use std::sync::Arc;
 
@@ -44,6 +45,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(|| async { asset("text/css; charset=utf-8", DASHBOARD_CSS) }),
         )
         .route("/ws", get(crate::native::upgrade::handler))
+        .route("/sse", get(crate::sse::route::handler))
         .route_service(
             &state.config.socketio.path,
             crate::socketio::router(state.clone()),

@@ -14,7 +14,7 @@ use herald_protocol::native::{CloseCode, ErrorCode};
 use metrics::{Counter, Gauge, Histogram};
 
 /// Every `transport` label value.
-pub const TRANSPORTS: &[&str] = &["ws", "socketio_ws", "socketio_polling"];
+pub const TRANSPORTS: &[&str] = &["ws", "socketio_ws", "socketio_polling", "sse"];
 
 /// Disconnect reasons that are not close codes.
 pub const GONE_REASONS: &[&str] = &["client_closed", "error"];

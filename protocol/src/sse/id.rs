@@ -229,6 +229,8 @@ mod tests {
         assert_eq!(a, epoch_check("r", "e1"));
         assert_ne!(a, epoch_check("r", "e2"));
         assert_ne!(a, epoch_check("s", "e1"));
+        // The vector herald.js's test checks too (tests/js/herald-sse.test.mjs).
+        assert_eq!(epoch_check("dashboard:sales", "m1f9"), 2_600_035_860);
         // The separator keeps "ab"+"c" apart from "a"+"bc".
         assert_ne!(epoch_check("ab", "c"), epoch_check("a", "bc"));
     }

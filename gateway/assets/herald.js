@@ -36,6 +36,9 @@
 // - sends an application-level `ping` when the connection has been idle for
 //   `pingIntervalMs`, and reconnects when nothing answers within `pongTimeoutMs`.
 //
+// Server-Sent Events, for networks that block WebSockets:
+// `new Herald(url, { transport: 'sse' })` (see the SSE block below).
+//
 // Encoding: JSON text frames only. The gateway also speaks MessagePack in
 // binary frames, but this client has no MessagePack codec (no dependencies);
 // `binary: true` is rejected.
@@ -198,6 +201,8 @@ class Subscription {
 /** A Herald connection that keeps itself alive and its rooms in sync. */
 export class Herald {
   constructor(url, options = {}) {
+    // Server-Sent Events (`transport: 'sse'`): the same API, one-way.
+    if (options.transport === 'sse') return new SseHerald(url, options);
     this.options = { ...DEFAULTS, ...options };
     if (this.options.binary) {
       throw new Error('herald: MessagePack (binary: true) is not supported by herald.js; use JSON');
@@ -737,6 +742,258 @@ export class Herald {
       this._timers[name] = null;
     }
   }
+}
+
+// ---- Server-Sent Events transport (`transport: 'sse'`) ----
+//
+// For networks that block WebSockets: `new Herald(url, { transport: 'sse' })`
+// (url: http(s)://<host>/sse, default the page's host) streams the rooms
+// from `GET /sse` with the browser's EventSource (or `options.EventSource`).
+// The API is the same; it is one-way, so `publish` rejects. Every change of
+// the set of rooms reopens the stream with `since` per room (the stream
+// position id of docs/protocol.md, "Server-Sent Events"); a lost stream is
+// reopened the same way with backoff and jitter, so recovery, duplicate
+// drops, gap refills and resets follow the same rules as on the WebSocket.
+// A token (`token` or `getToken()`) goes in the URL (`?token=`), since
+// EventSource cannot set headers.
+
+/** The SSE check of `epoch` in `room`: FNV-1a 32 over room, 0x00, epoch (UTF-8). */
+export function sseEpochCheck(room, epoch) {
+  const bytes = [...new TextEncoder().encode(room), 0, ...new TextEncoder().encode(epoch)];
+  let h = 0x811c9dc5;
+  for (const b of bytes) h = Math.imul(h ^ b, 0x01000193) >>> 0;
+  return h >>> 0;
+}
+
+/** The stream position id for `rooms` ([[name, cursor]], in URL order). */
+export function sseStreamId(rooms) {
+  return rooms.map(([name, cursor]) => {
+    const since = cursor.since();
+    if (!since) return '';
+    return `${since.offset.toString(36)}.${sseEpochCheck(name, since.epoch).toString(36)}`;
+  }).join('-');
+}
+
+/** http(s)://<page host>/sse. */
+export function defaultSseUrl(loc = globalThis.location) {
+  if (!loc) return 'http://127.0.0.1:8080/sse';
+  return `${loc.protocol === 'https:' ? 'https:' : 'http:'}//${loc.host}/sse`;
+}
+
+/** The SSE client: Herald's API over `GET /sse`. */
+export class SseHerald {
+  constructor(url, options = {}) {
+    this.options = { ...DEFAULTS, ...options };
+    this.url = url || defaultSseUrl();
+    this.EventSource = this.options.EventSource || globalThis.EventSource;
+    if (typeof this.EventSource !== 'function') {
+      throw new Error('herald: no EventSource constructor; pass options.EventSource');
+    }
+    this.random = this.options.random || Math.random;
+    this.status = 'connecting';
+    this.attempt = 0;
+    this.welcome = null;
+    this.stats = { connects: 0, messages: 0, duplicates: 0, gaps: 0, resets: 0 };
+    this._rooms = new Map();
+    this._listeners = new Map();
+    this._es = null;
+    this._closed = false;
+    this._openedAt = 0;
+    this._reopenQueued = false;
+    this._timers = { reconnect: null };
+  }
+
+  on(event, fn) { return Herald.prototype.on.call(this, event, fn); }
+
+  /** Joins `room` (the stream is reopened with every room). */
+  subscribe(room, handlers = {}, opts = {}) {
+    if (this._closed) throw new Error('herald: closed');
+    if (typeof room !== 'string' || room === '') throw new TypeError('herald: room must be a non-empty string');
+    if (opts.leaveOthers) {
+      for (const [name, r] of this._rooms) {
+        if (name === room) continue;
+        this._rooms.delete(name);
+        for (const s of r.subs) s.active = false;
+      }
+    }
+    const sub = new Subscription(this, room, handlers);
+    let r = this._rooms.get(room);
+    if (!r) {
+      r = new Room(room);
+      this._rooms.set(room, r);
+      this._queueReopen();
+    }
+    r.subs.add(sub);
+    if (r.state === 'active') {
+      sub.ready = Promise.resolve({ epoch: r.cursor.epoch, offset: r.cursor.latest, recovered: true });
+      const last = r.last;
+      if (last) queueMicrotask(() => sub.active && this._call(sub, 'onMessage', last));
+    } else {
+      sub.ready = new Promise((resolve, reject) => r.readyWaiters.push({ resolve, reject }));
+      sub.ready.catch(() => {});
+    }
+    return sub;
+  }
+
+  leaveAll() {
+    for (const r of this._rooms.values()) {
+      for (const s of r.subs) s.active = false;
+      this._rejectReady(r, new HeraldError('left', { room: r.name }));
+    }
+    this._rooms.clear();
+    this._queueReopen();
+  }
+
+  rooms() { return [...this._rooms.keys()]; }
+
+  publish(room) {
+    return Promise.reject(new HeraldError('publish needs the WebSocket transport; SSE is one-way', { room }));
+  }
+
+  close() {
+    if (this._closed) return;
+    this._closed = true;
+    this._clear('reconnect');
+    this._stop();
+    for (const r of this._rooms.values()) this._rejectReady(r, new Error('herald: closed'));
+    this._setStatus('closed', { reason: 'client' });
+  }
+
+  // ---- the stream ----
+
+  // Subscribes in the same tick share one reopen.
+  _queueReopen() {
+    if (this._reopenQueued) return;
+    this._reopenQueued = true;
+    queueMicrotask(() => {
+      this._reopenQueued = false;
+      if (this._closed || this._timers.reconnect !== null) return;
+      this._connect();
+    });
+  }
+
+  _stop() {
+    const es = this._es;
+    this._es = null;
+    if (es) {
+      es.onopen = es.onerror = null;
+      try { es.close(); } catch { /* already closed */ }
+    }
+  }
+
+  _connect() {
+    this._timers.reconnect = null;
+    this._stop();
+    if (this._closed || this._rooms.size === 0) return;
+    const { getToken, token } = this.options;
+    Promise.resolve()
+      .then(() => (typeof getToken === 'function' ? getToken() : token))
+      .then((t) => this._open(t || null), (e) => {
+        this._emit('error', new HeraldError(`getToken failed: ${e && e.message}`));
+        this._lost(null);
+      });
+  }
+
+  _open(token) {
+    if (this._closed || this._es) return;
+    const rooms = [...this._rooms.entries()];
+    if (rooms.length === 0) return;
+    const q = rooms.map(([name]) => `room=${encodeURIComponent(name)}`);
+    for (const [, r] of rooms) r.state = 'pending';
+    const id = sseStreamId(rooms.map(([name, r]) => [name, r.cursor]));
+    if (id.replace(/-/g, '') !== '') q.push(`since=${id}`);
+    if (token) q.push(`token=${encodeURIComponent(token)}`);
+    const sep = this.url.includes('?') ? '&' : '?';
+    let es;
+    try {
+      es = new this.EventSource(`${this.url}${sep}${q.join('&')}`);
+    } catch (e) {
+      this._emit('error', new HeraldError(`cannot connect: ${e && e.message}`));
+      this._lost(null);
+      return;
+    }
+    this._es = es;
+    this._disconnectFrame = null;
+    const on = (name, fn) => es.addEventListener(name, (ev) => {
+      if (this._es !== es) return;
+      let f;
+      try { f = JSON.parse(ev.data); } catch { return; }
+      fn(f);
+    });
+    es.onopen = () => {
+      this._openedAt = Date.now();
+      this.stats.connects += 1;
+      this._setStatus('open', { attempt: this.attempt });
+    };
+    // EventSource would retry by itself, without backoff and with its own
+    // position; this client reopens with its cursors instead.
+    es.onerror = () => { if (this._es === es) this._lost(null); };
+    on('subscribed', (f) => this._onSubscribed(f));
+    on('reset', (f) => this._onSubscribed({ ...f, recovered: false }));
+    on('message', (f) => this._onMessage(f));
+    on('presence', (f) => this._emit('presence', f));
+    on('unsubscribed', (f) => {
+      const r = this._rooms.get(f.room);
+      if (!r) return;
+      this._rooms.delete(f.room);
+      for (const s of r.subs) s.active = false;
+      this._rejectReady(r, new HeraldError('unsubscribed', { room: f.room }));
+    });
+    on('disconnect', (f) => {
+      this._disconnectFrame = f;
+      this._lost(f.code);
+    });
+  }
+
+  _lost(code) {
+    const frame = this._disconnectFrame;
+    this._disconnectFrame = null;
+    this._stop();
+    if (this._openedAt && Date.now() - this._openedAt >= this.options.stableMs) this.attempt = 0;
+    this._openedAt = 0;
+    for (const r of this._rooms.values()) r.state = 'pending';
+    if (this._closed) return;
+    const reconnect = frame ? frame.reconnect !== false : !NO_RECONNECT_CODES.includes(code);
+    if (frame) this._emit('disconnect', { code: frame.code, reason: frame.reason, reconnect });
+    if (!reconnect) {
+      this._closed = true;
+      for (const r of this._rooms.values()) this._rejectReady(r, new HeraldError(`disconnected: ${frame.reason}`, { code: frame.code }));
+      this._setStatus('closed', { code: frame.code, reason: frame.reason });
+      return;
+    }
+    Herald.prototype._scheduleReconnect.call(this, code);
+  }
+
+  _onSubscribed(f) { Herald.prototype._onSubscribed.call(this, { ...f, id: undefined }); }
+
+  _onMessage(f) { Herald.prototype._onMessage.call(this, f); }
+
+  // A gap: reopen from the cursors (the gateway fills gaps itself; this is
+  // the safety net).
+  _resync(r) {
+    if (r.state !== 'active') return;
+    this._lost(null);
+  }
+
+  _drop(sub) {
+    const r = this._rooms.get(sub.room);
+    if (!r || !r.subs.has(sub)) return;
+    r.subs.delete(sub);
+    if (r.subs.size > 0) return;
+    this._rooms.delete(sub.room);
+    this._rejectReady(r, new HeraldError('unsubscribed', { room: sub.room }));
+    this._queueReopen();
+  }
+
+  _rejectReady(r, err) { Herald.prototype._rejectReady.call(this, r, err); }
+
+  _call(sub, name, arg) { Herald.prototype._call.call(this, sub, name, arg); }
+
+  _emit(event, ...args) { Herald.prototype._emit.call(this, event, ...args); }
+
+  _setStatus(status, info = {}) { Herald.prototype._setStatus.call(this, status, info); }
+
+  _clear(name) { Herald.prototype._clear.call(this, name); }
 }
 
 export default Herald;

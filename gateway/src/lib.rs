@@ -19,6 +19,9 @@
 //! - [`socketio`]: the Socket.IO transport (`/socket.io/`): Engine.IO
 //!   sessions over WebSocket and long-polling ([`socketio::session`]) and
 //!   the Socket.IO layer mapping events onto rooms ([`socketio::socket`]).
+//! - [`sse`]: Server-Sent Events (`/sse`): a one-way stream of a fixed
+//!   set of rooms whose `id:` (`Last-Event-ID` on reconnect) holds the
+//!   position in every room ([`sse::route`], [`sse::events`]).
 //! - [`hub`]: this node's rooms: where a room's subscribers live
 //!   ([`hub::rooms`]), the fan-out ([`hub::fanout`]) and each connection's
 //!   ordered, gap-free positions ([`hub::subscriptions`]).
@@ -52,5 +55,6 @@ pub mod proxy;
 pub mod quic;
 pub mod server;
 pub mod socketio;
+pub mod sse;
 pub mod tls;
 pub mod transport;

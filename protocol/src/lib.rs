@@ -25,6 +25,8 @@
 //!   (`docs/proxy.md`).
 //! - [`ws`]: WebSocket framing (RFC 6455), server side: where a client's
 //!   bytes become messages.
+//! - [`sse`]: Server-Sent Events: the stream position id a reconnecting
+//!   `EventSource` sends back, and one event's bytes.
 //! - [`stream`]: native frames on a byte stream (QUIC, WebTransport): a
 //!   5-byte head (kind, length), then the payload.
 //!
@@ -39,6 +41,7 @@ pub mod position;
 pub mod room;
 pub mod room_pattern;
 pub mod sio;
+pub mod sse;
 pub mod stream;
 pub mod ws;
 

@@ -198,7 +198,7 @@ async fn every_metric_the_dashboards_and_alerts_use_is_exported() {
 async fn a_fresh_gateway_exports_every_transport_series_at_zero() {
     let gw = GatewayProc::start(&["--standalone", "--demo-rate", "0"]);
     let text = gw.metrics().await;
-    for transport in ["ws", "socketio_ws", "socketio_polling"] {
+    for transport in ["ws", "socketio_ws", "socketio_polling", "sse"] {
         let labels = format!("transport=\"{transport}\"");
         for name in [
             "herald_gateway_connections",

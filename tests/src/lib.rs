@@ -14,6 +14,7 @@
 //! - [`promql`]: metric names used by the Grafana dashboards and alert rules.
 //! - [`prometheus`]: a real Prometheus server and `promtool`, for observability tests.
 //! - [`redis`]: throwaway `redis-server` processes and a 3-master Redis Cluster.
+//! - [`sse`]: a Server-Sent Events client (`/sse`): events, ids, comments.
 //! - [`tls`]: a throwaway CA and leaf certificates, and clients that
 //!   trust it (WebSocket over TLS, HTTPS, the served certificate).
 //! - [`tokens`]: JWTs minted for the tests, signed with the throwaway keys
@@ -30,6 +31,7 @@ pub mod prometheus;
 pub mod promql;
 pub mod quic;
 pub mod redis;
+pub mod sse;
 pub mod tls;
 pub mod tokens;
 pub mod transport;

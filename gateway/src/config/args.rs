@@ -237,6 +237,10 @@ pub struct GatewayArgs {
     #[arg(long, env = "HERALD_HEARTBEAT_TIMEOUT_MS", default_value_t = 20_000)]
     pub heartbeat_timeout_ms: u64,
 
+    /// Milliseconds between the `: ping` comments on a Server-Sent Events stream (`/sse`), so proxies do not time it out (1 to 600000).
+    #[arg(long, env = "HERALD_SSE_HEARTBEAT_MS", default_value_t = 15_000)]
+    pub sse_heartbeat_ms: u64,
+
     /// Let clients publish to rooms (op "publish").
     #[arg(long, env = "HERALD_ALLOW_CLIENT_PUBLISH")]
     #[serde(default)]
@@ -604,6 +608,7 @@ impl GatewayArgs {
                 self.max_pending_http_connections,
             ),
             ("--presence-max-members", self.presence_max_members),
+            ("--sse-heartbeat-ms", self.sse_heartbeat_ms as usize),
         ] {
             if value == 0 {
                 return Err(invalid(name, "must be at least 1"));
@@ -626,6 +631,11 @@ impl GatewayArgs {
                 1_000_000,
             ),
             ("--presence-max-members", self.presence_max_members, 100_000),
+            (
+                "--sse-heartbeat-ms",
+                self.sse_heartbeat_ms as usize,
+                600_000,
+            ),
         ] {
             if value > max {
                 return Err(invalid(name, &format!("must be at most {max}")));
@@ -777,6 +787,7 @@ impl GatewayArgs {
             }),
             heartbeat_interval: Duration::from_millis(self.heartbeat_interval_ms),
             heartbeat_timeout: Duration::from_millis(self.heartbeat_timeout_ms),
+            sse_heartbeat: Duration::from_millis(self.sse_heartbeat_ms),
             snapshot_depth: self.snapshot_depth,
             allow_client_publish: self.allow_client_publish,
             demo_rate: if self.standalone { self.demo_rate } else { 0.0 },

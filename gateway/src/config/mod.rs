@@ -51,6 +51,8 @@ pub struct Config {
     pub heartbeat_interval: Duration,
     /// Heartbeat: a connection silent for this long after a ping is dead.
     pub heartbeat_timeout: Duration,
+    /// Interval of the `: ping` comments on Server-Sent Events streams.
+    pub sse_heartbeat: Duration,
     /// Messages sent to a new subscriber as the room's current state.
     pub snapshot_depth: usize,
     /// Whether clients may publish.

@@ -1,4 +1,5 @@
-//! The client listener: the dashboard page, the browser client, `/ws`.
+//! The client listener: the dashboard page, the browser client, `/ws`,
+//! `/sse`.
 
 use std::sync::Arc;
 
@@ -61,6 +62,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/ws", get(crate::native::upgrade::handler))
         .route("/wt/certificate-hash", get(certificate_hash))
+        .route("/sse", get(crate::sse::route::handler))
         .route_service(
             &state.config.socketio.path,
             crate::socketio::router(state.clone()),

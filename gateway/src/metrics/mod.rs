@@ -20,6 +20,7 @@ pub const TRANSPORTS: &[&str] = &[
     "socketio_polling",
     "webtransport",
     "quic",
+    "sse",
 ];
 
 /// Disconnect reasons that are not close codes.

@@ -30,13 +30,17 @@ pub enum Framing {
     /// bidirectional stream): each frame a `herald_protocol::stream` head
     /// (kind, length) and its JSON or MessagePack payload.
     StreamNative(Format),
+    /// Server-Sent Events: each message an `id:` line (the stream's
+    /// position, per connection) then the shared `event:`/`data:` lines,
+    /// taken from the link by an HTTP response body.
+    Sse,
 }
 
 impl Framing {
-    /// Whether every chunk on this wire is already a whole frame (so it
-    /// can be written to a socket as is).
+    /// Whether every chunk on this wire is already a whole frame written
+    /// to a socket by the link (else an HTTP request takes the chunks).
     pub fn is_framed(self) -> bool {
-        !matches!(self, Self::PollSocketIo)
+        !matches!(self, Self::PollSocketIo | Self::Sse)
     }
 }
 
@@ -69,6 +73,8 @@ pub struct Broadcast {
     /// setting: the recovery flag it was built for, the WebSocket-framed
     /// bytes, and their header's length (set on first use).
     sio_main: OnceLock<(bool, Bytes, usize)>,
+    /// Server-Sent Events: `event: message` and the native JSON `data:`.
+    sse: OnceLock<Bytes>,
     /// Live deliveries not yet written (see [`Broadcast::begin_fanout`]).
     pending: AtomicUsize,
 }
@@ -133,6 +139,7 @@ impl Broadcast {
             stream_json: OnceLock::new(),
             stream_msgpack: OnceLock::new(),
             sio_main: OnceLock::new(),
+            sse: OnceLock::new(),
             pending: AtomicUsize::new(0),
         })
     }
@@ -217,8 +224,20 @@ impl Broadcast {
         match framing {
             Framing::WsNative(f) => Some(self.ws_native(f)),
             Framing::StreamNative(f) => Some(self.stream_native(f)),
-            Framing::WsSocketIo | Framing::PollSocketIo => None,
+            Framing::WsSocketIo | Framing::PollSocketIo | Framing::Sse => None,
         }
+    }
+
+    /// The SSE `message` event's `event:` and `data:` lines (the native
+    /// JSON frame), built once and shared by every SSE subscriber; each
+    /// writes its own `id:` line before it.
+    pub fn sse(&self) -> &Bytes {
+        self.sse.get_or_init(|| {
+            let json = self.native_payload(Format::Json);
+            let mut out = Vec::with_capacity(json.len() + 24);
+            herald_protocol::sse::write_event("message", &json, &mut out);
+            Bytes::from(out)
+        })
     }
 
     /// The Socket.IO event packet (`42<nsp>,["event",data,offset?]`),
@@ -384,6 +403,31 @@ mod tests {
             &s[..],
             "the same bytes as a reply framed on its own"
         );
+    }
+
+    #[test]
+    fn the_sse_event_is_built_once_and_is_one_data_line() {
+        let b = Broadcast::new(Arc::new(Message::new(
+            RoomName::new("r").unwrap(),
+            "e".into(),
+            herald_protocol::JsonText::parse(Bytes::from_static(b"{\n \"n\": 1\n}")).unwrap(),
+            Arc::from("e1"),
+            3,
+            0,
+            None,
+        )));
+        let sse = b.sse().clone();
+        assert_eq!(sse.as_ptr(), b.sse().as_ptr(), "shared");
+        let text = std::str::from_utf8(&sse).unwrap();
+        let data = text
+            .strip_prefix("event: message\ndata: ")
+            .and_then(|t| t.strip_suffix("\n\n"))
+            .unwrap();
+        assert!(!data.contains('\n'), "{text:?}");
+        let v: serde_json::Value = serde_json::from_str(data).unwrap();
+        assert_eq!(v["type"], "message");
+        assert_eq!(v["offset"], 3);
+        assert_eq!(v["data"]["n"], 1);
     }
 
     #[test]

@@ -27,6 +27,7 @@ use bytes::Bytes;
 use herald_bus::ask::Ask;
 use herald_protocol::RoomName;
 use herald_protocol::native::CloseCode;
+use herald_protocol::sse::{self, Entry as SseEntry};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
@@ -186,6 +187,12 @@ struct Inner {
     /// Deliveries completed by writes since the last
     /// [`Link::take_written`], for the task to account.
     written: Vec<Arc<Broadcast>>,
+    /// Server-Sent Events: each room's position as last written to the
+    /// queue, by slot (a stream's slots are its rooms, in order); every
+    /// message's `id:` line names them all.
+    sse: Vec<Option<SseEntry>>,
+    /// Set by [`Link::finish`]: the close sequence's last bytes are queued.
+    finished: bool,
 }
 
 /// A connection's write side. See the module docs.
@@ -261,6 +268,8 @@ impl Link {
                 slots: Vec::new(),
                 nsps: Vec::new(),
                 written: Vec::new(),
+                sse: Vec::new(),
+                finished: false,
             }),
             wake: Notify::new(),
             poll_wake: Notify::new(),
@@ -347,6 +356,18 @@ impl Link {
             return self.defer_locked(g, Out::Msg(b.clone()));
         }
         let framing = inner.framing;
+        if s.nsps.is_empty() && framing == Framing::Sse {
+            s.last = b.offset;
+            let entry = SseEntry {
+                offset: b.offset,
+                check: sse::epoch_check(&b.room, &b.epoch),
+            };
+            if let Some(e) = inner.sse.get_mut(slot as usize) {
+                *e = Some(entry);
+            }
+            let id = Chunk::plain(sse_id_line(&inner.sse));
+            return self.write_locked(g, [id, chunk(b.sse().clone(), Some(b))], true);
+        }
         if s.nsps.is_empty() {
             let Some(bytes) = b.native_for(framing) else {
                 // A Socket.IO slot whose namespaces are not set yet: the
@@ -597,6 +618,9 @@ impl Link {
             g.queued_bytes += c.bytes.len();
             g.queue.push_back(c);
         }
+        g.finished = true;
+        drop(g);
+        self.poll_wake.notify_waiters();
     }
 
     /// [`Link::flush`] for the close sequence: `Empty` once everything,
@@ -792,6 +816,72 @@ impl Link {
         }
     }
 
+    /// Server-Sent Events: takes every queued chunk for the response body
+    /// (and marks their deliveries written). Returns `None` once the link
+    /// is closed, [`Link::finish`] queued the final event, and everything
+    /// was taken: unlike [`Link::take_poll`], a close alone (a slow
+    /// consumer, cut by the fan-out) does not end the body before the
+    /// final event.
+    pub fn take_sse(&self) -> Option<Vec<Chunk>> {
+        {
+            let g = self.inner.lock();
+            if g.queue.is_empty() && g.closed.is_some() && g.finished {
+                return None;
+            }
+        }
+        self.take_poll().or_else(|| Some(Vec::new()))
+    }
+
+    /// Server-Sent Events: waits until [`Link::take_sse`] has something
+    /// to return (chunks, or the end).
+    pub async fn sse_ready(&self) {
+        let notified = self.poll_wake.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        {
+            let g = self.inner.lock();
+            if !g.queue.is_empty() || g.finished {
+                return;
+            }
+        }
+        notified.await;
+    }
+
+    /// Server-Sent Events: the stream's positions before anything is
+    /// written (what the client said it holds), one per room in order.
+    pub fn set_sse_positions(&self, positions: Vec<Option<SseEntry>>) {
+        self.inner.lock().sse = positions;
+    }
+
+    /// Server-Sent Events: writes `items` in order like [`Link::write`],
+    /// each first moving its room's position and, when asked, preceded by
+    /// the `id:` line of every room's position at that point.
+    ///
+    /// # Errors
+    /// As [`Link::write`].
+    pub fn write_sse(&self, items: impl IntoIterator<Item = SseItem>) -> Result<(), Closed> {
+        let mut g = self.inner.lock();
+        if let Some(c) = g.closed {
+            return Err(c);
+        }
+        let mut chunks = Vec::new();
+        for item in items {
+            if let Some((room, entry)) = item.position
+                && let Some(e) = g.sse.get_mut(room)
+            {
+                *e = entry;
+            }
+            if item.with_id {
+                chunks.push(Chunk::plain(sse_id_line(&g.sse)));
+            }
+            chunks.push(item.chunk);
+        }
+        match self.write_locked(g, chunks, false) {
+            Offer::Dropped => Err(self.closed().unwrap_or(Closed::Gone("error"))),
+            _ => Ok(()),
+        }
+    }
+
     /// Socket.IO: adds a namespace socket; returns its index.
     pub fn add_nsp(&self, name: Arc<str>, recovery: bool, log: SentLog) -> u16 {
         let mut g = self.inner.lock();
@@ -847,6 +937,27 @@ impl Link {
             .and_then(Option::as_ref)
             .map(|n| n.log.clone())
     }
+}
+
+/// One thing an SSE task writes (see [`Link::write_sse`]).
+#[derive(Debug)]
+pub struct SseItem {
+    /// The room (its index in the stream) whose position this write
+    /// moves, and the new position.
+    pub position: Option<(usize, Option<SseEntry>)>,
+    /// Whether an `id:` line goes first.
+    pub with_id: bool,
+    /// The event's bytes.
+    pub chunk: Chunk,
+}
+
+/// The `id:` line of a stream's positions.
+fn sse_id_line(positions: &[Option<SseEntry>]) -> Bytes {
+    let mut id = Vec::with_capacity(positions.len() * 12);
+    sse::encode_id(positions.iter().copied(), &mut id);
+    let mut line = Vec::with_capacity(id.len() + 5);
+    sse::write_id_line(&id, &mut line);
+    Bytes::from(line)
 }
 
 fn chunk(bytes: Bytes, done: Option<&Arc<Broadcast>>) -> Chunk {

@@ -39,6 +39,7 @@ fn main() -> std::io::Result<()> {
     room_patterns(&mut w)?;
     backend(&mut w)?;
     query_and_offset(&mut w)?;
+    sse_ids(&mut w)?;
     println!("wrote {} seed files under {}", w.count, w.seeds.display());
     Ok(())
 }
@@ -627,6 +628,28 @@ fn query_and_offset(w: &mut Writer) -> std::io::Result<()> {
         ("empty_epoch", "1  r"),
     ] {
         w.put("sio_offset", name, text)?;
+    }
+    Ok(())
+}
+
+/// `sse_id` inputs: a room-count byte, then the id.
+fn sse_ids(w: &mut Writer) -> std::io::Result<()> {
+    for (name, rooms, text) in [
+        ("one_room", 1u8, "15.1z141z3"),
+        ("three_rooms_one_empty", 3, "1f.2k3j9x--a.1bq0z"),
+        ("empty", 4, ""),
+        ("separators_only", 3, "--"),
+        ("max_values", 1, "3w5e11264sgsf.1z141z3"),
+        ("overflow_offset", 1, "3w5e11264sgsg.1"),
+        ("overflow_check", 1, "1.1z141z4"),
+        ("leading_zero", 1, "01.2"),
+        ("uppercase", 1, "A.2"),
+        ("count_mismatch", 2, "1.2"),
+        ("two_dots", 1, "1.2.3"),
+    ] {
+        let mut bytes = vec![rooms];
+        bytes.extend_from_slice(text.as_bytes());
+        w.put("sse_id", name, bytes)?;
     }
     Ok(())
 }

@@ -317,3 +317,58 @@ async fn quic_and_websocket_clients_on_two_gateways_get_the_same_ordered_message
         (1..=20).collect::<Vec<_>>()
     );
 }
+
+/// A WebTransport CONNECT to the gateway's `/wt` from `origin` (`None`: no
+/// `Origin` header, as a non-browser client sends).
+async fn webtransport_from(
+    gw: &GatewayProc,
+    origin: Option<&str>,
+) -> Result<Session, web_transport_quinn::ClientError> {
+    let client = web_transport_quinn::ClientBuilder::new()
+        .with_server_certificate_hashes(vec![gw.cert_hash().await])
+        .unwrap();
+    let url: url::Url = format!("https://localhost:{}/wt", gw.quic_addr().port())
+        .parse()
+        .unwrap();
+    let mut request = web_transport_quinn::proto::ConnectRequest::new(url);
+    if let Some(o) = origin {
+        request.headers.insert("origin", o.parse().unwrap());
+    }
+    client.connect(request).await
+}
+
+/// The origin policy of `/ws` holds for WebTransport too: a page from a
+/// foreign origin is refused at the CONNECT, a listed one and a
+/// non-browser client are served.
+#[tokio::test]
+async fn a_webtransport_connect_from_a_foreign_origin_is_refused() {
+    let gw = GatewayProc::start(&[
+        "--standalone",
+        "--demo-rate",
+        "0",
+        "--socketio-cors-origins",
+        "https://app.example",
+    ]);
+    assert!(
+        webtransport_from(&gw, Some("https://evil.example"))
+            .await
+            .is_err(),
+        "a foreign page's session was accepted"
+    );
+    assert!(
+        webtransport_from(&gw, Some("https://app.example"))
+            .await
+            .is_ok()
+    );
+    assert!(webtransport_from(&gw, None).await.is_ok());
+    let text = gw.metrics().await;
+    let failures = text
+        .lines()
+        .find(|l| {
+            l.starts_with("herald_gateway_quic_handshake_failures_total{")
+                && l.contains("stage=\"session\"")
+                && l.contains("transport=\"webtransport\"")
+        })
+        .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok());
+    assert!(failures >= Some(1.0), "refusal not counted: {failures:?}");
+}

@@ -38,6 +38,11 @@ pub const HERALD_METRICS: &[&str] = &[
     "herald_gateway_pending_http_refusals_total",
     "herald_gateway_pending_http_connections",
     "herald_gateway_presence_events_total",
+    "herald_gateway_quic_listener_up",
+    "herald_gateway_quic_handshake_failures_total",
+    "herald_gateway_quic_retries_total",
+    "herald_gateway_tls_reloads_total",
+    "herald_gateway_jwks_fetches_total",
     "herald_bus_invalid_frames_total",
     // Router.
     "herald_router_lag_seconds",

@@ -168,7 +168,9 @@ impl GatewayMetrics {
             }
         }
         metrics::counter!(names::QUIC_RETRIES).increment(0);
-        metrics::gauge!(names::QUIC_UP).set(0.0);
+        // `herald_gateway_quic_listener_up` is not registered here: only a
+        // gateway with a QUIC listener exports it, so "0" always means a
+        // configured listener that is not accepting.
     }
 
     /// `herald_gateway_quic_handshake_failures_total{transport,stage}`.

@@ -176,6 +176,12 @@ async fn handle(incoming: quinn::Incoming, state: Arc<AppState>, guard: InFlight
                         .await;
                     return Err(("webtransport", "session", "not /wt".to_owned()));
                 }
+                if !origin_allowed(&state.config.socketio.cors_origins, &request) {
+                    let _ = request
+                        .reject(web_transport_quinn::http::StatusCode::FORBIDDEN)
+                        .await;
+                    return Err(("webtransport", "session", "origin not allowed".to_owned()));
+                }
                 let query = request.url.query().map(str::to_owned);
                 let session = request
                     .ok()
@@ -208,4 +214,71 @@ async fn handle(incoming: quinn::Incoming, state: Arc<AppState>, guard: InFlight
         span,
     )
     .await;
+}
+
+/// Whether a WebTransport CONNECT passes the origin policy of every
+/// browser transport (`crate::http::origin`): no `Origin` (a non-browser
+/// client), the gateway's own origin (the CONNECT's authority, whatever the
+/// scheme: a page served over `http://127.0.0.1:8080` opens
+/// `https://127.0.0.1:8080/wt`), or one `--socketio-cors-origins` allows. A
+/// refused CONNECT gets 403, so a foreign page cannot open a session that
+/// rides the user's cookies or tokens.
+fn origin_allowed(
+    origins: &[String],
+    request: &web_transport_quinn::proto::ConnectRequest,
+) -> bool {
+    use axum::http::{HeaderMap, HeaderValue, header};
+    let mut headers = HeaderMap::new();
+    if let Some(o) = request.headers.get(header::ORIGIN) {
+        headers.insert(header::ORIGIN, o.clone());
+    }
+    if let Some(host) = request.url.host_str() {
+        let authority = match request.url.port() {
+            Some(p) => format!("{host}:{p}"),
+            None => host.to_owned(),
+        };
+        if let Ok(v) = HeaderValue::from_str(&authority) {
+            headers.insert(header::HOST, v);
+        }
+    }
+    crate::http::origin::upgrade_allowed(origins, &headers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connect(origin: Option<&str>) -> web_transport_quinn::proto::ConnectRequest {
+        let url = url::Url::parse("https://127.0.0.1:8080/wt").unwrap();
+        let mut r = web_transport_quinn::proto::ConnectRequest::new(url);
+        if let Some(o) = origin {
+            r.headers
+                .insert(axum::http::header::ORIGIN, o.parse().unwrap());
+        }
+        r
+    }
+
+    #[test]
+    fn a_connect_from_a_foreign_page_is_refused_unless_listed() {
+        let only = vec!["https://app.example".to_owned()];
+        assert!(
+            origin_allowed(&only, &connect(None)),
+            "no Origin: not a browser"
+        );
+        assert!(
+            origin_allowed(&only, &connect(Some("http://127.0.0.1:8080"))),
+            "the gateway's own page"
+        );
+        assert!(origin_allowed(&only, &connect(Some("https://app.example"))));
+        assert!(!origin_allowed(
+            &only,
+            &connect(Some("https://evil.example"))
+        ));
+        assert!(!origin_allowed(
+            &only,
+            &connect(Some("http://127.0.0.1:9999"))
+        ));
+        let any = vec!["*".to_owned()];
+        assert!(origin_allowed(&any, &connect(Some("https://evil.example"))));
+    }
 }

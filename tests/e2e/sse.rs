@@ -57,13 +57,36 @@ async fn publish_n(gw: &GatewayProc, room: &str, n: usize) {
 async fn curl_gets_the_snapshot_and_live_events_with_ids() {
     let gw = standalone(&[]);
     gw.publish("lobby", "tick", json!({ "n": 1 })).await;
-    let child = std::process::Command::new("curl")
-        .args(["-N", "-s", "--max-time", "3", &url(&gw, "room=lobby")])
+    let mut child = std::process::Command::new("curl")
+        .args(["-N", "-s", "--max-time", "20", &url(&gw, "room=lobby")])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("curl");
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    // Publish the live one only once curl's stream is open.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while gw
+        .metric("herald_gateway_connections", "transport=\"sse\"")
+        .await
+        != Some(1.0)
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "curl never connected"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     gw.publish("lobby", "tick", json!({ "n": 2 })).await;
+    // Both messages handed to the response, then a moment for curl.
+    while gw
+        .metric("herald_gateway_messages_delivered_total", "")
+        .await
+        < Some(2.0)
+    {
+        assert!(tokio::time::Instant::now() < deadline, "not delivered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let _ = child.kill();
     let out = tokio::task::spawn_blocking(move || child.wait_with_output())
         .await
         .expect("join")

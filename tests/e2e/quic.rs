@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use herald_protocol::native::{ClientFrame, Format, ServerFrame};
-use herald_protocol::stream::Kind;
+use herald_protocol::stream::{self, Kind};
 use herald_protocol::{Position, RoomName};
 use herald_tests::gateway::GatewayProc;
 use herald_tests::quic::{self, Flavor, QuicClient};
@@ -371,4 +371,32 @@ async fn a_webtransport_connect_from_a_foreign_origin_is_refused() {
         })
         .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok());
     assert!(failures >= Some(1.0), "refusal not counted: {failures:?}");
+}
+
+/// A session is one stream: a second stream on the same connection, raw
+/// or WebTransport, is reset with 4006 (protocol violation), and the
+/// session's own stream goes on being served.
+#[tokio::test]
+async fn a_second_stream_is_reset_and_the_session_goes_on() {
+    let gw = GatewayProc::start(&["--standalone", "--demo-rate", "0"]);
+    for flavor in [Flavor::Raw, Flavor::WebTransport] {
+        let (mut c, _) = QuicClient::connect(flavor, gw.quic_addr(), gw.cert_hash().await).await;
+        let (mut send, mut recv) = c.session.open_bi().await.unwrap();
+        // A raw stream reaches the gateway with its first bytes.
+        let _ = send
+            .write_all(&stream::encode(Kind::Json, b"{\"op\":\"ping\"}"))
+            .await;
+        let read = tokio::time::timeout(Duration::from_secs(5), recv.read_chunk(1024, true))
+            .await
+            .expect("the second stream is answered within 5 s");
+        assert!(
+            matches!(read, Err(web_transport_quinn::ReadError::Reset(4006))),
+            "{flavor:?}: {read:?}"
+        );
+        c.send(&ClientFrame::Ping { id: Some(7) }).await;
+        assert!(
+            matches!(c.next_frame().await, ServerFrame::Pong { id: Some(7) }),
+            "{flavor:?}: the session is still served"
+        );
+    }
 }

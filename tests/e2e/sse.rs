@@ -291,6 +291,9 @@ async fn a_client_that_stops_reading_is_cut_off_and_another_keeps_receiving() {
         "2000000",
         "--history-size",
         "10",
+        // The slow client reads again only after the fast one is done.
+        "--sse-final-grace-ms",
+        "600000",
     ]);
     let mut slow = open(&gw, "room=big").await;
     expect(&mut slow, "subscribed", "big").await;
@@ -365,4 +368,63 @@ async fn sigterm_ends_streams_with_the_shutdown_event() {
     assert_eq!(c.next_item(Duration::from_secs(5)).await, None);
     assert!(c.ended);
     assert_eq!(gw.proc.wait_exit(Duration::from_secs(6)), Some(0));
+}
+
+/// A client that stopped reading and never reads again holds no socket:
+/// after `--sse-final-grace-ms` the gateway drops the connection, so the
+/// stream ends without its final event when the client reads at last.
+/// (Without the drop, the gateway would keep the socket until the client
+/// read, and the client would still get the `disconnect` event.)
+#[tokio::test]
+async fn a_stalled_client_that_never_reads_again_is_dropped_after_the_grace() {
+    let gw = standalone(&[
+        "--outbox-max-messages",
+        "400",
+        "--outbox-max-bytes",
+        "2000000",
+        "--history-size",
+        "10",
+        "--sse-final-grace-ms",
+        "300",
+    ]);
+    let mut slow = open(&gw, "room=big").await;
+    expect(&mut slow, "subscribed", "big").await;
+    let blob = "x".repeat(8000);
+    let client = reqwest::Client::new();
+    for _ in 0..16 {
+        let messages: Vec<Value> = (0..100)
+            .map(|_| json!({ "room": "big", "event": "blob", "data": blob }))
+            .collect();
+        let resp = client
+            .post(format!("{}/api/publish/batch", gw.admin_url()))
+            .json(&json!({ "messages": messages }))
+            .send()
+            .await
+            .expect("batch");
+        assert!(resp.status().is_success(), "{}", resp.status());
+    }
+    let mut cut = false;
+    for _ in 0..100 {
+        if gw
+            .metric("herald_gateway_slow_consumer_disconnects_total", "")
+            .await
+            >= Some(1.0)
+        {
+            cut = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(cut, "the stalled client was cut off");
+    // Well past the grace, read what the kernel still holds.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut events = Vec::new();
+    while let Some(e) = slow.next_event(Duration::from_secs(10)).await {
+        events.push(e.event);
+    }
+    assert!(slow.ended, "the stream ended");
+    assert!(
+        !events.iter().any(|e| e == "disconnect"),
+        "the final event came: the connection was kept open for it"
+    );
 }

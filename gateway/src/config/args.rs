@@ -241,6 +241,10 @@ pub struct GatewayArgs {
     #[arg(long, env = "HERALD_SSE_HEARTBEAT_MS", default_value_t = 15_000)]
     pub sse_heartbeat_ms: u64,
 
+    /// Milliseconds a Server-Sent Events stream that the gateway ended (a slow consumer cut off, a drain) waits for its client to take the final events before the connection is dropped, so a client that stopped reading holds no socket (1 to 600000).
+    #[arg(long, env = "HERALD_SSE_FINAL_GRACE_MS", default_value_t = 5_000)]
+    pub sse_final_grace_ms: u64,
+
     /// Let clients publish to rooms (op "publish").
     #[arg(long, env = "HERALD_ALLOW_CLIENT_PUBLISH")]
     #[serde(default)]
@@ -609,6 +613,7 @@ impl GatewayArgs {
             ),
             ("--presence-max-members", self.presence_max_members),
             ("--sse-heartbeat-ms", self.sse_heartbeat_ms as usize),
+            ("--sse-final-grace-ms", self.sse_final_grace_ms as usize),
         ] {
             if value == 0 {
                 return Err(invalid(name, "must be at least 1"));
@@ -634,6 +639,11 @@ impl GatewayArgs {
             (
                 "--sse-heartbeat-ms",
                 self.sse_heartbeat_ms as usize,
+                600_000,
+            ),
+            (
+                "--sse-final-grace-ms",
+                self.sse_final_grace_ms as usize,
                 600_000,
             ),
         ] {
@@ -788,6 +798,7 @@ impl GatewayArgs {
             heartbeat_interval: Duration::from_millis(self.heartbeat_interval_ms),
             heartbeat_timeout: Duration::from_millis(self.heartbeat_timeout_ms),
             sse_heartbeat: Duration::from_millis(self.sse_heartbeat_ms),
+            sse_final_grace: Duration::from_millis(self.sse_final_grace_ms),
             snapshot_depth: self.snapshot_depth,
             allow_client_publish: self.allow_client_publish,
             demo_rate: if self.standalone { self.demo_rate } else { 0.0 },

@@ -53,6 +53,9 @@ pub struct Config {
     pub heartbeat_timeout: Duration,
     /// Interval of the `: ping` comments on Server-Sent Events streams.
     pub sse_heartbeat: Duration,
+    /// How long a stream the gateway ended waits for its client to take
+    /// the final events before the connection is dropped.
+    pub sse_final_grace: Duration,
     /// Messages sent to a new subscriber as the room's current state.
     pub snapshot_depth: usize,
     /// Whether clients may publish.

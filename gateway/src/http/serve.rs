@@ -20,10 +20,19 @@ use crate::tls::handshake::{self, HANDSHAKE_TIMEOUT};
 /// How long a client may take to send request headers.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Serves one HTTP/1 connection on `$io` until it ends or `$stop` fires
-/// (then finishes in-flight requests, for at most 5 s).
+/// A handle on the HTTP connection a request came on, in every request's
+/// extensions: cancelling it drops the connection at once, socket and all.
+/// A streaming response whose client stopped reading (an SSE stream cut
+/// off as a slow consumer) uses it, because hyper cannot end a response
+/// whose bytes the socket will not take.
+#[derive(Debug, Clone)]
+pub struct ConnAbort(pub CancellationToken);
+
+/// Serves one HTTP/1 connection on `$io` until it ends, `$abort` fires
+/// (then drops it), or `$stop` fires (then finishes in-flight requests,
+/// for at most 5 s).
 macro_rules! serve_http {
-    ($io:expr, $service:expr, $stop:expr) => {{
+    ($io:expr, $service:expr, $stop:expr, $abort:expr) => {{
         let conn = http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(HEADER_TIMEOUT)
@@ -32,6 +41,7 @@ macro_rules! serve_http {
         tokio::pin!(conn);
         tokio::select! {
             _ = conn.as_mut() => {}
+            () = $abort.cancelled() => {}
             () = $stop.cancelled() => {
                 conn.as_mut().graceful_shutdown();
                 let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
@@ -83,12 +93,15 @@ pub async fn serve(
         // Every request knows its peer (the connect proxy passes it on);
         // the first one ends the connection's pending time.
         let first = slot.clone();
+        let abort = CancellationToken::new();
+        let abort_handle = ConnAbort(abort.clone());
         let service = TowerToHyperService::new(app.clone().map_request(
             move |mut req: hyper::Request<hyper::body::Incoming>| {
                 if let Some(slot) = &first {
                     slot.release();
                 }
                 req.extensions_mut().insert(PeerAddr(peer));
+                req.extensions_mut().insert(abort_handle.clone());
                 req
             },
         ));
@@ -98,7 +111,7 @@ pub async fn serve(
             // Released when the connection ends, if no request did it first.
             let _slot = slot;
             let Some(acceptor) = tls else {
-                serve_http!(stream, service, stop);
+                serve_http!(stream, service, stop, abort);
                 return;
             };
             let accepted = tokio::select! {
@@ -106,7 +119,7 @@ pub async fn serve(
                 () = stop.cancelled() => return,
             };
             match accepted {
-                Ok(tls_stream) => serve_http!(tls_stream, service, stop),
+                Ok(tls_stream) => serve_http!(tls_stream, service, stop, abort),
                 Err(e) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
             }
         });

@@ -88,6 +88,10 @@ fn denied(state: &AppState, d: &Denied) -> SseError {
 async fn open(state: Arc<AppState>, req: Request, session: String) -> Result<Response, SseError> {
     let headers = req.headers();
     let peer = req.extensions().get::<PeerAddr>().copied();
+    let req_abort = req
+        .extensions()
+        .get::<crate::http::serve::ConnAbort>()
+        .map(|a| a.0.clone());
     if let Some(p) = peer {
         span::record_peer(p.0);
     }
@@ -201,6 +205,7 @@ async fn open(state: Arc<AppState>, req: Request, session: String) -> Result<Res
     tracing::debug!(rooms = rooms.len(), "sse stream open");
 
     let start = session::Start {
+        abort: req_abort,
         link: link.clone(),
         subs,
         stream,

@@ -6,6 +6,7 @@
 use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use herald_protocol::native::CloseCode;
@@ -40,6 +41,9 @@ impl Drop for Registered {
 
 /// What the route hands the task.
 pub struct Start {
+    /// Drops the HTTP connection (`crate::http::serve::ConnAbort`): for a
+    /// stream whose last events the client never reads.
+    pub abort: Option<tokio_util::sync::CancellationToken>,
     /// The write side the body reads.
     pub link: Arc<Link>,
     /// The joined rooms.
@@ -74,6 +78,7 @@ async fn until(timer: &mut Option<(Pin<Box<Sleep>>, CloseCode)>) -> CloseCode {
 /// Runs the stream until the client goes away or the gateway ends it.
 pub async fn run(state: Arc<AppState>, start: Start) {
     let Start {
+        abort,
         link,
         mut subs,
         mut stream,
@@ -149,4 +154,17 @@ pub async fn run(state: Arc<AppState>, start: Start) {
     link.take_written(&mut written);
     accounting::written(hub.metrics(), &written);
     drop(permit);
+    // A client that stopped reading never takes the final event, and hyper
+    // cannot end a response the socket will not take: after a grace, drop
+    // the connection, so a stalled reader holds no socket.
+    let Some(abort) = abort else { return };
+    let grace = Instant::now() + state.config.sse_final_grace;
+    while link.has_queued() {
+        if Instant::now() >= grace {
+            tracing::debug!("final event not taken; connection dropped");
+            abort.cancel();
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

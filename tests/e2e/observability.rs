@@ -307,7 +307,10 @@ async fn a_real_prometheus_sees_connections_come_and_go() {
 
 /// The gateway series [`counters_and_histograms_count_each_delivery`] watches.
 const DELIVERY_SERIES: [(&str, &str); 6] = [
-    ("herald_gateway_messages_delivered_total", ""),
+    (
+        "herald_gateway_messages_delivered_total",
+        "transport=\"ws\"",
+    ),
     ("herald_gateway_fanout_seconds_count", ""),
     ("herald_gateway_publishes_total", "source=\"api\""),
     ("herald_gateway_publishes_total", "source=\"client\""),

@@ -49,10 +49,11 @@ async fn seed_client(mode: &str) {
         "{label} counted"
     );
     assert!(
-        gw.metric("herald_gateway_messages_delivered_total", "")
+        gw.metric("herald_gateway_messages_delivered_total", &label)
             .await
             .unwrap_or(0.0)
-            >= 6.0
+            >= 6.0,
+        "deliveries counted under {label}"
     );
 }
 

@@ -78,7 +78,10 @@ async fn curl_gets_the_snapshot_and_live_events_with_ids() {
     gw.publish("lobby", "tick", json!({ "n": 2 })).await;
     // Both messages handed to the response, then a moment for curl.
     while gw
-        .metric("herald_gateway_messages_delivered_total", "")
+        .metric(
+            "herald_gateway_messages_delivered_total",
+            "transport=\"sse\"",
+        )
         .await
         < Some(2.0)
     {

@@ -89,6 +89,23 @@ async fn snapshot_then_ordered_updates(t: Transport, gw: &GatewayProc) {
         "{t:?}: every update in order"
     );
     assert_eq!(live[16].2, json!({ "n": 20 }));
+    let label = format!("transport=\"{}\"", t.label());
+    // Counted once the gateway's write returned, which may be just after
+    // the client read it.
+    let mut delivered = None;
+    for _ in 0..40 {
+        delivered = gw
+            .metric("herald_gateway_messages_delivered_total", &label)
+            .await;
+        if delivered >= Some(19.0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        delivered >= Some(19.0),
+        "{t:?}: 2 snapshot and 17 live deliveries counted under {label}: {delivered:?}"
+    );
 }
 
 async fn recovery_with_since(t: Transport, gw: &GatewayProc) {

@@ -150,12 +150,14 @@ fn write_part(room: &Room, part: usize, b: &Arc<Broadcast>, metrics: &GatewayMet
     };
     let p = p.lock();
     b.add_pending(p.members.len());
-    let mut written = 0u64;
+    let mut written = [0u64; crate::metrics::TRANSPORTS.len()];
     let mut settled = 0usize;
     for m in &p.members {
         match m.link.offer(m.slot, b) {
             Offer::Written => {
-                written += 1;
+                if let Some(w) = written.get_mut(usize::from(m.link.transport())) {
+                    *w += 1;
+                }
                 settled += 1;
             }
             Offer::Skipped | Offer::Dropped => settled += 1,
@@ -164,8 +166,10 @@ fn write_part(room: &Room, part: usize, b: &Arc<Broadcast>, metrics: &GatewayMet
         }
     }
     drop(p);
-    if written > 0 {
-        metrics.delivered.increment(written);
+    for (t, &n) in written.iter().enumerate() {
+        if n > 0 {
+            metrics.count_delivered(t as crate::metrics::TransportIdx, n);
+        }
     }
     accounting::done(metrics, b, settled + 1);
 }

@@ -394,7 +394,7 @@ impl Subscriptions {
     /// delivered here, as it is handed to the connection: it completes no
     /// fan-out, so no write accounts for it later.
     fn emit_history(&self, m: &Arc<Broadcast>, emit: &mut Vec<Emit>) {
-        self.hub.metrics().delivered.increment(1);
+        self.hub.metrics().count_delivered(self.link.transport(), 1);
         emit.push(Emit::Message {
             b: m.clone(),
             live: false,

@@ -14,7 +14,7 @@ use herald_protocol::native::{CloseCode, ErrorCode};
 use metrics::{Counter, Gauge, Histogram};
 
 /// Every `transport` label value.
-pub const TRANSPORTS: &[&str] = &[
+pub const TRANSPORTS: [&str; 6] = [
     "ws",
     "socketio_ws",
     "socketio_polling",
@@ -22,6 +22,40 @@ pub const TRANSPORTS: &[&str] = &[
     "quic",
     "sse",
 ];
+
+/// A transport as its index in [`TRANSPORTS`]: what a link carries, so a
+/// delivery is counted under its transport without a label lookup.
+pub type TransportIdx = u8;
+
+/// The index of `label` in [`TRANSPORTS`].
+///
+/// # Panics
+/// On a label outside the list: labels are fixed values.
+pub const fn transport_idx(label: &str) -> TransportIdx {
+    let mut i = 0;
+    while i < TRANSPORTS.len() {
+        if const_eq(TRANSPORTS[i], label) {
+            return i as TransportIdx;
+        }
+        i += 1;
+    }
+    panic!("not a transport label");
+}
+
+const fn const_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
 
 /// Disconnect reasons that are not close codes.
 pub const GONE_REASONS: &[&str] = &["client_closed", "error"];
@@ -57,8 +91,9 @@ pub const CLIENT_ERROR_CODES: &str = "the error-code names, `invalid_namespace`,
 
 /// The gateway's metric handles.
 pub struct GatewayMetrics {
-    /// `herald_gateway_messages_delivered_total`.
-    pub delivered: Counter,
+    /// `herald_gateway_messages_delivered_total{transport}`, by
+    /// [`TransportIdx`].
+    pub delivered: [Counter; TRANSPORTS.len()],
     /// `herald_gateway_slow_consumer_disconnects_total`.
     pub slow_consumers: Counter,
     /// `herald_gateway_fanout_seconds`.
@@ -96,11 +131,18 @@ pub const QUIC_FAILURE_STAGES: [&str; 2] = ["handshake", "session"];
 pub const BACKEND_KINDS: [&str; 2] = ["connect", "event"];
 
 impl GatewayMetrics {
+    /// Counts `n` deliveries written on transport `t`.
+    pub fn count_delivered(&self, t: TransportIdx, n: u64) {
+        if let Some(c) = self.delivered.get(usize::from(t)) {
+            c.increment(n);
+        }
+    }
+
     /// Handles registered with the installed recorder, or no-ops.
     pub fn new(enabled: bool) -> Self {
         if !enabled {
             return Self {
-                delivered: Counter::noop(),
+                delivered: std::array::from_fn(|_| Counter::noop()),
                 slow_consumers: Counter::noop(),
                 fanout: Histogram::noop(),
                 bus_lag: Histogram::noop(),
@@ -116,7 +158,8 @@ impl GatewayMetrics {
         }
         Self::register_series();
         Self {
-            delivered: metrics::counter!(names::MESSAGES_DELIVERED),
+            delivered: TRANSPORTS
+                .map(|t| metrics::counter!(names::MESSAGES_DELIVERED, "transport" => t)),
             slow_consumers: metrics::counter!(names::SLOW_CONSUMERS),
             fanout: metrics::histogram!(names::FANOUT_SECONDS),
             bus_lag: metrics::histogram!(names::BUS_LAG_SECONDS),
@@ -133,7 +176,7 @@ impl GatewayMetrics {
 
     /// Registers every labelled series at 0 (see the module docs).
     fn register_series() {
-        for t in TRANSPORTS {
+        for t in &TRANSPORTS {
             metrics::gauge!(names::CONNECTIONS, "transport" => *t).increment(0.0);
             metrics::counter!(names::CONNECTIONS_ACCEPTED, "transport" => *t).increment(0);
         }

@@ -188,7 +188,7 @@ pub async fn run(sock: Socket, leftover: Vec<u8>, state: Arc<AppState>, start: S
             }
         };
         link.take_written(&mut written);
-        accounting::written(hub.metrics(), &written);
+        accounting::written(hub.metrics(), link.transport(), &written);
         written.clear();
         if let Some(end) = end {
             break end;
@@ -213,7 +213,7 @@ pub async fn run(sock: Socket, leftover: Vec<u8>, state: Arc<AppState>, start: S
         End::Gone(reason) => tracing::debug!(reason, "gone"),
     }
     link.take_written(&mut written);
-    accounting::written(hub.metrics(), &written);
+    accounting::written(hub.metrics(), link.transport(), &written);
 }
 
 /// Handles one client WebSocket message: a native frame goes to [`Conn`],

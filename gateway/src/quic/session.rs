@@ -143,8 +143,8 @@ pub async fn run(
         Ok(access) => {
             drive(
                 &session,
-                send,
-                recv,
+                (send, recv),
+                transport,
                 format,
                 session_id,
                 Box::new(access),
@@ -187,8 +187,8 @@ async fn refuse(session: &Session, format: Format, code: CloseCode) {
 /// The session loop on its stream.
 async fn drive(
     session: &Session,
-    send: SendStream,
-    mut recv: RecvStream,
+    (send, mut recv): (SendStream, RecvStream),
+    transport: &'static str,
     format: Format,
     session_id: String,
     access: Box<crate::auth::Access>,
@@ -202,6 +202,7 @@ async fn drive(
         state.link_limits(),
         hub.metrics().clone(),
     );
+    link.set_transport(crate::metrics::transport_idx(transport));
     let conn_id = hub.register(access.user().map(str::to_owned), link.clone());
     let mut timer = arm(&access);
     let mut conn = Conn::new(state, &link, conn_id, access, NativeWire::Stream, format);
@@ -279,7 +280,7 @@ async fn drive(
             }
         };
         link.take_written(&mut written);
-        accounting::written(hub.metrics(), &written);
+        accounting::written(hub.metrics(), link.transport(), &written);
         written.clear();
         if let Some(end) = end {
             break end;
@@ -308,7 +309,7 @@ async fn drive(
         End::Gone(reason) => tracing::debug!(reason, "gone"),
     }
     link.take_written(&mut written);
-    accounting::written(hub.metrics(), &written);
+    accounting::written(hub.metrics(), link.transport(), &written);
 }
 
 /// Applies every whole frame the decoder holds.

@@ -301,7 +301,7 @@ async fn run_inner(
             sockets.settle();
         }
         link.take_written(&mut written);
-        accounting::written(app.hub.metrics(), &written);
+        accounting::written(app.hub.metrics(), link.transport(), &written);
         written.clear();
     }
 
@@ -391,7 +391,7 @@ async fn run_inner(
     }
     sio.upgraded.remove(&sid);
     link.take_written(&mut written);
-    accounting::written(app.hub.metrics(), &written);
+    accounting::written(app.hub.metrics(), link.transport(), &written);
     drop(permit);
 }
 

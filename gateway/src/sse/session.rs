@@ -126,7 +126,7 @@ pub async fn run(state: Arc<AppState>, start: Start) {
             }
         };
         link.take_written(&mut written);
-        accounting::written(hub.metrics(), &written);
+        accounting::written(hub.metrics(), link.transport(), &written);
         written.clear();
         if let Some(end) = end {
             break end;
@@ -152,7 +152,7 @@ pub async fn run(state: Arc<AppState>, start: Start) {
         }
     }
     link.take_written(&mut written);
-    accounting::written(hub.metrics(), &written);
+    accounting::written(hub.metrics(), link.transport(), &written);
     drop(permit);
     // A client that stopped reading never takes the final event, and hyper
     // cannot end a response the socket will not take: after a grace, drop

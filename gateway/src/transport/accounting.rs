@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use super::frames::Broadcast;
-use crate::metrics::GatewayMetrics;
+use crate::metrics::{GatewayMetrics, TransportIdx};
 
 /// `n` subscribers of `b` were handled (written, skipped or dropped);
 /// records the fan-out once the last one is.
@@ -22,12 +22,13 @@ pub fn done(metrics: &GatewayMetrics, b: &Broadcast, n: usize) {
     }
 }
 
-/// Live deliveries written by a connection: counted and completed.
-pub fn written(metrics: &GatewayMetrics, list: &[Arc<Broadcast>]) {
+/// Live deliveries written by a connection on transport `t`: counted and
+/// completed.
+pub fn written(metrics: &GatewayMetrics, t: TransportIdx, list: &[Arc<Broadcast>]) {
     if list.is_empty() {
         return;
     }
-    metrics.delivered.increment(list.len() as u64);
+    metrics.count_delivered(t, list.len() as u64);
     for b in list {
         done(metrics, b, 1);
     }

@@ -37,6 +37,20 @@ pub enum Framing {
 }
 
 impl Framing {
+    /// The transport a connection with this framing is counted under
+    /// (`crate::metrics::TRANSPORTS`). A stream framing is counted as raw
+    /// QUIC unless its session says WebTransport (`Link::set_transport`).
+    pub const fn transport(self) -> crate::metrics::TransportIdx {
+        use crate::metrics::transport_idx;
+        match self {
+            Self::WsNative(_) => transport_idx("ws"),
+            Self::WsSocketIo => transport_idx("socketio_ws"),
+            Self::PollSocketIo => transport_idx("socketio_polling"),
+            Self::StreamNative(_) => transport_idx("quic"),
+            Self::Sse => transport_idx("sse"),
+        }
+    }
+
     /// Whether every chunk on this wire is already a whole frame written
     /// to a socket by the link (else an HTTP request takes the chunks).
     pub fn is_framed(self) -> bool {

@@ -22,6 +22,7 @@
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use bytes::Bytes;
 use herald_bus::ask::Ask;
@@ -209,6 +210,9 @@ pub struct Link {
     metrics: Arc<GatewayMetrics>,
     /// The session id clients see (answers to asks carry it).
     sid: Arc<str>,
+    /// The transport its deliveries are counted under
+    /// (`crate::metrics::TRANSPORTS`).
+    transport: AtomicU8,
 }
 
 impl Inner {
@@ -276,7 +280,19 @@ impl Link {
             limits,
             metrics,
             sid,
+            transport: AtomicU8::new(framing.transport()),
         })
+    }
+
+    /// The transport this link's deliveries are counted under.
+    pub fn transport(&self) -> crate::metrics::TransportIdx {
+        self.transport.load(Ordering::Relaxed)
+    }
+
+    /// Counts this link's deliveries under `t` (a WebTransport session,
+    /// whose framing is that of raw QUIC).
+    pub fn set_transport(&self, t: crate::metrics::TransportIdx) {
+        self.transport.store(t, Ordering::Relaxed);
     }
 
     /// The notification the connection task waits on.
@@ -635,7 +651,13 @@ impl Link {
     /// Switches the message encoding (a native client that changed from
     /// text to binary frames gets MessagePack from then on).
     pub fn set_framing(&self, framing: Framing) {
-        self.inner.lock().framing = framing;
+        let mut g = self.inner.lock();
+        // A new wire (a polling session upgraded to a WebSocket) is a new
+        // transport; a stream that changes its format is not.
+        if std::mem::discriminant(&g.framing) != std::mem::discriminant(&framing) {
+            self.transport.store(framing.transport(), Ordering::Relaxed);
+        }
+        g.framing = framing;
     }
 
     /// Takes every queued packet for a polling GET (and marks their

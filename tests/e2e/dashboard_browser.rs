@@ -64,12 +64,18 @@ fn transport_results(stdout: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// Runs `transport-browser.mjs` for `specs` and checks each result line.
+/// Runs `transport-browser.mjs` for `specs` against a standalone demo
+/// gateway and checks each result line.
 fn check_transports(specs: &[&str]) -> Vec<serde_json::Value> {
-    let gw = demo_gateway();
+    check_transports_on(&demo_gateway(), specs)
+}
+
+/// Runs `transport-browser.mjs` for `specs` against `gw` and checks each
+/// result line.
+fn check_transports_on(gw: &GatewayProc, specs: &[&str]) -> Vec<serde_json::Value> {
     let mut args = vec![format!("http://{}/", gw.client), gw.admin_url()];
     args.extend(specs.iter().map(|s| s.to_string()));
-    let stdout = run_node(&gw, "transport-browser.mjs", &args);
+    let stdout = run_node(gw, "transport-browser.mjs", &args);
     let results = transport_results(&stdout);
     assert_eq!(results.len(), specs.len(), "{stdout}");
     for (spec, r) in specs.iter().zip(&results) {
@@ -111,4 +117,20 @@ fn the_dashboard_shows_and_uses_each_forced_transport() {
 #[test]
 fn chromium_picks_webtransport_by_default_on_localhost() {
     check_transports(&["auto=webtransport"]);
+}
+
+/// A gateway without its QUIC listener: WebTransport fails, herald.js falls
+/// back to WebSocket for the page load, and the status says so.
+#[test]
+fn chromium_falls_back_to_websocket_when_webtransport_fails() {
+    let gw = GatewayProc::start(&["--standalone", "--demo-rate", "4", "--quic-listen", "off"]);
+    let r = check_transports_on(&gw, &["fallback=websocket"]);
+    assert_eq!(r[0]["label"], "Connected · WebSocket", "{}", r[0]);
+    assert!(
+        r[0]["fallback"]
+            .as_str()
+            .is_some_and(|f| f.contains("WebTransport")),
+        "{}",
+        r[0]
+    );
 }

@@ -3,14 +3,17 @@
 //   node tests/js/transport-browser.mjs http://127.0.0.1:8080/ http://127.0.0.1:9090 SPEC...
 //
 // SPEC is `webtransport`, `websocket` or `sse` (the page is loaded with
-// `?transport=SPEC`), or `auto=EXPECTED` (loaded without `?transport=`;
-// herald.js must pick EXPECTED). For each SPEC, in order, one page of a
+// `?transport=SPEC`), `auto=EXPECTED` (loaded without `?transport=`;
+// herald.js must pick EXPECTED), or `fallback=websocket` (without
+// `?transport=`: WebTransport must fail and herald.js fall back to
+// WebSocket, the status saying why). For each SPEC, in order, one page of a
 // headless Chromium (Debian's /usr/bin/chromium, or $CHROMIUM; a fresh
 // profile, no certificate flags: WebTransport trusts the standalone
 // gateway's certificate by the hash herald.js fetches) waits, each step
 // bounded by $TIMEOUT_MS (default 20000), until:
 //   1. #status is connected, its label reads "Connected · <name>" and
-//      data-transport is the expected transport, with no fallback;
+//      data-transport is the expected transport, with no fallback (with
+//      one, for `fallback=`);
 //   2. the sales section shows a snapshot, then a live update;
 //   3. while the page is open, the gateway's /metrics (admin listener, the
 //      second argument) counts at least one connection of that transport:
@@ -75,17 +78,23 @@ function pageState() {
 
 async function checkOne(context, spec, problems) {
   const [mode, expectedAuto] = spec.split('=');
-  const auto = mode === 'auto';
+  const fellBack = mode === 'fallback';
+  const auto = mode === 'auto' || fellBack;
   const expected = auto ? expectedAuto : mode;
   if (!NAMES[expected]) throw new Error(`unknown spec ${spec}`);
   const url = new URL(pageBase);
   if (!auto) url.searchParams.set('transport', expected);
   const page = await context.newPage();
+  // A failing WebTransport is what `fallback=` checks: the browser's own
+  // console lines about it (the 404 hash, the failed session) are expected.
+  const expectedNoise = (text) => fellBack && (/\/wt\b/.test(text) || /status of 404/.test(text));
   page.on('pageerror', (e) => problems.push(`${spec}: uncaught page error: ${e.message}`));
   page.on('console', (m) => {
-    if (m.type() === 'error') problems.push(`${spec}: console error: ${m.text()}`);
+    if (m.type() === 'error' && !expectedNoise(m.text())) problems.push(`${spec}: console error: ${m.text()}`);
   });
-  page.on('requestfailed', (r) => problems.push(`${spec}: request failed: ${r.url()} (${r.failure()?.errorText})`));
+  page.on('requestfailed', (r) => {
+    if (!expectedNoise(r.url())) problems.push(`${spec}: request failed: ${r.url()} (${r.failure()?.errorText})`);
+  });
   const step = async (what, fn, arg) => {
     try {
       return await page.waitForFunction(fn, arg, { timeout: timeoutMs, polling: 100 });
@@ -100,7 +109,7 @@ async function checkOne(context, spec, problems) {
     if (!resp || !resp.ok()) throw new Error(`GET ${url} answered ${resp ? resp.status() : 'nothing'}`);
     await step('#status connected', () => document.querySelector('#status')?.dataset.state === 'connected');
     const state = await page.evaluate(pageState);
-    if (state.transport !== expected || state.label !== `Connected · ${NAMES[expected]}` || state.fallback) {
+    if (state.transport !== expected || state.label !== `Connected · ${NAMES[expected]}` || !!state.fallback !== fellBack) {
       throw new Error(`${spec}: expected ${expected}, page shows ${JSON.stringify(state)}`);
     }
     await step('a sales snapshot', () => Number(document.querySelector('#sales').dataset.offset) > 0);
@@ -117,7 +126,7 @@ async function checkOne(context, spec, problems) {
     }
     const after = await page.evaluate(pageState);
     if (after.heraldTransport !== expected) throw new Error(`${spec}: herald switched to ${after.heraldTransport}`);
-    return { spec, ok: true, transport: expected, label: after.label, connections, snapshot_offset: snapshot, sales: after.sales, elapsed_ms: Date.now() - started };
+    return { spec, ok: true, transport: expected, label: after.label, fallback: after.fallback || null, connections, snapshot_offset: snapshot, sales: after.sales, elapsed_ms: Date.now() - started };
   } finally {
     await page.close().catch(() => {});
   }

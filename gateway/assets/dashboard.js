@@ -309,12 +309,20 @@ const sections = new Map(ROOMS.map((r) => [r, new Section(r)]));
 
 // ---- connection ----
 
+// herald.js picks the transport; `/?transport=webtransport|websocket|sse`
+// on this page's URL forces one (herald.js reads it).
 const herald = new Herald();
 window.herald = herald; // for debugging and tests
+
+const TRANSPORT_NAMES = { webtransport: 'WebTransport', websocket: 'WebSocket', sse: 'SSE' };
 
 function showStatus(state, label, attempt = 0) {
   statusEl.dataset.state = state;
   statusEl.dataset.attempt = String(attempt);
+  statusEl.dataset.transport = herald.transport || '';
+  const fallback = herald.fallback;
+  statusEl.title = fallback ? `${TRANSPORT_NAMES[fallback.from] || fallback.from} not used: ${fallback.reason}` : '';
+  statusEl.dataset.fallback = fallback ? fallback.reason : '';
   statusEl.querySelector('.label').textContent = label;
 }
 
@@ -325,7 +333,7 @@ function onStatus(status, info = {}) {
     case 'open':
       sessionEl.textContent = `session ${herald.welcome?.session ?? '?'} on ${herald.welcome?.node ?? '?'}`;
       sessionEl.dataset.session = herald.welcome?.session ?? '';
-      return showStatus('connected', 'Connected');
+      return showStatus('connected', `Connected · ${TRANSPORT_NAMES[herald.transport] || herald.transport}`);
     case 'reconnecting':
       if (typeof navigator !== 'undefined' && navigator.onLine === false) {
         return showStatus('offline', 'Offline (no network)', info.attempt ?? herald.attempt);

@@ -1,8 +1,28 @@
-// herald.js: the browser client for Herald's native WebSocket protocol.
+// herald.js: the browser client for Herald's native protocol, over
+// WebTransport, WebSocket or Server-Sent Events.
 //
 // A plain ES module with no dependencies and no build step. It runs in
 // browsers as is, and under Node when given a WebSocket constructor
 // (`new Herald(url, { WebSocket })`, e.g. from the `ws` package).
+//
+// Transport (`transport` option, or `?transport=` on the page URL when the
+// option is 'auto', the default):
+// - 'auto': WebTransport when the browser has it (`typeof WebTransport ===
+//   'function'`) and the page is a secure context (`isSecureContext`), else
+//   WebSocket. A WebTransport that does not deliver `welcome` within
+//   `webTransportTimeoutMs` (WEBTRANSPORT_TIMEOUT_MS, 3 s), or fails to
+//   open, is given up for WebSocket for the rest of this client's life (the
+//   page load); status info then carries `fallback: {from, reason}`.
+// - 'webtransport', 'websocket', 'sse': that one. A forced WebTransport the
+//   browser cannot do (no constructor, not a secure context) falls back to
+//   WebSocket with the same `fallback` info; one that fails to open is
+//   retried with backoff like any lost connection.
+// WebTransport connects to `https://<host>:<port>/wt`. Before every attempt
+// it fetches `/wt/certificate-hash` from the same host: a standalone
+// gateway's self-signed certificate is then pinned with
+// `serverCertificateHashes` (and `allowPooling: false`); a 404 means a real
+// certificate, verified as usual. `h.transport` is the transport in use, and
+// every status event's info carries `transport`.
 //
 //   import { Herald } from '/herald.js';
 //   const h = new Herald();                      // ws(s)://<page host>/ws
@@ -68,7 +88,277 @@ export const DEFAULTS = Object.freeze({
   getToken: null,
   // Refresh the token this long before it expires.
   refreshBeforeMs: 30000,
+  // 'auto' | 'webtransport' | 'websocket' | 'sse' (see the top of this file).
+  transport: 'auto',
+  // A WebTransport attempt without `welcome` in this time falls back to WebSocket.
+  webTransportTimeoutMs: 3000,
+  // Largest stream frame accepted from the gateway on WebTransport; a larger
+  // head closes the connection (1009) before its payload is buffered.
+  maxStreamFrameBytes: 16 * 1024 * 1024,
 });
+
+/** How long (ms) an automatic WebTransport attempt may take before herald.js uses WebSocket. */
+export const WEBTRANSPORT_TIMEOUT_MS = DEFAULTS.webTransportTimeoutMs;
+
+/** The values of the `transport` option and of `?transport=` on the page URL. */
+export const TRANSPORTS = Object.freeze(['auto', 'webtransport', 'websocket', 'sse']);
+
+/** The `?transport=` of the page URL (`loc`: a Location or URL), or null when absent or unknown. */
+export function transportFromPage(loc = globalThis.location) {
+  if (!loc || typeof loc.search !== 'string') return null;
+  const v = new URLSearchParams(loc.search).get('transport');
+  return v && TRANSPORTS.includes(v) ? v : null;
+}
+
+/**
+ * Picks the transport. `requested`: the option ('auto' when absent); `page`:
+ * the page URL's `?transport=` (used when `requested` is 'auto'). Returns
+ * {transport, forced, fallback}, where `fallback` ({from, reason}) says why a
+ * forced WebTransport became WebSocket, and `reason` why 'auto' did not pick
+ * WebTransport.
+ */
+export function chooseTransport({ requested = 'auto', page = null, WebTransport, isSecureContext } = {}) {
+  const req = requested || 'auto';
+  if (!TRANSPORTS.includes(req)) throw new TypeError(`herald: unknown transport ${JSON.stringify(req)}`);
+  const want = req !== 'auto' ? req : (page && TRANSPORTS.includes(page) ? page : 'auto');
+  const forced = want !== 'auto';
+  if (want === 'websocket' || want === 'sse') return { transport: want, forced, fallback: null, reason: null };
+  let reason = null;
+  if (typeof WebTransport !== 'function') reason = 'this browser has no WebTransport';
+  else if (isSecureContext !== true) reason = 'the page is not a secure context';
+  if (!reason) return { transport: 'webtransport', forced, fallback: null, reason: null };
+  if (forced) return { transport: 'websocket', forced, fallback: { from: 'webtransport', reason }, reason };
+  return { transport: 'websocket', forced, fallback: null, reason };
+}
+
+/** `https://<host>/wt` for a `ws(s)://` or `http(s)://` endpoint URL. */
+export function webTransportUrl(url) {
+  const u = new URL(url);
+  return `https://${u.host}/wt`;
+}
+
+/** The `/wt/certificate-hash` URL on the same host as an endpoint URL (same scheme family). */
+export function certificateHashUrl(url) {
+  const u = new URL(url);
+  const scheme = u.protocol === 'wss:' || u.protocol === 'https:' ? 'https:' : 'http:';
+  return `${scheme}//${u.host}/wt/certificate-hash`;
+}
+
+// ---- stream frames (WebTransport): kind byte, u32 big-endian length, payload ----
+
+/** Bytes in a stream frame head. */
+export const STREAM_HEAD_BYTES = 5;
+/** Stream frame kinds: JSON and MessagePack. */
+export const STREAM_KIND = Object.freeze({ JSON: 1, MSGPACK: 2 });
+
+const utf8 = new TextEncoder();
+
+/** One stream frame: the 5-byte head and the UTF-8 of `text` (kind JSON). */
+export function encodeStreamFrame(text, kind = STREAM_KIND.JSON) {
+  const payload = typeof text === 'string' ? utf8.encode(text) : text;
+  const out = new Uint8Array(STREAM_HEAD_BYTES + payload.length);
+  out[0] = kind;
+  new DataView(out.buffer).setUint32(1, payload.length, false);
+  out.set(payload, STREAM_HEAD_BYTES);
+  return out;
+}
+
+/** A stream that cannot go on: `code` is the close code (1009 too large, 4006 unknown kind). */
+export class StreamFrameError extends Error {
+  constructor(message, code) {
+    super(message);
+    this.name = 'StreamFrameError';
+    this.code = code;
+  }
+}
+
+/**
+ * Cuts stream frames out of the bytes read from a stream, whatever the read
+ * boundaries. A head announcing more than `maxBytes`, or an unknown kind,
+ * throws a StreamFrameError before the payload is buffered, so the buffer
+ * stays under `maxBytes` + a head + one read.
+ */
+export class StreamFrameCutter {
+  constructor(maxBytes = DEFAULTS.maxStreamFrameBytes) {
+    this.maxBytes = maxBytes;
+    this._buf = new Uint8Array(1024);
+    this._start = 0;
+    this._end = 0;
+  }
+
+  /** Bytes held, waiting for the rest of a frame. */
+  get buffered() {
+    return this._end - this._start;
+  }
+
+  /** Adds `chunk` (a Uint8Array); returns the frames it completed: [{kind, payload}]. */
+  push(chunk) {
+    this._append(chunk);
+    const frames = [];
+    for (;;) {
+      const have = this._end - this._start;
+      if (have < STREAM_HEAD_BYTES) break;
+      const kind = this._buf[this._start];
+      if (kind !== STREAM_KIND.JSON && kind !== STREAM_KIND.MSGPACK) {
+        throw new StreamFrameError(`unknown stream frame kind ${kind}`, 4006);
+      }
+      const len = new DataView(this._buf.buffer, this._buf.byteOffset + this._start + 1, 4).getUint32(0, false);
+      if (len > this.maxBytes) {
+        throw new StreamFrameError(`stream frame of ${len} bytes exceeds the limit of ${this.maxBytes}`, 1009);
+      }
+      if (have < STREAM_HEAD_BYTES + len) break;
+      const from = this._start + STREAM_HEAD_BYTES;
+      frames.push({ kind, payload: this._buf.slice(from, from + len) });
+      this._start = from + len;
+    }
+    if (this._start === this._end) this._start = this._end = 0;
+    return frames;
+  }
+
+  _append(chunk) {
+    if (!chunk || chunk.length === 0) return;
+    if (this._end + chunk.length > this._buf.length) {
+      const live = this._end - this._start;
+      let cap = this._buf.length;
+      while (cap < live + chunk.length) cap *= 2;
+      const next = cap === this._buf.length ? this._buf : new Uint8Array(cap);
+      if (next === this._buf) this._buf.copyWithin(0, this._start, this._end);
+      else next.set(this._buf.subarray(this._start, this._end), 0);
+      this._buf = next;
+      this._start = 0;
+      this._end = live;
+    }
+    this._buf.set(chunk, this._end);
+    this._end += chunk.length;
+  }
+}
+
+function base64Bytes(b64) {
+  const bin = atob(b64);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+/**
+ * Fetches the standalone gateway's certificate hash. Resolves with
+ * {hash: ArrayBuffer, port} or null (404: a real certificate, no pinning).
+ */
+export async function fetchCertificateHash(url, fetchFn = globalThis.fetch) {
+  if (typeof fetchFn !== 'function') return null;
+  const resp = await fetchFn(url, { cache: 'no-store' });
+  if (resp.status === 404) return null;
+  if (!resp.ok) throw new Error(`GET ${url} answered ${resp.status}`);
+  const body = await resp.json();
+  if (!body || body.algorithm !== 'sha-256' || typeof body.value !== 'string') throw new Error('unexpected certificate-hash body');
+  const bytes = base64Bytes(body.value);
+  return { hash: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength), port: typeof body.port === 'number' ? body.port : null, expires: body.expires ?? null };
+}
+
+/**
+ * A WebTransport session with one bidirectional stream, behind the small
+ * interface herald.js drives every socket with (a WebSocket has it natively):
+ * `send(text)`, `close(code, reason)`, and the callbacks `onopen()`,
+ * `onmessage({data})`, `onclose({code, reason})`, `onerror()`.
+ */
+export class WebTransportSocket {
+  constructor(url, { WebTransport, fetch, hashUrl, maxFrameBytes = DEFAULTS.maxStreamFrameBytes } = {}) {
+    this.url = url;
+    this.onopen = null;
+    this.onmessage = null;
+    this.onclose = null;
+    this.onerror = null;
+    /** The hash pinned on this attempt, or null. */
+    this.pinned = null;
+    this._WebTransport = WebTransport;
+    this._fetch = fetch;
+    this._hashUrl = hashUrl;
+    this._cutter = new StreamFrameCutter(maxFrameBytes);
+    this._wt = null;
+    this._writer = null;
+    this._ended = false;
+    this._decoder = new TextDecoder('utf-8', { fatal: true });
+    this._run().catch((e) => this._end(undefined, (e && e.message) || String(e)));
+  }
+
+  /** Sends one JSON text as a stream frame. */
+  send(text) {
+    if (!this._writer || this._ended) throw new Error('WebTransport stream not open');
+    this._writer.write(encodeStreamFrame(text)).catch(() => { /* the close follows */ });
+  }
+
+  /** Closes the session with a native close code. */
+  close(code = 1000, reason = '') {
+    const wt = this._wt;
+    this._end(code, reason);
+    if (wt) {
+      try { wt.close({ closeCode: code, reason: String(reason).slice(0, 100) }); } catch { /* already closed */ }
+    }
+  }
+
+  async _run() {
+    let url = this.url;
+    if (this._hashUrl) {
+      const h = await fetchCertificateHash(this._hashUrl, this._fetch);
+      if (this._ended) return;
+      if (h) {
+        this.pinned = h;
+        if (h.port) {
+          const u = new URL(url);
+          u.port = String(h.port);
+          url = u.toString();
+        }
+      }
+    }
+    const opts = this.pinned
+      ? { serverCertificateHashes: [{ algorithm: 'sha-256', value: this.pinned.hash }], allowPooling: false }
+      : {};
+    const wt = new this._WebTransport(url, opts);
+    this._wt = wt;
+    wt.closed.then(
+      (info) => this._end(info && info.closeCode, info && info.reason),
+      (e) => this._end(undefined, (e && e.message) || 'WebTransport session failed'),
+    );
+    await wt.ready;
+    if (this._ended) return;
+    const stream = await wt.createBidirectionalStream();
+    if (this._ended) return;
+    this._writer = stream.writable.getWriter();
+    const reader = stream.readable.getReader();
+    if (this.onopen) this.onopen();
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (this._ended) return;
+      if (done) break;
+      let frames;
+      try {
+        frames = this._cutter.push(value);
+      } catch (e) {
+        this.close(e.code || 1009, e.message);
+        return;
+      }
+      for (const f of frames) {
+        if (this._ended) return;
+        let data = f.payload;
+        if (f.kind === STREAM_KIND.JSON) {
+          try { data = this._decoder.decode(f.payload); } catch { this.close(1007, 'invalid UTF-8'); return; }
+        }
+        if (this.onmessage) this.onmessage({ data });
+      }
+    }
+    // The gateway finished the stream; the session's close (with its code) follows.
+    await Promise.race([wt.closed.catch(() => {}), new Promise((r) => setTimeout(r, 1000))]);
+    this._end(undefined, 'stream finished');
+  }
+
+  _end(code, reason) {
+    if (this._ended) return;
+    this._ended = true;
+    try { if (this._writer) this._writer.releaseLock(); } catch { /* ignore */ }
+    const cb = this.onclose;
+    if (cb) cb({ code, reason: reason || '' });
+  }
+}
 
 /**
  * Close codes after which the client must not reconnect: kicked, protocol
@@ -203,6 +493,13 @@ export class Herald {
   constructor(url, options = {}) {
     // Server-Sent Events (`transport: 'sse'`): the same API, one-way.
     if (options.transport === 'sse') return new SseHerald(url, options);
+    const choice = chooseTransport({
+      requested: options.transport || 'auto',
+      page: 'location' in options ? transportFromPage(options.location) : transportFromPage(),
+      WebTransport: 'WebTransport' in options ? options.WebTransport : globalThis.WebTransport,
+      isSecureContext: 'isSecureContext' in options ? options.isSecureContext : globalThis.isSecureContext,
+    });
+    if (choice.transport === 'sse') return new SseHerald(url ? sseUrlFor(url) : undefined, { ...options, transport: 'sse' });
     this.options = { ...DEFAULTS, ...options };
     if (this.options.binary) {
       throw new Error('herald: MessagePack (binary: true) is not supported by herald.js; use JSON');
@@ -212,6 +509,14 @@ export class Herald {
     if (typeof this.WebSocket !== 'function') {
       throw new Error('herald: no WebSocket constructor; pass options.WebSocket');
     }
+    this.WebTransport = 'WebTransport' in options ? options.WebTransport : globalThis.WebTransport;
+    /** The transport in use: 'webtransport' or 'websocket'. */
+    this.transport = choice.transport;
+    /** {from, reason} once WebTransport was given up for WebSocket, else null. */
+    this.fallback = choice.fallback;
+    this._transportForced = choice.forced;
+    /** Why 'auto' did not pick WebTransport, or null. */
+    this.transportReason = choice.reason;
     this.random = this.options.random || Math.random;
     this.status = 'connecting';
     /** Reconnect attempts since the last stable connection. */
@@ -246,7 +551,7 @@ export class Herald {
 
   // ---- public API ----
 
-  /** Listens to 'status', 'error', 'welcome', 'authenticated', 'presence' or 'disconnect'. Returns a function that stops listening. */
+  /** Listens to 'status', 'error', 'welcome', 'authenticated', 'presence', 'disconnect' or 'fallback' ({from, reason}: WebTransport given up for WebSocket). Returns a function that stops listening. */
   on(event, fn) {
     if (!this._listeners.has(event)) this._listeners.set(event, new Set());
     this._listeners.get(event).add(fn);
@@ -384,24 +689,62 @@ export class Herald {
 
   _openSocket() {
     if (this._closed) return;
+    const wt = this.transport === 'webtransport';
     let ws;
     try {
-      ws = new this.WebSocket(this.url);
+      ws = wt
+        ? new WebTransportSocket(this.options.webTransportUrl || webTransportUrl(this.url), {
+          WebTransport: this.WebTransport,
+          fetch: this.options.fetch || globalThis.fetch,
+          hashUrl: this.options.certificateHashUrl === undefined ? certificateHashUrl(this.url) : this.options.certificateHashUrl,
+          maxFrameBytes: this.options.maxStreamFrameBytes,
+        })
+        : new this.WebSocket(this.url);
     } catch (e) {
+      if (wt && this._mayFallBack()) return this._fallBack(`cannot open WebTransport: ${e && e.message}`);
       this._emit('error', new HeraldError(`cannot connect: ${e && e.message}`));
       this._scheduleReconnect(null);
-      return;
+      return undefined;
     }
     this._ws = ws;
     this._disconnectFrame = null;
     ws.onopen = () => { this._lastRx = Date.now(); };
     ws.onmessage = (ev) => this._onData(ev.data);
     ws.onerror = () => { /* a close event follows */ };
-    ws.onclose = (ev) => this._onClose(ev && ev.code, ev && ev.reason);
+    ws.onclose = (ev) => {
+      if (wt && !this._open && this._mayFallBack()) {
+        this._detach();
+        this._fallBack(`WebTransport failed to open${ev && ev.reason ? `: ${ev.reason}` : ''}`);
+        return;
+      }
+      this._onClose(ev && ev.code, ev && ev.reason);
+    };
+    const auto = wt && this._mayFallBack();
     this._timers.connect = setTimeout(() => {
       this._timers.connect = null;
-      if (this._ws === ws && !this._open) this._abandon('connect timeout');
-    }, this.options.connectTimeoutMs);
+      if (this._ws !== ws || this._open) return;
+      if (auto) {
+        this._detach();
+        try { ws.close(4000, 'timeout'); } catch { /* ignore */ }
+        this._fallBack(`WebTransport did not answer within ${this.options.webTransportTimeoutMs} ms`);
+        return;
+      }
+      this._abandon('connect timeout');
+    }, auto ? this.options.webTransportTimeoutMs : this.options.connectTimeoutMs);
+    return undefined;
+  }
+
+  // An automatic WebTransport that fails before `welcome` gives way to WebSocket.
+  _mayFallBack() {
+    return this.transport === 'webtransport' && !this._transportForced;
+  }
+
+  _fallBack(reason) {
+    this._clear('connect');
+    this.transport = 'websocket';
+    this.fallback = { from: 'webtransport', reason };
+    this._emit('fallback', this.fallback);
+    this._openSocket();
   }
 
   _detach() {
@@ -732,8 +1075,10 @@ export class Herald {
   _setStatus(status, info = {}) {
     const changed = this.status !== status;
     this.status = status;
+    const full = { ...info, transport: this.transport };
+    if (this.fallback) full.fallback = this.fallback;
     // 'reconnecting' repeats with a new attempt count; other states fire once.
-    if (changed || status === 'reconnecting') this._emit('status', status, info);
+    if (changed || status === 'reconnecting') this._emit('status', status, full);
   }
 
   _clear(name) {
@@ -774,6 +1119,15 @@ export function sseStreamId(rooms) {
   }).join('-');
 }
 
+// The SSE endpoint on the host of a ws(s)://…/ws or http(s)://… URL.
+function sseUrlFor(url) {
+  const u = new URL(url);
+  if (u.protocol === 'ws:' || u.protocol === 'wss:') {
+    return `${u.protocol === 'wss:' ? 'https:' : 'http:'}//${u.host}/sse`;
+  }
+  return url;
+}
+
 /** http(s)://<page host>/sse. */
 export function defaultSseUrl(loc = globalThis.location) {
   if (!loc) return 'http://127.0.0.1:8080/sse';
@@ -791,6 +1145,9 @@ export class SseHerald {
     }
     this.random = this.options.random || Math.random;
     this.status = 'connecting';
+    /** The transport in use: always 'sse'. */
+    this.transport = 'sse';
+    this.fallback = null;
     this.attempt = 0;
     this.welcome = null;
     this.stats = { connects: 0, messages: 0, duplicates: 0, gaps: 0, resets: 0 };

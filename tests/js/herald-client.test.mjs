@@ -3,7 +3,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { WebSocket, WebSocketServer } from 'ws';
-import { Herald, NO_RECONNECT_CODES, RoomCursor, backoffDelay, defaultUrl } from '../../gateway/assets/herald.js';
+import {
+  Herald, NO_RECONNECT_CODES, RoomCursor, backoffDelay, defaultUrl,
+  SseHerald, StreamFrameCutter, StreamFrameError, TRANSPORTS, WEBTRANSPORT_TIMEOUT_MS, DEFAULTS,
+  chooseTransport, encodeStreamFrame, transportFromPage, webTransportUrl, certificateHashUrl,
+} from '../../gateway/assets/herald.js';
 
 // ---- pure logic ----
 
@@ -392,4 +396,316 @@ test('a refused token (4008) and a missed auth deadline (4009) stay closed; an e
     h.close();
     await srv.close();
   }
+});
+
+// ---- transport selection ----
+
+test('auto picks WebTransport only with the constructor and a secure context', () => {
+  const WT = function WebTransport() {};
+  assert.equal(WEBTRANSPORT_TIMEOUT_MS, 3000);
+  assert.equal(DEFAULTS.webTransportTimeoutMs, WEBTRANSPORT_TIMEOUT_MS);
+  assert.deepEqual(TRANSPORTS, ['auto', 'webtransport', 'websocket', 'sse']);
+  assert.equal(chooseTransport({ WebTransport: WT, isSecureContext: true }).transport, 'webtransport');
+  const insecure = chooseTransport({ WebTransport: WT, isSecureContext: false });
+  assert.equal(insecure.transport, 'websocket');
+  assert.match(insecure.reason, /secure context/);
+  assert.equal(insecure.fallback, null, 'auto choosing WebSocket is no fallback');
+  const none = chooseTransport({ WebTransport: undefined, isSecureContext: true });
+  assert.equal(none.transport, 'websocket');
+  assert.match(none.reason, /no WebTransport/);
+  assert.equal(chooseTransport({ WebTransport: {}, isSecureContext: true }).transport, 'websocket', 'not a function');
+  assert.equal(chooseTransport({ WebTransport: WT, isSecureContext: 'yes' }).transport, 'websocket', 'only true counts');
+});
+
+test('the option, then the page URL, force a transport', () => {
+  const WT = function WebTransport() {};
+  const env = { WebTransport: WT, isSecureContext: true };
+  assert.equal(chooseTransport({ ...env, requested: 'websocket' }).transport, 'websocket');
+  assert.equal(chooseTransport({ ...env, requested: 'sse' }).transport, 'sse');
+  assert.equal(chooseTransport({ ...env, page: 'sse' }).transport, 'sse', 'the page decides under auto');
+  assert.equal(chooseTransport({ ...env, page: 'websocket' }).transport, 'websocket');
+  assert.equal(chooseTransport({ ...env, requested: 'websocket', page: 'webtransport' }).transport, 'websocket', 'an explicit option wins');
+  const wt = chooseTransport({ ...env, page: 'webtransport' });
+  assert.deepEqual([wt.transport, wt.forced], ['webtransport', true]);
+  const cannot = chooseTransport({ requested: 'webtransport', WebTransport: undefined, isSecureContext: true });
+  assert.equal(cannot.transport, 'websocket');
+  assert.deepEqual(cannot.fallback, { from: 'webtransport', reason: 'this browser has no WebTransport' });
+  assert.throws(() => chooseTransport({ requested: 'carrier-pigeon' }), /unknown transport/);
+  assert.equal(transportFromPage({ search: '?transport=webtransport&x=1' }), 'webtransport');
+  assert.equal(transportFromPage({ search: '?transport=bogus' }), null, 'unknown values are ignored');
+  assert.equal(transportFromPage({ search: '' }), null);
+  assert.equal(transportFromPage(undefined), null);
+  assert.equal(webTransportUrl('ws://127.0.0.1:8080/ws'), 'https://127.0.0.1:8080/wt');
+  assert.equal(certificateHashUrl('ws://127.0.0.1:8080/ws'), 'http://127.0.0.1:8080/wt/certificate-hash');
+  assert.equal(certificateHashUrl('wss://h.example/ws'), 'https://h.example/wt/certificate-hash');
+});
+
+test('?transport=sse on the page gives the SSE client on the same host', () => {
+  class FakeEventSource { constructor(u) { this.url = u; } addEventListener() {} close() {} }
+  const h = new Herald('ws://127.0.0.1:9/ws', { location: { search: '?transport=sse' }, EventSource: FakeEventSource });
+  assert.ok(h instanceof SseHerald);
+  assert.equal(h.url, 'http://127.0.0.1:9/sse');
+  assert.equal(h.transport, 'sse');
+  h.close();
+});
+
+// ---- stream frames ----
+
+function concat(...parts) {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let i = 0;
+  for (const p of parts) { out.set(p, i); i += p.length; }
+  return out;
+}
+const dec = (f) => new TextDecoder().decode(f.payload);
+
+test('the frame cutter joins frames split across reads and splits reads holding several', () => {
+  const a = encodeStreamFrame('{"type":"welcome","é":1}');
+  assert.deepEqual([...a.slice(0, 5)], [1, 0, 0, 0, a.length - 5], 'kind 1, u32 big-endian length');
+  const b = encodeStreamFrame('{"type":"pong"}');
+  const c = encodeStreamFrame('');
+  const all = concat(a, b, c);
+  // Byte by byte: every split point, the head's included.
+  const cut = new StreamFrameCutter(1024);
+  const got = [];
+  for (const byte of all) got.push(...cut.push(Uint8Array.of(byte)));
+  assert.deepEqual(got.map(dec), ['{"type":"welcome","é":1}', '{"type":"pong"}', '']);
+  assert.equal(cut.buffered, 0);
+  // All in one read.
+  assert.deepEqual(new StreamFrameCutter(1024).push(all).map(dec), got.map(dec));
+  // Split inside the head of the second frame.
+  const cut2 = new StreamFrameCutter(1024);
+  const at = a.length + 2;
+  assert.deepEqual(cut2.push(all.slice(0, at)).map(dec), ['{"type":"welcome","é":1}']);
+  assert.equal(cut2.buffered, 2);
+  assert.deepEqual(cut2.push(all.slice(at)).map(dec), ['{"type":"pong"}', '']);
+  // A large frame in many small reads, through the buffer's growth.
+  const big = 'x'.repeat(100000);
+  const cut3 = new StreamFrameCutter(200000);
+  const bytes = encodeStreamFrame(big);
+  const out = [];
+  for (let i = 0; i < bytes.length; i += 777) out.push(...cut3.push(bytes.slice(i, i + 777)));
+  assert.equal(out.length, 1);
+  assert.equal(dec(out[0]), big);
+});
+
+test('the frame cutter refuses an oversized head before its payload, and unknown kinds', () => {
+  const cut = new StreamFrameCutter(64);
+  assert.equal(cut.push(encodeStreamFrame('y'.repeat(64))).length, 1, 'exactly the limit passes');
+  const head = Uint8Array.of(1, 0, 0, 0, 65);
+  assert.throws(() => cut.push(head), (e) => e instanceof StreamFrameError && e.code === 1009);
+  const huge = Uint8Array.of(1, 0xff, 0xff, 0xff, 0xff);
+  const cut2 = new StreamFrameCutter(1 << 20);
+  assert.deepEqual(cut2.push(huge.slice(0, 3)), [], 'half a head waits');
+  assert.throws(() => cut2.push(huge.slice(3)), (e) => e.code === 1009, 'a 4 GiB head is refused at once');
+  assert.ok(cut2.buffered <= 5, 'nothing of the payload was buffered');
+  assert.throws(() => new StreamFrameCutter(64).push(Uint8Array.of(9, 0, 0, 0, 1, 0)), (e) => e.code === 4006);
+});
+
+// ---- WebTransport against a fake browser API ----
+
+// A fake `WebTransport`: each instance is one session the test drives.
+function fakeWebTransport({ ready = 'open' } = {}) {
+  const sessions = [];
+  const waiting = [];
+  class FakeWebTransport {
+    constructor(url, options) {
+      this.url = url;
+      this.options = options;
+      this.written = new StreamFrameCutter(1 << 20);
+      this.frames = [];
+      this.frameWaiters = [];
+      this.closeInfo = null;
+      let closedResolve;
+      this.closed = new Promise((r) => { closedResolve = r; });
+      this._closedResolve = closedResolve;
+      this.ready = ready === 'open' ? Promise.resolve() : ready === 'never' ? new Promise(() => {}) : Promise.reject(new Error('handshake failed'));
+      this.ready.catch(() => {});
+      if (ready === 'fail') this._closedResolve(Promise.reject(new Error('handshake failed')));
+      const w = waiting.shift();
+      if (w) w(this);
+      else sessions.push(this);
+    }
+    async createBidirectionalStream() {
+      const self = this;
+      const readable = new ReadableStream({ start(c) { self.controller = c; } });
+      const writable = new WritableStream({
+        write(chunk) {
+          for (const f of self.written.push(chunk)) {
+            const frame = JSON.parse(new TextDecoder().decode(f.payload));
+            const fw = self.frameWaiters.shift();
+            if (fw) fw(frame);
+            else self.frames.push(frame);
+          }
+        },
+      });
+      return { readable, writable };
+    }
+    // Test side: bytes from the gateway.
+    push(bytes) { this.controller.enqueue(bytes); }
+    sendFrame(f) { this.push(encodeStreamFrame(JSON.stringify(f))); }
+    frame() { return this.frames.length ? Promise.resolve(this.frames.shift()) : new Promise((r) => this.frameWaiters.push(r)); }
+    serverClose(closeCode, reason = '') {
+      try { this.controller.close(); } catch { /* closed */ }
+      this._closedResolve({ closeCode, reason });
+    }
+    close(info) {
+      this.closeInfo = info;
+      this._closedResolve(info);
+    }
+  }
+  FakeWebTransport.next = () => (sessions.length ? Promise.resolve(sessions.shift()) : new Promise((r) => waiting.push(r)));
+  return FakeWebTransport;
+}
+
+// A fake `fetch` for /wt/certificate-hash answering from `answers` in turn (the last repeats).
+function fakeFetch(answers) {
+  const calls = [];
+  const fn = async (url) => {
+    calls.push(url);
+    const a = answers[Math.min(calls.length - 1, answers.length - 1)];
+    if (a === 404) return { status: 404, ok: false, json: async () => ({}) };
+    return { status: 200, ok: true, json: async () => a };
+  };
+  fn.calls = calls;
+  return fn;
+}
+const hashBody = (bytes, port = 4433) => ({ algorithm: 'sha-256', value: Buffer.from(bytes).toString('base64'), hex: '', expires: Date.now() + 1e9, port });
+
+function statusInfos(h) {
+  const infos = [];
+  h.on('status', (s, info) => infos.push([s, info]));
+  return infos;
+}
+
+test('webtransport: pins the fetched hash, frames both ways, and refetches it on reconnect', async (t) => {
+  const WT = fakeWebTransport();
+  const hash1 = Uint8Array.from({ length: 32 }, (_, i) => i);
+  const hash2 = Uint8Array.from({ length: 32 }, (_, i) => 255 - i);
+  const fetch = fakeFetch([hashBody(hash1), hashBody(hash2)]);
+  const h = new Herald('ws://127.0.0.1:8080/ws', { ...FAST, WebTransport: WT, isSecureContext: true, fetch });
+  t.after(() => h.close());
+  const infos = statusInfos(h);
+  assert.equal(h.transport, 'webtransport');
+  const rec = recorder();
+  h.subscribe('r', rec.handlers);
+  const s1 = await WT.next();
+  assert.equal(fetch.calls[0], 'http://127.0.0.1:8080/wt/certificate-hash');
+  assert.equal(s1.url, 'https://127.0.0.1:4433/wt', 'the port the gateway names');
+  assert.equal(s1.options.allowPooling, false);
+  const pinned = s1.options.serverCertificateHashes;
+  assert.equal(pinned.length, 1);
+  assert.equal(pinned[0].algorithm, 'sha-256');
+  assert.ok(pinned[0].value instanceof ArrayBuffer);
+  assert.deepEqual([...new Uint8Array(pinned[0].value)], [...hash1]);
+  await new Promise((r) => setTimeout(r, 10));
+  // The welcome split across two reads, mid-head.
+  const w = encodeStreamFrame(JSON.stringify({ type: 'welcome', session: 's1', node: 'gw', heartbeat_ms: 25000, max_frame_bytes: 65536, max_rooms: 64 }));
+  s1.push(w.slice(0, 3));
+  s1.push(w.slice(3));
+  const sub = await s1.frame();
+  assert.equal(sub.op, 'subscribe');
+  assert.equal(h.status, 'open');
+  const open = infos.find(([s]) => s === 'open');
+  assert.equal(open[1].transport, 'webtransport');
+  assert.equal(open[1].fallback, undefined);
+  s1.sendFrame({ type: 'subscribed', room: 'r', id: sub.id, epoch: 'e1', offset: 3, recovered: false });
+  s1.sendFrame({ type: 'message', room: 'r', event: 'u', data: { n: 3 }, offset: 3 });
+  s1.sendFrame({ type: 'message', room: 'r', event: 'u', data: { n: 4 }, offset: 4 });
+  await rec.until(2);
+  assert.deepEqual(rec.offsets(), [3, 4]);
+  // The gateway drains: disconnect frame, then the session closes with 4001.
+  s1.sendFrame({ type: 'disconnect', code: 4001, reason: 'shutdown', reconnect: true });
+  await new Promise((r) => setTimeout(r, 10));
+  s1.serverClose(4001, 'shutdown');
+  const s2 = await WT.next();
+  assert.equal(fetch.calls.length, 2, 'the hash is fetched again on the reconnect');
+  assert.deepEqual([...new Uint8Array(s2.options.serverCertificateHashes[0].value)], [...hash2], 'the rotated certificate');
+  await new Promise((r) => setTimeout(r, 10));
+  s2.sendFrame({ type: 'welcome', session: 's2', node: 'gw', heartbeat_ms: 25000, max_frame_bytes: 65536, max_rooms: 64 });
+  const resub = await s2.frame();
+  assert.deepEqual(resub.since, { epoch: 'e1', offset: 4 }, 'recovery from the last applied message');
+  assert.equal(h.transport, 'webtransport');
+});
+
+test('webtransport: a 404 hash (real certificate) connects without pinning', async (t) => {
+  const WT = fakeWebTransport();
+  const h = new Herald('wss://gw.example/ws', { ...FAST, WebTransport: WT, isSecureContext: true, fetch: fakeFetch([404]) });
+  t.after(() => h.close());
+  const s = await WT.next();
+  assert.equal(s.url, 'https://gw.example/wt');
+  assert.deepEqual(s.options, {});
+});
+
+test('webtransport: an oversized frame from the gateway closes the connection with 1009', async (t) => {
+  const WT = fakeWebTransport();
+  const h = new Herald('ws://127.0.0.1:8080/ws', { ...FAST, WebTransport: WT, isSecureContext: true, fetch: fakeFetch([404]), maxStreamFrameBytes: 1024 });
+  t.after(() => h.close());
+  const s = await WT.next();
+  await new Promise((r) => setTimeout(r, 10));
+  s.sendFrame({ type: 'welcome', session: 's1', node: 'gw', heartbeat_ms: 25000, max_frame_bytes: 65536, max_rooms: 64 });
+  await new Promise((r) => setTimeout(r, 10));
+  assert.equal(h.status, 'open');
+  s.push(Uint8Array.of(1, 0, 0, 0x10, 0)); // 4096 bytes announced
+  const again = await WT.next();
+  assert.equal(s.closeInfo.closeCode, 1009);
+  assert.ok(again, 'and reconnects');
+  assert.equal(h.transport, 'webtransport', 'an open WebTransport that broke is no reason to fall back');
+});
+
+test('webtransport that never answers falls back to WebSocket within the timeout, visibly', async (t) => {
+  const srv = await scriptedServer();
+  t.after(() => srv.close());
+  const WT = fakeWebTransport({ ready: 'never' });
+  const h = new Herald(srv.url, { ...FAST, WebTransport: WT, isSecureContext: true, fetch: fakeFetch([404]), webTransportTimeoutMs: 80 });
+  t.after(() => h.close());
+  const infos = statusInfos(h);
+  const fallbacks = [];
+  h.on('fallback', (f) => fallbacks.push(f));
+  const started = Date.now();
+  const stuck = await WT.next();
+  const conn = await srv.next();
+  assert.ok(Date.now() - started >= 70, 'waited for the timeout');
+  assert.equal(stuck.closeInfo.closeCode, 4000, 'the stuck attempt is closed');
+  conn.welcome();
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(h.status, 'open');
+  assert.equal(h.transport, 'websocket');
+  assert.match(h.fallback.reason, /within 80 ms/);
+  assert.deepEqual(fallbacks, [h.fallback]);
+  const open = infos.find(([s]) => s === 'open')[1];
+  assert.equal(open.transport, 'websocket');
+  assert.deepEqual(open.fallback, { from: 'webtransport', reason: h.fallback.reason });
+  // It stays on WebSocket for this page load.
+  conn.ws.terminate();
+  await srv.next();
+  assert.equal(h.transport, 'websocket');
+});
+
+test('webtransport that fails to open falls back at once; not secure or absent, it is not tried', async (t) => {
+  const srv = await scriptedServer();
+  t.after(() => srv.close());
+  const WT = fakeWebTransport({ ready: 'fail' });
+  const h = new Herald(srv.url, { ...FAST, WebTransport: WT, isSecureContext: true, fetch: fakeFetch([404]), webTransportTimeoutMs: 5000 });
+  t.after(() => h.close());
+  const started = Date.now();
+  await srv.next();
+  assert.ok(Date.now() - started < 2000, 'no waiting for the timeout');
+  assert.equal(h.transport, 'websocket');
+  assert.match(h.fallback.reason, /failed to open/);
+
+  let constructed = 0;
+  const Counting = function WebTransport() { constructed += 1; };
+  const insecure = new Herald(srv.url, { ...FAST, WebTransport: Counting, isSecureContext: false });
+  t.after(() => insecure.close());
+  await srv.next();
+  assert.equal(insecure.transport, 'websocket');
+  assert.equal(insecure.fallback, null);
+  assert.equal(constructed, 0);
+
+  const forced = new Herald(srv.url, { ...FAST, WebTransport: undefined, location: { search: '?transport=webtransport' } });
+  t.after(() => forced.close());
+  await srv.next();
+  assert.equal(forced.transport, 'websocket');
+  assert.deepEqual(forced.fallback, { from: 'webtransport', reason: 'this browser has no WebTransport' });
 });

@@ -61,9 +61,18 @@ pub struct CommonArgs {
     /// How long the measured phase runs (publishing, or the soak), e.g. 30s, 5m, 2h.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub duration: Duration,
-    /// Client protocol.
+    /// Client protocol. `webtransport` and `quic` reach the gateway's QUIC
+    /// listener (UDP) and trust its certificate by SHA-256: fetched from
+    /// `http://HOST:PORT/wt/certificate-hash` of each `ws://` (or
+    /// `https://HOST:PORT/wt`, `quic://HOST:PORT`) URL, or --quic-cert-hash.
+    /// `sse` opens `GET http://HOST:PORT/sse?room=…` per client.
     #[arg(long, value_enum, default_value_t = Transport::Native)]
     pub transport: Transport,
+    /// QUIC transports: trust the certificate with this SHA-256 (64 hex
+    /// digits) instead of fetching `/wt/certificate-hash`; repeatable.
+    /// The UDP port is then the URL's.
+    #[arg(long = "quic-cert-hash")]
+    pub quic_cert_hashes: Vec<String>,
     /// Frame encoding for the native protocol.
     #[arg(long, value_enum, default_value_t = WireFormat::Json)]
     pub format: WireFormat,

@@ -47,6 +47,9 @@ pub enum CoordinatorError {
     /// The workers did not finish in time.
     #[error("workers did not finish within {0:?}")]
     Timeout(Duration),
+    /// The QUIC certificate's hash could not be had.
+    #[error(transparent)]
+    Trust(#[from] crate::client::trust::TrustError),
 }
 
 /// One second of the run (or, in runs longer than [`SERIES_MAX_POINTS`]
@@ -239,11 +242,13 @@ impl Coordinator {
     /// Starts one worker process per plan.
     ///
     /// # Errors
-    /// [`CoordinatorError`] when a process cannot be started.
+    /// [`CoordinatorError`] when a process cannot be started, or the QUIC
+    /// certificate's hash cannot be fetched (QUIC transports).
     pub async fn spawn(
-        plans: Vec<WorkerPlan>,
+        mut plans: Vec<WorkerPlan>,
         show_progress: bool,
     ) -> Result<Self, CoordinatorError> {
+        crate::client::trust::prepare(&mut plans).await?;
         let exe = std::env::current_exe()?;
         let (tx, rx) = mpsc::channel(REPORT_QUEUE);
         let mut workers = Vec::new();

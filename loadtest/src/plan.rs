@@ -43,6 +43,14 @@ pub struct WorkerPlan {
     /// The connection token clients send, if the gateway needs one.
     #[serde(default)]
     pub token: Option<String>,
+    /// QUIC transports: SHA-256 hashes (hex) of the certificates to trust,
+    /// from `--quic-cert-hash` or fetched once by the coordinator.
+    #[serde(default)]
+    pub quic_cert_hashes: Vec<String>,
+    /// QUIC transports: the UDP port of each URL, in `urls` order (empty:
+    /// the URL's port).
+    #[serde(default)]
+    pub quic_ports: Vec<u16>,
 }
 
 fn default_sio_room_template() -> String {

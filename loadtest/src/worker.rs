@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::client::{ClientEvent, ConnectOptions, Connection, Target};
+use crate::client::{ClientEvent, ConnectOptions, Connection, RoomStart, Target, TransportCtx};
 use crate::plan::{Control, WorkerPlan, WorkerReport};
 use crate::scenarios::rooms::{RoomSampler, room_name};
 use crate::selfmon::lag::LagProbe;
@@ -65,6 +65,7 @@ struct Phase {
 struct Shared {
     plan: WorkerPlan,
     targets: Vec<Target>,
+    ctx: TransportCtx,
     sampler: Option<RoomSampler>,
     counters: AtomicCounters,
     latency: Vec<Mutex<Histogram<u64>>>,
@@ -94,13 +95,17 @@ where
         .ok_or_else(|| WorkerError::Plan("no plan on stdin".into()))?;
     let plan: WorkerPlan = serde_json::from_str(&first)?;
     let mut targets = Vec::new();
-    for url in &plan.urls {
-        targets.push(
-            Target::resolve(url)
-                .await
-                .map_err(|e| WorkerError::Plan(e.to_string()))?,
-        );
+    for (i, url) in plan.urls.iter().enumerate() {
+        let mut t = Target::resolve(url)
+            .await
+            .map_err(|e| WorkerError::Plan(e.to_string()))?;
+        if let Some(&port) = plan.quic_ports.get(i) {
+            t.quic_addr.set_port(port);
+        }
+        targets.push(t);
     }
+    let ctx = TransportCtx::new(plan.transport, &plan.quic_cert_hashes)
+        .map_err(|e| WorkerError::Plan(e.to_string()))?;
     if targets.is_empty() || plan.source_addrs.is_empty() {
         return Err(WorkerError::Plan(
             "need at least one url and one source address".into(),
@@ -116,6 +121,7 @@ where
     };
     let shared = Arc::new(Shared {
         targets,
+        ctx,
         sampler,
         counters: AtomicCounters::default(),
         latency: (0..SHARDS)
@@ -289,6 +295,7 @@ async fn client_task(sh: Arc<Shared>, local: u64, mut phase: watch::Receiver<Pha
         timeout: Duration::from_millis(plan.connect_timeout_ms),
         sio_room_template: &plan.sio_room_template,
         token: plan.token.as_deref(),
+        ctx: &sh.ctx,
     };
     let shard = &sh.latency[(local as usize) % SHARDS];
     let mut settled = false;
@@ -309,8 +316,13 @@ async fn client_task(sh: Arc<Shared>, local: u64, mut phase: watch::Receiver<Pha
         }
         bump(&sh.counters.attempts);
         let t0 = Instant::now();
+        let starts: Vec<RoomStart<'_>> = names
+            .iter()
+            .zip(&checkers)
+            .map(|(n, c)| (n.as_str(), c.position()))
+            .collect();
         let conn = tokio::select! {
-            r = Connection::connect(plan.transport, target, src, opts) => r,
+            r = Connection::connect(plan.transport, target, src, opts, &starts) => r,
             _ = wait_finish(&mut phase) => break,
         };
         let mut conn = match conn {

@@ -4,7 +4,11 @@
 //! transport module turns them into its own frames.
 
 pub mod native;
+pub mod quic;
 pub mod socketio;
+pub mod sse;
+pub mod sse_parse;
+pub mod trust;
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -22,6 +26,20 @@ pub enum Transport {
     /// Socket.IO v5 over a WebSocket-only Engine.IO v4 session.
     #[value(name = "socketio")]
     SocketIo,
+    /// The native protocol over WebTransport (HTTP/3) at `/wt`.
+    #[value(name = "webtransport")]
+    WebTransport,
+    /// The native protocol over raw QUIC (ALPN `herald`).
+    Quic,
+    /// Server-Sent Events at `/sse` (one-way; rooms named when it opens).
+    Sse,
+}
+
+impl Transport {
+    /// Whether this transport runs over QUIC (and needs the certificate's hash).
+    pub fn is_quic(self) -> bool {
+        matches!(self, Self::WebTransport | Self::Quic)
+    }
 }
 
 /// The encoding of native frames.
@@ -53,6 +71,12 @@ pub enum ClientError {
     /// The gateway sent something the protocol does not allow here.
     #[error("protocol: {0}")]
     Protocol(String),
+    /// The QUIC handshake, the WebTransport CONNECT or the stream failed.
+    #[error("quic: {0}")]
+    Quic(String),
+    /// The SSE request failed or was refused.
+    #[error("http: {0}")]
+    Http(String),
 }
 
 /// A gateway URL resolved once, up front.
@@ -60,30 +84,51 @@ pub enum ClientError {
 pub struct Target {
     /// The URL as given.
     pub url: String,
-    /// The resolved address.
+    /// The resolved address (TCP).
     pub addr: SocketAddr,
+    /// `host:port` as written in the URL.
+    pub authority: String,
+    /// The host as written in the URL.
+    pub host: String,
+    /// The QUIC (UDP) address: the resolved host and the port the run's
+    /// certificate-hash answer gave (see [`trust::prepare`]).
+    pub quic_addr: SocketAddr,
 }
 
 impl Target {
-    /// Resolves `url` (`ws://host:port/path`).
+    /// Resolves `url`: `ws://host:port/path`, or for the QUIC transports
+    /// also `https://host:port/wt` and `quic://host:port`.
     ///
     /// # Errors
     /// [`ClientError::BadUrl`] when it does not parse or resolve.
     pub async fn resolve(url: &str) -> Result<Self, ClientError> {
         let bad = |why: &str| ClientError::BadUrl(url.to_owned(), why.to_owned());
-        let rest = url
-            .strip_prefix("ws://")
-            .ok_or_else(|| bad("only ws:// is supported"))?;
-        let authority = rest.split('/').next().unwrap_or_default();
-        if authority.is_empty() {
+        let (rest, default_port) = if let Some(r) = url.strip_prefix("ws://") {
+            (r, 80)
+        } else if let Some(r) = url.strip_prefix("https://") {
+            (r, 443)
+        } else if let Some(r) = url.strip_prefix("quic://") {
+            (r, 443)
+        } else {
+            return Err(bad("want ws:// (or https:// or quic:// for QUIC)"));
+        };
+        let authority = rest.split(['/', '?']).next().unwrap_or_default();
+        if authority.is_empty() || authority.starts_with(':') {
             return Err(bad("missing host"));
         }
-        let host_port = if authority.contains(':') {
+        let host_port = if authority
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+        {
             authority.to_owned()
         } else {
-            format!("{authority}:80")
+            format!("{authority}:{default_port}")
         };
-        let addr = tokio::net::lookup_host(host_port)
+        let host = host_port
+            .rsplit_once(':')
+            .map(|(h, _)| h.to_owned())
+            .unwrap_or_default();
+        let addr = tokio::net::lookup_host(host_port.as_str())
             .await
             .map_err(|e| bad(&e.to_string()))?
             .next()
@@ -91,6 +136,9 @@ impl Target {
         Ok(Self {
             url: url.to_owned(),
             addr,
+            authority: host_port,
+            host,
+            quic_addr: addr,
         })
     }
 }
@@ -148,7 +196,43 @@ pub struct ConnectOptions<'a> {
     pub sio_room_template: &'a str,
     /// The connection token, if the gateway needs one.
     pub token: Option<&'a str>,
+    /// What the worker's connections share (QUIC endpoints, HTTP clients).
+    pub ctx: &'a TransportCtx,
 }
+
+/// What all the connections of a worker share.
+#[derive(Debug, Default)]
+pub struct TransportCtx {
+    /// QUIC endpoints and configurations (QUIC transports only).
+    pub quic: Option<quic::QuicCtx>,
+    /// HTTP clients for SSE.
+    pub sse: sse::SseCtx,
+}
+
+impl TransportCtx {
+    /// The context for `transport`, trusting `hashes` (hex) for QUIC.
+    ///
+    /// # Errors
+    /// [`ClientError`] for a bad hash or a QUIC setup failure.
+    pub fn new(transport: Transport, hashes: &[String]) -> Result<Self, ClientError> {
+        let quic = if transport.is_quic() {
+            let parsed = hashes
+                .iter()
+                .map(|h| trust::parse_hex(h).map_err(|e| ClientError::Quic(e.to_string())))
+                .collect::<Result<Vec<_>, _>>()?;
+            Some(quic::QuicCtx::new(parsed)?)
+        } else {
+            None
+        };
+        Ok(Self {
+            quic,
+            sse: sse::SseCtx::default(),
+        })
+    }
+}
+
+/// A room to join and the position held in it (`None`: join afresh).
+pub type RoomStart<'a> = (&'a str, Option<(String, u64)>);
 
 /// An open connection to a gateway.
 ///
@@ -161,11 +245,17 @@ pub enum Connection {
     Native(native::NativeConnection),
     /// Socket.IO over a WebSocket-only Engine.IO session.
     SocketIo(socketio::SioConnection),
+    /// The native protocol on a QUIC stream (raw or WebTransport).
+    Quic(quic::QuicConnection),
+    /// A Server-Sent Events stream.
+    Sse(sse::SseConnection),
 }
 
 impl Connection {
     /// Opens a connection of `transport` to `target` from source address `src`,
-    /// and waits until the gateway greets it.
+    /// and waits until the gateway greets it. `rooms` matters to SSE only,
+    /// which names its rooms (and positions) when the stream opens; the
+    /// other transports join them with [`Connection::subscribe`].
     ///
     /// # Errors
     /// [`ClientError`] when the TCP connect, the handshake or the greeting fails.
@@ -174,8 +264,41 @@ impl Connection {
         target: &Target,
         src: IpAddr,
         opts: ConnectOptions<'_>,
+        rooms: &[RoomStart<'_>],
     ) -> Result<Self, ClientError> {
         match transport {
+            Transport::WebTransport | Transport::Quic => {
+                let ctx = opts
+                    .ctx
+                    .quic
+                    .as_ref()
+                    .ok_or_else(|| ClientError::Quic("no QUIC context".into()))?;
+                let flavor = if transport == Transport::Quic {
+                    quic::Flavor::Raw
+                } else {
+                    quic::Flavor::WebTransport
+                };
+                let fut = quic::QuicConnection::connect(
+                    ctx,
+                    flavor,
+                    target,
+                    src,
+                    opts.format,
+                    opts.token,
+                );
+                Ok(Self::Quic(timed(opts.timeout, fut).await?))
+            }
+            Transport::Sse => {
+                let fut = sse::SseConnection::connect(
+                    &opts.ctx.sse,
+                    target,
+                    src,
+                    rooms,
+                    opts.token,
+                    opts.timeout,
+                );
+                Ok(Self::Sse(timed(opts.timeout, fut).await?))
+            }
             Transport::Native => {
                 let fut = native::NativeConnection::connect(target, src, opts.format, opts.token);
                 let conn = tokio::time::timeout(opts.timeout, fut)
@@ -201,6 +324,8 @@ impl Connection {
         match self {
             Self::Native(c) => c.subscribe(room, since, id).await,
             Self::SocketIo(c) => c.subscribe(room).await,
+            Self::Quic(c) => c.subscribe(room, since, id).await,
+            Self::Sse(c) => c.subscribe(room),
         }
     }
 
@@ -212,6 +337,8 @@ impl Connection {
         match self {
             Self::Native(c) => c.next_event().await,
             Self::SocketIo(c) => c.next_event().await,
+            Self::Quic(c) => c.next_event().await,
+            Self::Sse(c) => c.next_event().await,
         }
     }
 
@@ -220,8 +347,20 @@ impl Connection {
         match self {
             Self::Native(c) => c.close().await,
             Self::SocketIo(c) => c.close().await,
+            Self::Quic(c) => c.close().await,
+            Self::Sse(c) => c.close(),
         }
     }
+}
+
+/// `fut`, or [`ClientError::Timeout`] after `d`.
+async fn timed<T>(
+    d: Duration,
+    fut: impl std::future::Future<Output = Result<T, ClientError>>,
+) -> Result<T, ClientError> {
+    tokio::time::timeout(d, fut)
+        .await
+        .map_err(|_| ClientError::Timeout)?
 }
 
 /// Opens a TCP connection to `dst` from `src` (any port).

@@ -132,41 +132,44 @@ impl NativeConnection {
     /// # Errors
     /// [`ClientError`] on a transport failure or an undecodable frame.
     pub async fn next_event(&mut self) -> Result<Option<ClientEvent>, ClientError> {
-        let Some(frame) = self.next_frame().await? else {
-            return Ok(None);
-        };
-        Ok(Some(match frame {
-            ServerFrame::Subscribed {
-                room,
-                epoch,
-                offset,
-                recovered,
-                ..
-            } => ClientEvent::Subscribed {
-                room,
-                epoch,
-                offset,
-                recovered,
-            },
-            ServerFrame::Message {
-                room, data, offset, ..
-            } => ClientEvent::Message { room, offset, data },
-            ServerFrame::Error { code, reason, .. } => ClientEvent::Error {
-                code: u16::from(code),
-                reason,
-            },
-            ServerFrame::Disconnect {
-                code, reconnect, ..
-            } => ClientEvent::Disconnect {
-                code: u16::from(code),
-                reconnect,
-            },
-            _ => ClientEvent::Other,
-        }))
+        Ok(self.next_frame().await?.map(frame_event))
     }
 
     /// Sends a close frame and waits briefly for the gateway's.
     pub async fn close(mut self) {
         let _ = tokio::time::timeout(Duration::from_secs(1), self.ws.close(None)).await;
+    }
+}
+
+/// The event a native server frame reports (shared by every transport
+/// that carries native frames: WebSocket, QUIC, SSE).
+pub fn frame_event(frame: ServerFrame) -> ClientEvent {
+    match frame {
+        ServerFrame::Subscribed {
+            room,
+            epoch,
+            offset,
+            recovered,
+            ..
+        } => ClientEvent::Subscribed {
+            room,
+            epoch,
+            offset,
+            recovered,
+        },
+        ServerFrame::Message {
+            room, data, offset, ..
+        } => ClientEvent::Message { room, offset, data },
+        ServerFrame::Error { code, reason, .. } => ClientEvent::Error {
+            code: u16::from(code),
+            reason,
+        },
+        ServerFrame::Disconnect {
+            code, reconnect, ..
+        } => ClientEvent::Disconnect {
+            code: u16::from(code),
+            reconnect,
+        },
+        _ => ClientEvent::Other,
     }
 }

@@ -50,6 +50,18 @@ fn check_common(c: &CommonArgs) -> Result<(), ScenarioError> {
         socketio::check_template(&c.sio_room_template).map_err(ScenarioError::Config)?;
     }
     crate::token::connection_token(c).map_err(ScenarioError::Config)?;
+    if c.transport == Transport::Sse {
+        if let Some(u) = c.urls.iter().find(|u| !u.starts_with("ws://")) {
+            return Err(ScenarioError::Config(format!(
+                "--transport sse needs ws://HOST:PORT/... URLs (the stream is http://HOST:PORT/sse): {u}"
+            )));
+        }
+    }
+    if !c.transport.is_quic() && !c.quic_cert_hashes.is_empty() {
+        return Err(ScenarioError::Config(
+            "--quic-cert-hash is for --transport webtransport or quic".into(),
+        ));
+    }
     if c.urls.is_empty() || c.workers == 0 {
         return Err(ScenarioError::Config(
             "need at least one --url and one worker".into(),
@@ -110,6 +122,8 @@ pub fn plans(
                 sio_room_template: c.sio_room_template.clone(),
                 // Checked by `check_common`, which every scenario runs first.
                 token: crate::token::connection_token(c).ok().flatten(),
+                quic_cert_hashes: c.quic_cert_hashes.clone(),
+                quic_ports: Vec::new(),
             };
             first += share;
             p

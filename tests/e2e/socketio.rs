@@ -48,13 +48,30 @@ async fn seed_client(mode: &str) {
             >= 1.0,
         "{label} counted"
     );
-    assert!(
-        gw.metric("herald_gateway_messages_delivered_total", &label)
+    // Deliveries count under the transport that wrote them: all on
+    // polling for a polling client; an upgrading one's snapshot may go out
+    // on polling before the upgrade, its live events on the WebSocket.
+    let on = |t: &'static str| {
+        let gw = &gw;
+        async move {
+            gw.metric(
+                "herald_gateway_messages_delivered_total",
+                &format!("transport=\"{t}\""),
+            )
             .await
             .unwrap_or(0.0)
-            >= 6.0,
-        "deliveries counted under {label}"
-    );
+        }
+    };
+    let (polling, ws) = (on("socketio_polling").await, on("socketio_ws").await);
+    assert!(polling + ws >= 6.0, "polling {polling}, ws {ws}");
+    if mode == "polling" {
+        assert!(polling >= 6.0, "polling {polling}, ws {ws}");
+    } else {
+        assert!(
+            ws >= 1.0,
+            "live events after the upgrade: polling {polling}, ws {ws}"
+        );
+    }
 }
 
 #[tokio::test]

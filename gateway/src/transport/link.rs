@@ -738,6 +738,7 @@ impl Link {
         g.queued_bytes = g.queue.iter().map(|c| c.bytes.len()).sum();
         g.head_written = 0;
         g.framing = framing;
+        self.transport.store(framing.transport(), Ordering::Relaxed);
         g.wire = wire;
         let queued = !g.queue.is_empty();
         drop(g);

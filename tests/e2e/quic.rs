@@ -400,3 +400,131 @@ async fn a_second_stream_is_reset_and_the_session_goes_on() {
         );
     }
 }
+
+/// Under a flood of new connections past `--quic-retry-threshold`
+/// handshakes in flight, new addresses must pass a Retry, and every
+/// genuine client still gets in: 40 clients opening at once against a
+/// threshold of 2.
+#[tokio::test]
+async fn a_flood_of_handshakes_past_the_threshold_is_answered_with_retry() {
+    let gw = GatewayProc::start(&[
+        "--standalone",
+        "--demo-rate",
+        "0",
+        "--quic-retry-threshold",
+        "2",
+    ]);
+    let hash = gw.cert_hash().await;
+    let addr = gw.quic_addr();
+    let clients = (0..40).map(|_| {
+        let hash = hash.clone();
+        async move { QuicClient::connect(Flavor::Raw, addr, hash).await }
+    });
+    let mut all = futures_util::future::join_all(clients).await;
+    for (c, _) in &mut all {
+        c.send(&ClientFrame::Ping { id: Some(3) }).await;
+        assert!(matches!(
+            c.next_frame().await,
+            ServerFrame::Pong { id: Some(3) }
+        ));
+    }
+    let retries = gw
+        .metric("herald_gateway_quic_retries_total", "")
+        .await
+        .unwrap_or(0.0);
+    assert!(retries >= 1.0, "no Retry under the flood: {retries}");
+    assert!(
+        retries < 40.0,
+        "below the threshold no Retry is needed: {retries}"
+    );
+}
+
+/// A UDP relay between one client and the gateway that can be cut: after
+/// the cut, nothing passes either way, as when a client's network drops.
+struct Relay {
+    /// The address clients connect to.
+    addr: std::net::SocketAddr,
+    /// Set to drop every packet from now on.
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Relay {
+    async fn start(to: std::net::SocketAddr) -> Self {
+        use std::sync::atomic::Ordering;
+        let front = std::sync::Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
+        let back = std::sync::Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
+        back.connect(to).await.unwrap();
+        let addr = front.local_addr().unwrap();
+        let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let client = std::sync::Arc::new(parking_lot::Mutex::new(None));
+        let (f, b, c, k) = (front.clone(), back.clone(), client.clone(), cut.clone());
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "the relay lives as long as the test"
+        )]
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 65_536];
+            while let Ok((n, from)) = f.recv_from(&mut buf).await {
+                *c.lock() = Some(from);
+                if !k.load(Ordering::Relaxed) {
+                    let _ = b.send(&buf[..n]).await;
+                }
+            }
+        });
+        let k = cut.clone();
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "the relay lives as long as the test"
+        )]
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 65_536];
+            while let Ok(n) = back.recv(&mut buf).await {
+                let to = *client.lock();
+                if let (Some(to), false) = (to, k.load(Ordering::Relaxed)) {
+                    let _ = front.send_to(&buf[..n], to).await;
+                }
+            }
+        });
+        Self { addr, cut }
+    }
+}
+
+/// A client whose network drops is closed by the gateway after
+/// `--quic-idle-timeout-ms`, and its connection slot is freed.
+#[tokio::test]
+async fn a_client_whose_network_drops_is_closed_after_the_idle_timeout() {
+    let gw = GatewayProc::start(&[
+        "--standalone",
+        "--demo-rate",
+        "0",
+        "--quic-idle-timeout-ms",
+        "1000",
+    ]);
+    let relay = Relay::start(gw.quic_addr()).await;
+    let (mut c, _) = QuicClient::connect(Flavor::Raw, relay.addr, gw.cert_hash().await).await;
+    c.send(&ClientFrame::Ping { id: Some(5) }).await;
+    assert!(matches!(
+        c.next_frame().await,
+        ServerFrame::Pong { id: Some(5) }
+    ));
+    assert_eq!(
+        gw.metric("herald_gateway_connections", "transport=\"quic\"")
+            .await
+            .unwrap_or(0.0),
+        1.0
+    );
+    relay.cut.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut left = 1.0;
+    for _ in 0..60 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        left = gw
+            .metric("herald_gateway_connections", "transport=\"quic\"")
+            .await
+            .unwrap_or(0.0);
+        if left == 0.0 {
+            break;
+        }
+    }
+    assert_eq!(left, 0.0, "the silent connection is still open after 6 s");
+    drop(c);
+}

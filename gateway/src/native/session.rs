@@ -201,11 +201,7 @@ pub async fn run(sock: Socket, leftover: Vec<u8>, state: Arc<AppState>, start: S
     conn.end(end);
     match end {
         End::Close(code) => {
-            if code == CloseCode::SlowConsumer {
-                tracing::info!("disconnected as a slow consumer");
-            } else {
-                tracing::debug!(code = code.name(), "closing");
-            }
+            crate::transport::end::log_close(code);
             link.close(code);
             let goodbye = vec![conn.goodbye(code)];
             Box::pin(ws::close_with(&link, &sock, code, goodbye)).await;

@@ -293,11 +293,7 @@ async fn drive(
     conn.end(end);
     match end {
         End::Close(code) => {
-            if code == CloseCode::SlowConsumer {
-                tracing::info!("disconnected as a slow consumer");
-            } else {
-                tracing::debug!(code = code.name(), "closing");
-            }
+            crate::transport::end::log_close(code);
             link.close(code);
             let send = match (idle, writing) {
                 (Some(s), _) => Some(s),

@@ -138,11 +138,7 @@ pub async fn run(state: Arc<AppState>, start: Start) {
     hub.metrics().disconnect(end.reason());
     match end {
         End::Close(code) => {
-            if code == CloseCode::SlowConsumer {
-                tracing::info!("disconnected as a slow consumer");
-            } else {
-                tracing::debug!(code = code.name(), "closing");
-            }
+            crate::transport::end::log_close(code);
             link.close(code);
             link.finish([events::disconnect(code)]);
         }

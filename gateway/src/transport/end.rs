@@ -8,6 +8,16 @@ use herald_protocol::ws::WsError;
 
 use super::link::{Closed, gone_reason};
 
+/// Logs the gateway closing a connection with `code`: a slow consumer at
+/// `info` (an operator wants to see those), anything else at `debug`.
+pub fn log_close(code: CloseCode) {
+    if code == CloseCode::SlowConsumer {
+        tracing::info!("disconnected as a slow consumer");
+    } else {
+        tracing::debug!(code = code.name(), "closing");
+    }
+}
+
 /// How a session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum End {

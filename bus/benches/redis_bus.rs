@@ -62,6 +62,7 @@ fn publication(room: &str, n: usize) -> Publication {
         src: None,
         src_pos: None,
         fence: None,
+        set: None,
     }
 }
 

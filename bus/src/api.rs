@@ -10,7 +10,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::ask::Pending;
-use crate::{BusError, History, Message};
+use crate::{BusError, History, Message, StoredSet};
 
 /// The bus's own view of its health, for `/readyz` and metrics.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,7 +70,9 @@ pub trait Bus: Send + Sync + 'static {
     ///
     /// With `since` in the current epoch and every later message still held,
     /// returns exactly the messages after `since.offset` and `recovered: true`.
-    /// Otherwise returns the latest `limit` messages and `recovered: false`.
+    /// Otherwise returns the latest `limit` messages and `recovered: false`;
+    /// for a live-collection room, instead of those, one snapshot message
+    /// of the whole set at the latest offset ([`StoredSet::snapshot`]).
     ///
     /// # Errors
     /// [`BusError::Unavailable`] when the store cannot be read.
@@ -80,6 +82,14 @@ pub trait Bus: Send + Sync + 'static {
         since: Option<&Position>,
         limit: usize,
     ) -> Result<History, BusError>;
+
+    /// Reads a live-collection room's stored set with its position, in one
+    /// step; `None` when the room holds no set. Publishers that decide
+    /// what enters the set (the router's window) start from it.
+    ///
+    /// # Errors
+    /// [`BusError::Unavailable`] when the store cannot be read.
+    async fn read_set(&self, room: &RoomName) -> Result<Option<StoredSet>, BusError>;
 
     /// The node now has a local subscriber to `room`: deliver its publications.
     ///

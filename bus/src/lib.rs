@@ -14,6 +14,8 @@
 //! - [`error`]: [`BusError`], with its sources kept.
 //! - [`message`]: [`Message`], one stored publication.
 //! - [`history`]: [`History`] and the recovery rule every bus applies.
+//! - [`set`]: live collections: the stored set ([`StoredSet`]) and the
+//!   snapshot a new subscriber gets.
 //! - [`ask`]: emits that wait for acknowledgements ([`ask::Ask`], [`ask::Pending`]).
 //! - [`memory`]: one process, nothing shared (`--standalone`).
 //! - [`redis`]: Herald's Redis streams adapter. Redis is read in
@@ -28,8 +30,10 @@ pub mod memory;
 pub mod message;
 pub mod metrics;
 pub mod redis;
+pub mod set;
 
 pub use api::{Bus, BusHealth, Sink};
 pub use error::BusError;
 pub use history::{History, read_history, select};
 pub use message::Message;
+pub use set::StoredSet;

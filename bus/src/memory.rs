@@ -1,6 +1,6 @@
 //! The in-memory bus: one process, nothing shared, history bounded per room.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -9,10 +9,11 @@ use tokio::time::Instant;
 use async_trait::async_trait;
 use dashmap::DashMap;
 use herald_protocol::bus::{Control, Publication};
-use herald_protocol::{Position, RoomName};
+use herald_protocol::collection::{SetChange, SetOp, SetSpec};
+use herald_protocol::{JsonText, Position, RoomName};
 use parking_lot::Mutex;
 
-use crate::{Bus, BusError, BusHealth, History, Message, Sink, read_history};
+use crate::{Bus, BusError, BusHealth, History, Message, Sink, StoredSet, read_history};
 
 /// Limits of the in-memory bus.
 #[derive(Debug, Clone)]
@@ -35,6 +36,50 @@ struct RoomLog {
     tail: VecDeque<Arc<Message>>,
     /// The last publish, for expiry.
     touched: Instant,
+    /// A live collection's set: its shape and members by key text. A room
+    /// with a set never expires.
+    set: Option<(SetSpec, HashMap<String, JsonText>)>,
+}
+
+impl RoomLog {
+    /// Applies a stored publication's set change.
+    fn apply(&mut self, change: SetChange) {
+        let members = &mut self
+            .set
+            .get_or_insert_with(|| (change.spec.clone(), HashMap::new()))
+            .1;
+        match change.op {
+            SetOp::Put { key, doc } => {
+                members.insert(key, doc);
+            }
+            SetOp::Remove { key } => {
+                members.remove(&key);
+            }
+            SetOp::Reset { docs } => *members = docs.into_iter().collect(),
+        }
+        if let Some((spec, _)) = &mut self.set {
+            *spec = change.spec;
+        }
+    }
+
+    /// The newest message's time, Unix milliseconds (0 for none).
+    fn touched_ms(&self) -> u64 {
+        self.tail.back().map_or(0, |m| m.ts_ms)
+    }
+
+    /// The set with its position, if the room has one.
+    fn stored_set(&self, epoch: &Arc<str>) -> Option<StoredSet> {
+        let (spec, members) = self.set.as_ref()?;
+        Some(StoredSet {
+            epoch: epoch.clone(),
+            offset: self.offset,
+            spec: spec.clone(),
+            docs: members
+                .iter()
+                .map(|(k, d)| (k.clone(), d.clone()))
+                .collect(),
+        })
+    }
 }
 
 /// An in-process [`Bus`]: publish delivers straight to the local sink.
@@ -64,8 +109,10 @@ impl MemoryBus {
     pub fn sweep(&self) -> usize {
         let ttl = self.config.history_ttl;
         let before = self.rooms.len();
-        self.rooms
-            .retain(|_, log| log.lock().touched.elapsed() < ttl);
+        self.rooms.retain(|_, log| {
+            let log = log.lock();
+            log.set.is_some() || log.touched.elapsed() < ttl
+        });
         before - self.rooms.len()
     }
 
@@ -93,12 +140,16 @@ impl MemoryBus {
                     offset: 0,
                     tail: VecDeque::new(),
                     touched: Instant::now(),
+                    set: None,
                 }))
             })
             .clone();
         let mut log = log.lock();
         log.offset += 1;
         log.touched = Instant::now();
+        if let Some(change) = p.set {
+            log.apply(change);
+        }
         let msg = Arc::new(Message::new(
             room,
             p.event,
@@ -153,13 +204,22 @@ impl Bus for MemoryBus {
             });
         };
         let log = log.lock();
-        Ok(read_history(
-            &self.epoch,
-            log.offset,
-            &log.tail,
-            since,
-            limit,
-        ))
+        let history = read_history(&self.epoch, log.offset, &log.tail, since, limit);
+        Ok(match log.stored_set(&self.epoch) {
+            Some(set) if !history.recovered => History {
+                messages: vec![Arc::new(set.snapshot(room, log.touched_ms()))],
+                ..history
+            },
+            _ => history,
+        })
+    }
+
+    async fn read_set(&self, room: &RoomName) -> Result<Option<StoredSet>, BusError> {
+        let Some(log) = self.rooms.get(room).map(|l| l.clone()) else {
+            return Ok(None);
+        };
+        let log = log.lock();
+        Ok(log.stored_set(&self.epoch))
     }
 
     async fn watch(&self, _room: &RoomName) -> Result<(), BusError> {
@@ -218,6 +278,7 @@ mod tests {
             src: None,
             src_pos: None,
             fence: None,
+            set: None,
         }
     }
 
@@ -373,5 +434,63 @@ mod tests {
         let res = bus.publish(vec![publication("bad room", 1)]).await;
         assert!(matches!(res[0], Err(BusError::Invalid(_))));
         assert_eq!(bus.rooms(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_set_room_answers_with_its_set_and_never_expires() {
+        use herald_protocol::collection::{SNAPSHOT_EVENT, SetChange, Snapshot};
+        let bus = MemoryBus::new(MemoryBusConfig {
+            history_size: 2,
+            history_ttl: Duration::from_millis(1),
+            max_rooms: 1000,
+        });
+        bus.start(Arc::new(Collect::default())).await.unwrap();
+        let put = |key: &str, n: i64| {
+            let mut p = publication("live", n);
+            p.set = Some(SetChange {
+                spec: SetSpec::by_id(),
+                op: SetOp::Put {
+                    key: format!("{key:?}"),
+                    doc: json!({"_id": key, "n": n}).into(),
+                },
+            });
+            p
+        };
+        let mut del = publication("live", 0);
+        del.set = Some(SetChange {
+            spec: SetSpec::by_id(),
+            op: SetOp::Remove {
+                key: "\"a\"".into(),
+            },
+        });
+        for r in bus
+            .publish(vec![put("a", 1), put("b", 2), put("c", 3), del])
+            .await
+        {
+            r.unwrap();
+        }
+        let room = RoomName::new("live").unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        assert_eq!(bus.sweep(), 0, "a set room is not forgotten");
+        let h = bus.history(&room, None, 10).await.unwrap();
+        assert_eq!(h.messages.len(), 1);
+        let m = &h.messages[0];
+        assert_eq!((m.event.as_str(), m.offset), (SNAPSHOT_EVENT, 4));
+        let snap = Snapshot::decode(m.data.as_bytes()).unwrap();
+        let mut ids: Vec<String> = snap
+            .docs
+            .iter()
+            .map(|d| d["_id"].as_str().unwrap().to_owned())
+            .collect();
+        ids.sort();
+        assert_eq!(ids, ["b", "c"]);
+        let since = Position {
+            epoch: h.epoch.to_string(),
+            offset: 3,
+        };
+        let h = bus.history(&room, Some(&since), 10).await.unwrap();
+        assert!(h.recovered, "recent changes recover as messages");
+        assert_eq!(h.messages.iter().map(|m| m.offset).collect::<Vec<_>>(), [4]);
+        assert_eq!(bus.read_set(&room).await.unwrap().unwrap().docs.len(), 2);
     }
 }

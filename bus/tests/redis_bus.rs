@@ -101,6 +101,7 @@ fn publication(room: &str, n: u64) -> Publication {
         src: None,
         src_pos: None,
         fence: None,
+        set: None,
     }
 }
 
@@ -332,6 +333,7 @@ async fn stale_fences_are_rejected_and_replays_are_dropped_per_source() {
         src: Some(src.into()),
         src_pos: Some(pos.into()),
         fence: Some(fence),
+        set: None,
         ..publication("orders:1", 0)
     };
     let r = bus

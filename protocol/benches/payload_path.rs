@@ -43,6 +43,7 @@ fn publication(data: &Value) -> Publication {
         src: Some("shop".into()),
         src_pos: Some("8265700000000000030000000000000001".into()),
         fence: Some(3),
+        set: None,
     }
 }
 

@@ -17,6 +17,8 @@
 //!   - [`native::server`]: frames the gateway sends.
 //!   - [`native::codec`]: decoding client frames and encoding server frames.
 //!   - [`native::codes`]: every error code and close code.
+//! - [`collection`]: live collections: a room's keyed set of documents,
+//!   its snapshot and change payloads, and applying them.
 //! - [`bus`]: the frames that travel between publishers and gateways over
 //!   the bus (MessagePack with a version header).
 //! - [`sio`]: the Engine.IO v4 and Socket.IO v5 codecs ([`sio::json_binary`]:
@@ -35,6 +37,7 @@
 
 pub mod backend;
 pub mod bus;
+pub mod collection;
 pub mod json_text;
 pub mod native;
 pub mod position;

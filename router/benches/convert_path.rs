@@ -65,6 +65,7 @@ fn router_side(c: &mut Criterion) {
                 src: Some("shop".into()),
                 src_pos: Some("82657".into()),
                 fence: Some(3),
+                set: None,
             })
         });
     });

@@ -99,6 +99,7 @@ pub fn route_rule(
                 src: Some(origin.scope.to_owned()),
                 src_pos: origin.src_pos.map(str::to_owned),
                 fence: Some(origin.fence),
+                set: None,
             }),
             Err(e) => {
                 tracing::debug!(rule = %rule.name, template = %t.source(), error = %e, "room skipped");

@@ -187,6 +187,7 @@ pub async fn resync(
             src: Some(scope.name.clone()),
             src_pos: Some(signal_pos(&t0)),
             fence: Some(lease.fence),
+            set: None,
         })
         .collect();
     ordered.append(&mut pubs);

@@ -340,6 +340,7 @@ async fn a_stale_fence_is_refused_and_the_router_recovers_without_loss() {
             src: Some("shop".into()),
             src_pos: Some("0".into()),
             fence: Some(fence),
+            set: None,
         }])
         .await;
     assert!(stored[0].is_ok());

@@ -177,7 +177,8 @@ async fn a_batch_call_equals_single_calls_in_order() {
     for p in &cases {
         inv.key(k.room(0, p.room))
             .key(k.hist(0, p.room))
-            .key(k.fence(0, p.src));
+            .key(k.fence(0, p.src))
+            .key(k.set(0, p.room));
     }
     inv.arg(3).arg(600).arg(1000);
     for (i, p) in cases.iter().enumerate() {
@@ -186,7 +187,11 @@ async fn a_batch_call_equals_single_calls_in_order() {
             .arg(epoch(p.room))
             .arg(p.src)
             .arg(p.pos)
-            .arg(p.fence);
+            .arg(p.fence)
+            .arg("")
+            .arg("")
+            .arg("")
+            .arg("");
     }
     let reply: Value = inv.invoke_async(&mut c).await.unwrap();
     let batched: Vec<String> = parse_publish_batch(&reply)

@@ -162,6 +162,7 @@ mod tests {
             src: None,
             src_pos: None,
             fence: None,
+            set: None,
         };
         let bytes = Bytes::from(encode_bus(&BusFrame::Publish(p)));
         let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();

@@ -114,6 +114,7 @@ async fn probe_once(shared: &Shared) -> Result<Duration, String> {
         src: None,
         src_pos: None,
         fence: None,
+        set: None,
     };
     let published = publish::publish(shared, vec![p]).await.pop();
     let pos = match published {

@@ -47,6 +47,12 @@ impl Keys {
         format!("{}:{{{shard}}}:hist:{room}", self.prefix)
     }
 
+    /// The room's live-collection set, a hash of key text to document
+    /// JSON: `<p>:{<s>}:set:<room>`.
+    pub fn set(&self, shard: u32, room: &str) -> String {
+        format!("{}:{{{shard}}}:set:{room}", self.prefix)
+    }
+
     /// A source's fencing high-water mark in one shard: `<p>:{<s>}:fence:<src>`.
     pub fn fence(&self, shard: u32, src: &str) -> String {
         format!("{}:{{{shard}}}:fence:{src}", self.prefix)

@@ -24,6 +24,7 @@ pub mod conn;
 mod control;
 mod entry;
 mod guard;
+mod history;
 pub mod keys;
 mod presence;
 mod publish;
@@ -31,7 +32,7 @@ mod reader;
 mod scripts;
 mod state;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 
@@ -57,8 +58,8 @@ use self::conn::Connector;
 use self::keys::{Keys, shard_of};
 use self::reader::Scope;
 use self::state::{Interest, ShardWatch, Shared, Status};
-use crate::read_history;
-use crate::{Bus, BusError, BusHealth, History, Message, Sink};
+use crate::StoredSet;
+use crate::{Bus, BusError, BusHealth, History, Sink};
 
 /// Control frames (presence replies) queued for writing at most.
 const CONTROL_QUEUE: usize = 256;
@@ -373,44 +374,18 @@ impl Bus for RedisBus {
         since: Option<&Position>,
         limit: usize,
     ) -> Result<History, BusError> {
-        let shared = &self.shared;
-        let cfg = &shared.config;
-        let s = shard_of(room, cfg.shards);
-        let mut inv = shared.scripts.history.prepare_invoke();
-        inv.key(shared.keys.room(s, room))
-            .key(shared.keys.hist(s, room))
-            .arg(publish::epoch_candidate())
-            .arg(since.map_or("", |p| p.epoch.as_str()))
-            .arg(since.map_or(0, |p| p.offset))
-            .arg(limit)
-            .arg(cfg.history_size)
-            .arg(cfg.history_ttl.as_secs().max(1));
-        let mut conn = shared.conn();
-        let reply = tokio::time::timeout(
-            cfg.command_timeout,
-            inv.invoke_async::<redis::Value>(&mut conn),
-        )
-        .await
-        .map_err(|_| BusError::unavailable("history read timed out"))?
-        .map_err(unavailable)?;
-        let (epoch, latest, range) = scripts::parse_history(reply)
-            .ok_or_else(|| BusError::unavailable("unexpected history reply"))?;
-        let epoch: Arc<str> = Arc::from(epoch);
-        let hist_key = shared.keys.hist(s, room);
-        let mut tail: VecDeque<Arc<Message>> = VecDeque::with_capacity(range.ids.len());
-        for mut e in range.ids.into_iter().rev() {
-            let offset = e.id.split('-').next().and_then(|o| o.parse::<u64>().ok());
-            let frame = entry::take_bytes(&mut e.map, "f");
-            let (Some(offset), Some(frame)) = (offset, frame) else {
-                entry::invalid(&hist_key, &e.id, "bad history entry");
-                continue;
-            };
-            match entry::message(room, epoch.clone(), offset, &frame) {
-                Ok(m) => tail.push_back(Arc::new(m)),
-                Err((reason, why)) => entry::skipped(&hist_key, &e.id, reason, &why),
-            }
-        }
-        Ok(read_history(&epoch, latest, &tail, since, limit))
+        let read = history::read(&self.shared, room, since, limit).await?;
+        Ok(match read.set {
+            Some(set) => History {
+                messages: vec![Arc::new(set.snapshot(room, control::now_ms()))],
+                ..read.history
+            },
+            None => read.history,
+        })
+    }
+
+    async fn read_set(&self, room: &RoomName) -> Result<Option<StoredSet>, BusError> {
+        Ok(history::read(&self.shared, room, None, 0).await?.set)
     }
 
     async fn watch(&self, room: &RoomName) -> Result<(), BusError> {

@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 
 use futures_util::future::join_all;
+use herald_protocol::JsonText;
 use herald_protocol::bus::{Publication, PublicationFrame};
+use herald_protocol::collection::{SetChange, SetOp};
 use herald_protocol::{Position, RoomName};
 use redis::{
     Cmd, ErrorKind, Pipeline, RedisError, RedisWrite, ServerErrorKind, ToRedisArgs,
@@ -49,14 +51,15 @@ pub const MAX_SCRIPT_BATCH: usize = 256;
 struct Prepared {
     /// Its shard.
     shard: u32,
-    /// Room hash, history stream and fence keys.
-    keys: [String; 3],
+    /// Room hash, history stream, fence and set keys.
+    keys: [String; 4],
     /// The room.
     room: RoomName,
     /// The frame, written into the command in its two parts.
     frame: PublicationFrame,
-    /// Epoch candidate, src, src_pos, fence.
-    args: [String; 4],
+    /// Epoch candidate, src, src_pos, fence, then the set op, key, value
+    /// and spec (all empty without a set op).
+    args: [String; 8],
 }
 
 /// A frame as one command argument: its head and its payload are written
@@ -87,6 +90,7 @@ fn prepare(shared: &Shared, p: Publication) -> Result<Prepared, BusError> {
     let src = p.src.clone().unwrap_or_default();
     let src_pos = p.src_pos.clone().unwrap_or_default();
     let fence = p.fence.map(|f| f.to_string()).unwrap_or_default();
+    let [op, key, value, spec] = set_args(p.set.as_ref());
     let frame = PublicationFrame::new(p);
     if frame.len() > shared.config.max_frame_bytes {
         return Err(BusError::Invalid(format!(
@@ -102,11 +106,33 @@ fn prepare(shared: &Shared, p: Publication) -> Result<Prepared, BusError> {
             k.room(shard, &room),
             k.hist(shard, &room),
             k.fence(shard, &src),
+            k.set(shard, &room),
         ],
         room,
         frame,
-        args: [epoch_candidate(), src, src_pos, fence],
+        args: [epoch_candidate(), src, src_pos, fence, op, key, value, spec],
     })
+}
+
+/// The batch script's set arguments: op, key, value, spec.
+fn set_args(set: Option<&SetChange>) -> [String; 4] {
+    let Some(set) = set else {
+        return Default::default();
+    };
+    let text = |j: &JsonText| String::from_utf8_lossy(j.as_bytes()).into_owned();
+    let (key, value) = match &set.op {
+        SetOp::Put { key, doc } => (key.clone(), text(doc)),
+        SetOp::Remove { key } => (key.clone(), String::new()),
+        SetOp::Reset { docs } => {
+            let pairs: Vec<[&str; 2]> =
+                docs.iter().map(|(k, d)| [k.as_str(), d.as_str()]).collect();
+            (
+                String::new(),
+                serde_json::to_string(&pairs).unwrap_or_default(),
+            )
+        }
+    };
+    [set.op.kind().to_owned(), key, value, set.spec.to_text()]
 }
 
 /// One `EVALSHA` of the batch script for publications of one shard.
@@ -114,7 +140,7 @@ fn batch_cmd(shared: &Shared, shard: u32, items: &[&Prepared]) -> Cmd {
     let cfg = &shared.config;
     let mut cmd = redis::cmd("EVALSHA");
     cmd.arg(shared.scripts.publish_batch.get_hash())
-        .arg(1 + 3 * items.len())
+        .arg(1 + 4 * items.len())
         .arg(shared.keys.stream(shard));
     for p in items {
         for k in &p.keys {

@@ -110,20 +110,46 @@ pub fn parse_publish_batch(v: &Value) -> Option<Vec<BatchItem>> {
         .collect()
 }
 
-/// What the history script answered: epoch, latest offset, newest entries first.
-pub fn parse_history(v: Value) -> Option<(String, u64, StreamRangeReply)> {
-    let Value::Array(mut items) = v else {
+/// What the history script answered.
+#[derive(Debug, Default)]
+pub struct HistoryReply {
+    /// The room's epoch.
+    pub epoch: String,
+    /// The room's latest offset.
+    pub latest: u64,
+    /// The newest entries, newest first.
+    pub range: StreamRangeReply,
+    /// The live-collection spec, for a room with a set.
+    pub spec: Option<Vec<u8>>,
+    /// The set's members (key text, document), when the script read them.
+    pub set: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+/// Parses `{epoch, latest, entries, spec|nil, {key, doc, ...}}`.
+pub fn parse_history(v: Value) -> Option<HistoryReply> {
+    let Value::Array(items) = v else {
         return None;
     };
-    if items.len() != 3 {
-        return None;
-    }
-    let entries = items.pop()?;
-    let latest = str_of(&items[1])?.parse().ok()?;
-    let epoch = str_of(&items[0])?.to_owned();
+    let [epoch, latest, entries, spec, set]: [Value; 5] = items.try_into().ok()?;
     let range = match entries {
         Value::Array(a) if a.is_empty() => StreamRangeReply::default(),
         other => redis::from_redis_value(other).ok()?,
     };
-    Some((epoch, latest, range))
+    let spec = match spec {
+        Value::Nil => None,
+        other => Some(bytes_of(&other)?.to_vec()),
+    };
+    let Value::Array(flat) = set else { return None };
+    let mut members = Vec::with_capacity(flat.len() / 2);
+    for pair in flat.chunks(2) {
+        let [k, d] = pair else { return None };
+        members.push((bytes_of(k)?.to_vec(), bytes_of(d)?.to_vec()));
+    }
+    Some(HistoryReply {
+        epoch: str_of(&epoch)?.to_owned(),
+        latest: str_of(&latest)?.parse().ok()?,
+        range,
+        spec,
+        set: members,
+    })
 }

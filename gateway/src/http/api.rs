@@ -152,6 +152,7 @@ fn to_publication(b: PublishBody) -> Result<Publication, String> {
         src: None,
         src_pos: None,
         fence: None,
+        set: None,
     })
 }
 

@@ -127,6 +127,9 @@ impl Bus for TestBus {
         }
         self.bus().history(room, since, limit).await
     }
+    async fn read_set(&self, room: &RoomName) -> Result<Option<herald_bus::StoredSet>, BusError> {
+        self.bus().read_set(room).await
+    }
     async fn watch(&self, room: &RoomName) -> Result<(), BusError> {
         self.bus().watch(room).await
     }
@@ -151,6 +154,7 @@ fn publication(room: &str, n: u64) -> Publication {
         src: None,
         src_pos: None,
         fence: None,
+        set: None,
     }
 }
 

@@ -47,6 +47,7 @@ pub async fn client_publish(
         src: None,
         src_pos: None,
         fence: None,
+        set: None,
     };
     let result = state.hub.bus().publish(vec![publication]).await.pop();
     let refused = |code: ErrorCode, message: String| Err(Refused { code, message });

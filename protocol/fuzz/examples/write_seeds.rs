@@ -40,6 +40,7 @@ fn main() -> std::io::Result<()> {
     backend(&mut w)?;
     query_and_offset(&mut w)?;
     sse_ids(&mut w)?;
+    collection_changes(&mut w)?;
     println!("wrote {} seed files under {}", w.count, w.seeds.display());
     Ok(())
 }
@@ -258,6 +259,7 @@ fn bus(w: &mut Writer) -> std::io::Result<()> {
                 src: Some("shop".into()),
                 src_pos: Some("8265700000000000030000000000000001".into()),
                 fence: Some(3),
+                set: None,
             }),
         ),
         (
@@ -271,6 +273,7 @@ fn bus(w: &mut Writer) -> std::io::Result<()> {
                 src: None,
                 src_pos: None,
                 fence: None,
+                set: None,
             }),
         ),
         (
@@ -650,6 +653,26 @@ fn sse_ids(w: &mut Writer) -> std::io::Result<()> {
         let mut bytes = vec![rooms];
         bytes.extend_from_slice(text.as_bytes());
         w.put("sse_id", name, bytes)?;
+    }
+    Ok(())
+}
+
+/// `collection_change` inputs: a kind byte (even: a change, odd: a
+/// snapshot or spec), then the JSON.
+fn collection_changes(w: &mut Writer) -> std::io::Result<()> {
+    for (name, kind, text) in [
+        ("upsert", 0u8, r#"{"room":"r","op":"upsert","key":"a","doc":{"_id":"a","n":1}}"#),
+        ("patch", 0, r#"{"room":"r","op":"patch","key":"a","set":{"items.1":9,"n.x":2},"unset":["n"],"truncate":{"items":1}}"#),
+        ("patch_paths", 0, r#"{"room":"r","op":"patch","key":"a","set":{"a.b":1},"paths":{"a.b":["a.b"]}}"#),
+        ("patch_huge_index", 0, r#"{"room":"r","op":"patch","key":"a","set":{"items.99999999999":1}}"#),
+        ("patch_missing", 0, r#"{"room":"r","op":"patch","key":"zz","set":{"x":1}}"#),
+        ("remove_number_key", 0, r#"{"room":"r","op":"remove","key":1}"#),
+        ("snapshot", 1, r#"{"room":"r","key":"_id","sort":"n","descending":true,"limit":5,"reset":false,"docs":[{"_id":"a","n":1},{"_id":2}]}"#),
+        ("spec", 1, r#"{"key":"_id","sort":"createdAt","descending":true,"limit":50}"#),
+    ] {
+        let mut bytes = vec![kind];
+        bytes.extend_from_slice(text.as_bytes());
+        w.put("collection_change", name, bytes)?;
     }
     Ok(())
 }

@@ -182,6 +182,7 @@ mod tests {
                     src: src_pos.as_ref().map(|_| "orders".to_owned()),
                     src_pos,
                     fence,
+                    set: None,
                 },
             )
     }
@@ -340,6 +341,7 @@ mod tests {
             src: Some("orders".into()),
             src_pos: Some("82AB".into()),
             fence: Some(3),
+            set: None,
         }
     }
 

@@ -66,6 +66,11 @@ pub struct Publication {
     /// The publisher's fencing token (the router's lease generation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fence: Option<u64>,
+    /// For a live-collection room: how this publication changes the room's
+    /// stored set. Not part of the frame (subscribers get the change in
+    /// `data`); the bus applies it where it stores the publication.
+    #[serde(skip)]
+    pub set: Option<crate::collection::SetChange>,
 }
 
 /// Whom a [`Control`] command acts on.

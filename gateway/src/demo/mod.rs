@@ -1,6 +1,10 @@
 //! The built-in demo feed: realistic orders for a sales dashboard, like the
 //! seed application's `orders` collection feeding `dashboard:sales` and its
-//! sibling sections. Payload shapes are documented in `gateway/assets/README.md`.
+//! sibling sections, and the live collection of the latest orders
+//! ([`orders`], room `orders:live`) whose statuses change in place. Payload
+//! shapes are documented in `gateway/assets/README.md`.
+
+pub mod orders;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -67,6 +71,8 @@ pub struct DemoState {
     stock: Vec<i64>,
     /// Revenue and orders per region.
     by_region: BTreeMap<&'static str, (f64, u64)>,
+    /// The live collection of the latest orders.
+    live: orders::LiveOrders,
 }
 
 impl Default for DemoState {
@@ -80,6 +86,7 @@ impl Default for DemoState {
             count_history: VecDeque::new(),
             stock: PRODUCTS.iter().map(|p| p.3 * 4).collect(),
             by_region: REGIONS.iter().map(|r| (*r, (0.0, 0))).collect(),
+            live: orders::LiveOrders::default(),
         }
     }
 }
@@ -97,16 +104,19 @@ fn push_bounded(q: &mut VecDeque<Value>, v: Value) {
 
 impl DemoState {
     /// One tick: 1 to 3 new orders, then one full update for each of the
-    /// four sections.
+    /// four sections, then the live orders' changes.
     pub fn tick(&mut self, rng: &mut impl Rng, now_ms: u64) -> Vec<Publication> {
         let n = rng.random_range(1..=3);
         let mut tick_revenue = 0.0;
         let mut last_order = Value::Null;
+        let mut fresh = Vec::with_capacity(n);
         for _ in 0..n {
             let order = self.order(rng, now_ms);
             tick_revenue += order["amount"].as_f64().unwrap_or(0.0);
+            fresh.push(order.clone());
             last_order = order;
         }
+        let live = self.live.tick(rng, &fresh, now_ms);
         if rng.random_range(0..10) == 0 {
             let i = rng.random_range(0..self.stock.len());
             self.stock[i] += PRODUCTS[i].3 * 3; // a delivery arrived
@@ -174,7 +184,12 @@ impl DemoState {
             src: None,
             src_pos: None,
             fence: None,
+            set: None,
         })
+        .chain(live.into_iter().map(|mut p| {
+            p.ts_ms = now_ms;
+            p
+        }))
         .collect()
     }
 
@@ -237,7 +252,12 @@ mod tests {
         let mut orders = 0;
         for i in 0..100u64 {
             let pubs = s.tick(&mut rng, 1_000 + i * 1000);
-            assert_eq!(pubs.len(), 4);
+            assert!(
+                pubs[4..]
+                    .iter()
+                    .all(|p| p.room == orders::ROOM && p.set.is_some())
+            );
+            let pubs = &pubs[..4];
             let data: Vec<serde_json::Value> = pubs.iter().map(|p| p.data.to_value()).collect();
             let sales = &data[0];
             let total = sales["orders_total"].as_u64().unwrap();

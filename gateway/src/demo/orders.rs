@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 pub const ROOM: &str = "orders:live";
 
 /// Most orders the live set holds.
-pub const LIMIT: u32 = 20;
+pub const LIMIT: u32 = 50;
 
 /// The status an order moves to next, if any.
 fn next_status(s: &str) -> Option<&'static str> {

@@ -17,7 +17,7 @@
 #![allow(clippy::print_stdout, reason = "a measurement prints its figures")]
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use futures_util::{SinkExt, StreamExt};
@@ -25,7 +25,9 @@ use hdrhistogram::Histogram;
 use parking_lot::Mutex;
 use serde_json::Value;
 use tokio::sync::Barrier;
+use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_util::task::TaskTracker;
 
 struct Args {
     url: String,
@@ -85,7 +87,7 @@ where
     ws.send(Message::text(sub)).await?;
     let deadline = t0 + Duration::from_secs(120);
     loop {
-        let msg = tokio::time::timeout_at(deadline.into(), ws.next())
+        let msg = tokio::time::timeout_at(deadline, ws.next())
             .await
             .context("no snapshot within 120 s")?
             .context("closed")??;
@@ -111,11 +113,11 @@ async fn main() -> anyhow::Result<()> {
     let _ = rlimit::increase_nofile_limit(u64::try_from(a.clients).unwrap_or(0) + 1000);
     let start = Arc::new(Barrier::new(a.clients + 1));
     let out: Results = Arc::new(Mutex::new((Histogram::<u64>::new(3)?, Vec::new(), 0usize)));
-    let mut tasks = Vec::with_capacity(a.clients);
+    let tasks = TaskTracker::new();
     let gap = Duration::from_secs_f64(1.0 / a.connect_rate.max(1.0));
     for _ in 0..a.clients {
         let (a2, s, o) = (a.clone(), start.clone(), out.clone());
-        tasks.push(tokio::spawn(client(a2, s, o)));
+        tasks.spawn(client(a2, s, o));
         tokio::time::sleep(gap).await;
     }
     // Connected: release every subscribe at once.
@@ -123,9 +125,8 @@ async fn main() -> anyhow::Result<()> {
     start.wait().await;
     start.wait().await;
     let all = t.elapsed();
-    for t in tasks {
-        let _ = t.await;
-    }
+    tasks.close();
+    tasks.wait().await;
     let o = out.lock();
     let (h, docs, failed) = (&o.0, &o.1, o.2);
     let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;

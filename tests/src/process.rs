@@ -57,7 +57,7 @@ fn sources_of(name: &str) -> &'static [&'static str] {
 
 /// A source newer than `binary`: a file the build reads (Rust, Lua,
 /// embedded page assets, manifests) under `dirs`, skipping build output,
-/// node modules, fuzz crates and integration tests. `Cargo.lock` is not
+/// node modules, fuzz crates, integration tests, benches and examples. `Cargo.lock` is not
 /// compared: cargo leaves a binary untouched when a lock change does not
 /// concern it, so the lock's time says nothing about that binary.
 pub fn stale(binary: &std::path::Path, dirs: &[PathBuf]) -> Option<PathBuf> {
@@ -77,7 +77,7 @@ pub fn stale(binary: &std::path::Path, dirs: &[PathBuf]) -> Option<PathBuf> {
             let name = e.file_name();
             if matches!(
                 name.to_str(),
-                Some("target" | "node_modules" | "fuzz" | "tests" | "benches")
+                Some("target" | "node_modules" | "fuzz" | "tests" | "benches" | "examples")
             ) {
                 continue;
             }

@@ -42,10 +42,7 @@ fn herald_js(transport: &str) {
     let gw = demo_gateway();
     let out = finish(&gw, node(&gw, "collection-node.mjs", &[transport, "3"]));
     assert_eq!(out["transport"], transport, "{out}");
-    assert!(
-        out["connects"].as_u64().unwrap() >= 2,
-        "reconnected: {out}"
-    );
+    assert!(out["connects"].as_u64().unwrap() >= 2, "reconnected: {out}");
     assert!(
         out["compared"].as_u64().unwrap() >= 5,
         "compared at five offsets: {out}"
@@ -92,8 +89,7 @@ fn socketio_plain_handlers_hold_what_a_fresh_snapshot_holds() {
     let keys = out["keys"].as_array().unwrap();
     assert_eq!(keys.len() as u64, out["docs"].as_u64().unwrap(), "{out}");
     assert!(
-        keys.iter()
-            .all(|k| k.as_str().unwrap().starts_with("o-")),
+        keys.iter().all(|k| k.as_str().unwrap().starts_with("o-")),
         "{out}"
     );
     check_statuses(&out);

@@ -71,8 +71,9 @@ pub trait Bus: Send + Sync + 'static {
     /// With `since` in the current epoch and every later message still held,
     /// returns exactly the messages after `since.offset` and `recovered: true`.
     /// Otherwise returns the latest `limit` messages and `recovered: false`;
-    /// for a live-collection room, instead of those, one snapshot message
-    /// of the whole set at the latest offset ([`StoredSet::snapshot`]).
+    /// for a live-collection room also [`History::snapshot`], the whole set
+    /// as one message at the latest offset, which a subscriber gets instead
+    /// of the messages ([`StoredSet::snapshot`]).
     ///
     /// # Errors
     /// [`BusError::Unavailable`] when the store cannot be read.

@@ -20,6 +20,12 @@ pub struct History {
     pub messages: Vec<Arc<Message>>,
     /// Whether `messages` is exactly everything after the asked position.
     pub recovered: bool,
+    /// For a live-collection room that did not recover: the whole set as
+    /// one message at `offset` ([`crate::StoredSet::snapshot`]), which a
+    /// new subscriber gets instead of `messages`. Read in the same step as
+    /// the messages, so a caller that applies its own recovery rule to
+    /// `messages` (the gateway's shared reads) can still use it.
+    pub snapshot: Option<Arc<Message>>,
 }
 
 /// The recovery rule shared by bus implementations: exactly the messages
@@ -38,6 +44,7 @@ pub fn read_history(
         offset: latest,
         messages,
         recovered,
+        snapshot: None,
     }
 }
 

@@ -201,16 +201,18 @@ impl Bus for MemoryBus {
                 offset: 0,
                 messages: Vec::new(),
                 recovered,
+                snapshot: None,
             });
         };
         let log = log.lock();
         let history = read_history(&self.epoch, log.offset, &log.tail, since, limit);
-        Ok(match log.stored_set(&self.epoch) {
-            Some(set) if !history.recovered => History {
-                messages: vec![Arc::new(set.snapshot(room, log.touched_ms()))],
-                ..history
-            },
-            _ => history,
+        let snapshot = match log.stored_set(&self.epoch) {
+            Some(set) if !history.recovered => Some(Arc::new(set.snapshot(room, log.touched_ms()))),
+            _ => None,
+        };
+        Ok(History {
+            snapshot,
+            ..history
         })
     }
 
@@ -473,8 +475,8 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(5)).await;
         assert_eq!(bus.sweep(), 0, "a set room is not forgotten");
         let h = bus.history(&room, None, 10).await.unwrap();
-        assert_eq!(h.messages.len(), 1);
-        let m = &h.messages[0];
+        assert_eq!(h.messages.len(), 2, "the latest messages, as for any room");
+        let m = h.snapshot.as_ref().expect("and the set");
         assert_eq!((m.event.as_str(), m.offset), (SNAPSHOT_EVENT, 4));
         let snap = Snapshot::decode(m.data.as_bytes()).unwrap();
         let mut ids: Vec<String> = snap
@@ -490,6 +492,7 @@ mod tests {
         };
         let h = bus.history(&room, Some(&since), 10).await.unwrap();
         assert!(h.recovered, "recent changes recover as messages");
+        assert!(h.snapshot.is_none());
         assert_eq!(h.messages.iter().map(|m| m.offset).collect::<Vec<_>>(), [4]);
         assert_eq!(bus.read_set(&room).await.unwrap().unwrap().docs.len(), 2);
     }

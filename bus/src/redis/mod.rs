@@ -375,12 +375,11 @@ impl Bus for RedisBus {
         limit: usize,
     ) -> Result<History, BusError> {
         let read = history::read(&self.shared, room, since, limit).await?;
-        Ok(match read.set {
-            Some(set) => History {
-                messages: vec![Arc::new(set.snapshot(room, control::now_ms()))],
-                ..read.history
-            },
-            None => read.history,
+        Ok(History {
+            snapshot: read
+                .set
+                .map(|set| Arc::new(set.snapshot(room, control::now_ms()))),
+            ..read.history
         })
     }
 

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 pub const ROOM: &str = "orders:live";
 
 /// Most orders the live set holds.
-pub const LIMIT: u32 = 20;
+pub const LIMIT: u32 = 50;
 
 /// The status an order moves to next, if any.
 fn next_status(s: &str) -> Option<&'static str> {
@@ -64,9 +64,9 @@ impl LiveOrders {
         self.members.iter().map(|(_, d)| d)
     }
 
-    /// Publications for one tick: each new order enters (evicting the
-    /// oldest member past the limit), then one or two members move on a
-    /// status.
+    /// Publications for one tick: each new order enters (the oldest
+    /// member leaving first when the set is full), then one or two members
+    /// move on a status.
     pub fn tick(
         &mut self,
         rng: &mut impl Rng,
@@ -85,6 +85,11 @@ impl LiveOrders {
                 "createdAt": rfc3339(now_ms),
             });
             let key = key_text(&doc["_id"]);
+            // Make room first, so the stored set never holds more than
+            // the limit, not even between two changes.
+            if self.members.len() >= LIMIT as usize {
+                out.push(self.evict_last());
+            }
             self.members.push((key.clone(), doc.clone()));
             out.push(publication(
                 Change {
@@ -97,9 +102,6 @@ impl LiveOrders {
                     doc: (&doc).into(),
                 },
             ));
-            if self.members.len() > LIMIT as usize {
-                out.push(self.evict_last());
-            }
         }
         let movable: Vec<usize> = (0..self.members.len())
             .filter(|&i| {
@@ -193,6 +195,10 @@ mod tests {
                 let c = Change::decode(p.data.as_bytes()).unwrap();
                 patches += usize::from(matches!(c.kind, ChangeKind::Patch(_)));
                 client.apply(&c).unwrap();
+                assert!(
+                    client.docs.len() <= LIMIT as usize,
+                    "never over the limit, not even between two changes"
+                );
             }
         }
         assert!(patches > 50, "statuses change in place: {patches} patches");

@@ -88,6 +88,9 @@ struct Held {
     latest: u64,
     /// The messages read, oldest first.
     messages: Arc<VecDeque<Arc<Broadcast>>>,
+    /// A live collection's set as one message at `latest`: what a
+    /// subscriber that does not recover gets instead of `messages`.
+    snapshot: Option<Arc<Broadcast>>,
 }
 
 /// This node's rooms and sessions.
@@ -285,10 +288,11 @@ impl Hub {
                     epoch: h.epoch,
                     latest: h.offset,
                     messages: Arc::new(h.messages.into_iter().map(Broadcast::new).collect()),
+                    snapshot: h.snapshot.map(Broadcast::new),
                 })
             })
             .await?;
-        let (messages, recovered) = herald_bus::select(
+        let (mut messages, recovered) = herald_bus::select(
             &held.epoch,
             held.latest,
             &held.messages,
@@ -296,6 +300,9 @@ impl Hub {
             limit,
             |b| b.offset,
         );
+        if let (false, Some(set)) = (recovered, &held.snapshot) {
+            messages = vec![set.clone()];
+        }
         Ok(History {
             epoch: held.epoch,
             offset: held.latest,

@@ -186,7 +186,6 @@ fn the_live_orders_panel_takes_a_new_snapshot_when_history_runs_out() {
 /// A short outage within the history is recovered with `since`: the
 /// missed changes, no new snapshot.
 #[test]
-#[ignore = "the gateway answers every `since` behind a live-collection room's latest offset with a snapshot: Hub::history reads the tail with bus.history(room, None, ..), which for a set room returns only the snapshot"]
 fn the_live_orders_panel_recovers_a_short_outage_with_since() {
     let gw = GatewayProc::start(&["--standalone", "--demo-rate", "4"]);
     let r = live_orders(&gw, "recover", 1000);

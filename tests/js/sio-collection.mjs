@@ -5,8 +5,9 @@
 //   node sio-collection.mjs http://CLIENT http://ADMIN [SECONDS]
 //
 // Client A follows the room for SECONDS (default 3); halfway its Engine.IO
-// connection is closed, Socket.IO reconnects, `connect` subscribes again
-// and a new snapshot replaces the Map. Once A has applied status patches
+// connection is closed and Socket.IO reconnects: with connection state
+// recovery the missed events are replayed, without it `connect` subscribes
+// again and a new snapshot replaces the Map. Once A has applied status patches
 // since that snapshot, client B connects and takes a fresh snapshot; A's
 // Map must then equal B's (same keys, same documents, so same statuses)
 // while both keep applying changes. Ignored patches would leave statuses
@@ -60,8 +61,11 @@ step('a-ready', { docs: a.state.orders.size });
 await sleep((seconds * 1000) / 2);
 const sid = a.socket.id;
 a.socket.io.engine.close(); // Socket.IO reconnects by itself
-await until(() => a.socket.connected && a.socket.id !== sid && a.state.snapshots >= 2, 'client A to reconnect and take a new snapshot', 8000);
-step('a-reconnected', { snapshots: a.state.snapshots });
+// Either Socket.IO recovered the session (the missed events are replayed)
+// or the new session's subscribe brought a new snapshot.
+await until(() => a.socket.connected && a.socket.id !== sid && (a.socket.recovered || a.state.snapshots >= 2), 'client A to reconnect (recovered, or with a new snapshot)', 8000);
+const recovered = a.socket.recovered;
+step('a-reconnected', { snapshots: a.state.snapshots, recovered });
 await sleep((seconds * 1000) / 2);
 await until(() => a.state.patchesSinceSnapshot >= 3, 'three status patches on client A since its snapshot', 8000);
 
@@ -83,6 +87,7 @@ done({
   keys: [...a.state.orders.keys()].sort(),
   statuses,
   snapshots: a.state.snapshots,
+  recovered,
   patches_since_snapshot: a.state.patchesSinceSnapshot,
   counts: a.state.counts,
 });

@@ -1,8 +1,10 @@
 // The live dashboard: four sections, each fed by one Herald room. Each room's
 // latest message carries the section's whole state, so the snapshot a
 // (re)subscription starts with renders the section on its own.
-// Payload shapes: see README.md next to this file.
-import { Herald } from '/herald.js';
+// Payload shapes: see README.md next to this file. The "Live orders" panel
+// is a live collection (room `orders:live`): herald.js keeps the set, and the
+// table is reconciled with `sorted()` after each snapshot or change.
+import { Herald, getPath, mapKey } from '/herald.js';
 
 const ROOMS = ['dashboard:sales', 'dashboard:orders', 'dashboard:inventory', 'dashboard:regions'];
 const STALE_AFTER_S = 10;
@@ -307,6 +309,174 @@ class Section {
 
 const sections = new Map(ROOMS.map((r) => [r, new Section(r)]));
 
+// ---- the live orders panel: a live collection ----
+
+const LIVE_ROOM = 'orders:live';
+// How long a changed row keeps its highlight.
+const CHANGED_MS = 1500;
+
+function clock(iso) {
+  const t = typeof iso === 'string' ? Date.parse(iso) : NaN;
+  if (!Number.isFinite(t)) return '–';
+  return new Date(t).toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+}
+
+// The cells of one order row, by column.
+const LIVE_COLUMNS = [
+  ['id', (d) => text(d._id)],
+  ['customer', (d) => text(d.customer)],
+  ['region', (d) => (typeof d.region === 'string' ? d.region.toUpperCase() : '–')],
+  ['total', (d) => money(d.total, d.currency || 'EUR')],
+  ['status', (d) => text(d.status)],
+  ['created', (d) => clock(d.createdAt)],
+];
+
+class LiveOrders {
+  constructor() {
+    this.room = LIVE_ROOM;
+    this.el = document.querySelector(`section[data-room="${LIVE_ROOM}"]`);
+    this.body = this.el.querySelector('[data-field="live"]');
+    this.ageEl = this.el.querySelector('[data-age]');
+    this.coll = null;
+    this.rows = new Map(); // Map key -> <tr>
+    this.changes = 0;
+    this.resets = 0;
+    this.errors = 0;
+    this.ts = null;
+    this.queued = null; // keys changed since the last render
+  }
+
+  /** Whether the collection is live (not left by a focus on another room). */
+  get active() {
+    return !!this.coll && this.coll._sub.active;
+  }
+
+  start(opts = {}) {
+    if (this.coll) this.coll.close();
+    const coll = herald.collection(LIVE_ROOM, opts);
+    this.coll = coll;
+    window.liveOrders = coll; // for debugging and tests
+    coll.on('reset', () => {
+      this.resets += 1;
+      this.el.dataset.resets = String(this.resets);
+      this.el.dataset.epoch = coll.epoch ?? '';
+      this.queue(null);
+    });
+    coll.on('change', (c) => {
+      this.changes += 1;
+      this.el.dataset.changes = String(this.changes);
+      this.queue(mapKey(c.key));
+    });
+    coll.on('error', (e) => {
+      this.errors += 1;
+      this.el.dataset.errors = String(this.errors);
+      console.warn('live orders:', e.message);
+    });
+  }
+
+  stop() {
+    if (this.coll) this.coll.close();
+    this.coll = null;
+  }
+
+  // Renders once per turn, however many changes arrived in it.
+  queue(key) {
+    if (!this.queued) {
+      this.queued = new Set();
+      queueMicrotask(() => {
+        const keys = this.queued;
+        this.queued = null;
+        this.render(keys);
+      });
+    }
+    if (key !== null) this.queued.add(key);
+  }
+
+  // Reconciles the table with the set's order: rows stay the same elements
+  // while their order is in the set, cells change only when their text does.
+  render(changed = new Set()) {
+    if (!this.coll) return;
+    const coll = this.coll;
+    const docs = coll.sorted();
+    const keep = new Set();
+    let at = this.body.firstElementChild;
+    if (at && at.classList.contains('empty')) {
+      at.remove();
+      at = null;
+    }
+    const now = Date.now();
+    for (const d of docs) {
+      const key = mapKey(getPath(d, coll.spec.key));
+      keep.add(key);
+      let tr = this.rows.get(key);
+      if (!tr) {
+        tr = document.createElement('tr');
+        tr.dataset.key = String(key);
+        for (const [col] of LIVE_COLUMNS) {
+          const td = document.createElement('td');
+          td.dataset.col = col;
+          if (col === 'total') td.className = 'num';
+          if (col === 'status') {
+            const badge = document.createElement('span');
+            badge.className = 'status';
+            td.append(badge);
+          }
+          tr.append(td);
+        }
+        this.rows.set(key, tr);
+      }
+      for (const [i, [col, fmt]] of LIVE_COLUMNS.entries()) {
+        const cell = col === 'status' ? tr.children[i].firstElementChild : tr.children[i];
+        const v = fmt(d);
+        if (cell.textContent !== v) cell.textContent = v;
+        if (col === 'status' && cell.dataset.status !== v) cell.dataset.status = v;
+      }
+      tr.dataset.status = text(d.status);
+      if (changed.has(key)) this.flash(tr, now);
+      if (tr !== at) this.body.insertBefore(tr, at);
+      at = tr.nextElementSibling;
+    }
+    for (const [key, tr] of this.rows) {
+      if (keep.has(key)) continue;
+      tr.remove();
+      clearTimeout(tr._flash);
+      this.rows.delete(key);
+    }
+    if (docs.length === 0 && !this.body.firstElementChild) {
+      const tr = document.createElement('tr');
+      tr.className = 'empty';
+      tr.innerHTML = '<td colspan="6">no orders yet</td>';
+      this.body.append(tr);
+    }
+    this.el.dataset.rows = String(docs.length);
+    this.el.dataset.offset = String(coll.offset ?? 0);
+    this.ts = now;
+    this.tick();
+  }
+
+  // A brief highlight: class `changed` and `data-changed-at` (ms).
+  flash(tr, now) {
+    tr.classList.add('changed');
+    tr.dataset.changedAt = String(now);
+    clearTimeout(tr._flash);
+    tr._flash = setTimeout(() => tr.classList.remove('changed'), CHANGED_MS);
+  }
+
+  tick() {
+    if (this.ts === null) return;
+    const s = Math.max(0, Math.round((Date.now() - this.ts) / 1000));
+    this.ageEl.textContent = `updated ${s}s ago`;
+    this.ageEl.dataset.age = String(s);
+    this.ageEl.classList.toggle('stale', s >= STALE_AFTER_S);
+  }
+
+  setActive(active) {
+    this.el.dataset.active = String(active);
+  }
+}
+
+const liveOrders = new LiveOrders();
+
 // ---- connection ----
 
 // herald.js picks the transport; `/?transport=webtransport|websocket|sse`
@@ -360,6 +530,17 @@ function setFocus(target) {
       s.setActive(true);
       if (!s.sub || !s.sub.active) s.sub = herald.subscribe(s.room, s.handlers());
     }
+    liveOrders.setActive(true);
+    if (!liveOrders.active) liveOrders.start();
+  } else if (target === LIVE_ROOM) {
+    // The collection stays; the sections' rooms are left.
+    if (!liveOrders.active) liveOrders.start({ leaveOthers: true });
+    for (const s of sections.values()) {
+      if (s.sub) s.sub.unsubscribe();
+      s.sub = null;
+      s.setActive(false);
+    }
+    liveOrders.setActive(true);
   } else {
     const s = sections.get(target);
     if (!s) return;
@@ -371,6 +552,9 @@ function setFocus(target) {
       other.setActive(other === s);
       if (other !== s) other.sub = null;
     }
+    // leaveOthers left the live orders room too.
+    liveOrders.stop();
+    liveOrders.setActive(false);
   }
   focus = target;
   document.body.dataset.focus = target;
@@ -389,9 +573,11 @@ for (const s of sections.values()) {
   s.sub = herald.subscribe(s.room, s.handlers());
   s.render();
 }
+liveOrders.start();
 
 setInterval(() => {
   for (const s of sections.values()) s.tick();
+  liveOrders.tick();
 }, 1000);
 
 let resizeQueued = false;

@@ -1353,4 +1353,637 @@ export class SseHerald {
   _clear(name) { Herald.prototype._clear.call(this, name); }
 }
 
+// ---- live collections (`h.collection(room)`) ----
+//
+// A live-collection room (docs/protocol.md, "Live collections") carries a
+// keyed set of documents: one `herald:snapshot` message with the whole set,
+// then one `herald:change` message per change (`upsert`, `patch`,
+// `remove`). `h.collection(room)` rides on `subscribe`, so reconnects,
+// `since` recovery, gap fill and every transport work unchanged; it keeps
+// `docs`, a Map equal to the gateway's set:
+//
+//   const orders = h.collection('orders:live');
+//   await orders.ready;                 // the first snapshot is applied
+//   orders.docs;                        // Map: key -> document
+//   orders.sorted();                    // documents in the set's order, at most `limit`
+//   orders.on('change', (c) => {});     // {op, key, doc, prev, fields}
+//   orders.on('reset', (r) => {});      // {docs, reset}: a snapshot replaced the set
+//   orders.on('error', (e) => {});      // e.kind: 'missing' | 'path' | 'invalid'
+//   orders.close();
+//
+// Map keys: a string or number key is the Map key itself; any other key
+// value (an object, say) is keyed by its JSON.stringify text.
+//
+// The pure parts (LiveSet, applyPatch, compareValues and the path
+// functions) mirror protocol/src/collection/ and are exported for tests.
+
+/** The event names of a live collection's messages. */
+export const COLLECTION_EVENTS = Object.freeze({ SNAPSHOT: 'herald:snapshot', CHANGE: 'herald:change' });
+/** The highest array index a patch may write (protocol::collection::path::MAX_INDEX). */
+export const MAX_PATH_INDEX = 100000;
+/** The deepest path a patch may name (protocol::collection::path::MAX_DEPTH). */
+export const MAX_PATH_DEPTH = 100;
+
+/**
+ * A change that cannot be applied: `kind` is 'missing' (a patch for a key
+ * the set does not hold), 'path' (a path that cannot be written: empty,
+ * deeper than MAX_PATH_DEPTH, an index over MAX_PATH_INDEX, or through a
+ * scalar) or 'invalid' (not a well-formed payload).
+ */
+export class CollectionError extends Error {
+  constructor(message, { kind, room = null, key = undefined } = {}) {
+    super(message);
+    this.name = 'CollectionError';
+    this.kind = kind;
+    this.room = room;
+    this.key = key;
+  }
+}
+
+const hasOwn = (o, k) => Object.prototype.hasOwnProperty.call(o, k);
+const isPlainObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+const isContainer = (v) => v !== null && typeof v === 'object';
+
+// Writes an own data property, even for `__proto__` (an assignment would
+// set the object's prototype instead).
+function putOwn(obj, k, v) {
+  if (k === '__proto__') Object.defineProperty(obj, k, { value: v, writable: true, enumerable: true, configurable: true });
+  else obj[k] = v;
+}
+
+const USIZE_MAX = 18446744073709551615n;
+
+/**
+ * A path part as an array index, as Rust's `str::parse::<usize>()` reads
+ * it (an optional '+', then ASCII digits, at most 2^64 - 1), or null.
+ * Values past MAX_PATH_INDEX come back as a (possibly inexact) larger number.
+ */
+export function parseIndex(part) {
+  if (typeof part !== 'string' || !/^\+?[0-9]+$/.test(part)) return null;
+  const digits = part.replace(/^\+/, '').replace(/^0+(?=[0-9])/, '');
+  if (digits.length > 20 || BigInt(digits) > USIZE_MAX) return null;
+  return Number(digits);
+}
+
+/** The parts of a dotted path (split at every dot). */
+export function splitPath(path) {
+  return String(path).split('.');
+}
+
+function checkParts(parts) {
+  if (!Array.isArray(parts) || parts.length === 0 || parts.some((p) => typeof p !== 'string' || p === '')) {
+    throw new CollectionError('empty field path', { kind: 'path' });
+  }
+  if (parts.length > MAX_PATH_DEPTH) throw new CollectionError(`field path deeper than ${MAX_PATH_DEPTH}`, { kind: 'path' });
+}
+
+/** The value at `parts` (an array of parts or a dotted string), or undefined. */
+export function getPath(doc, parts) {
+  let at = doc;
+  for (const p of typeof parts === 'string' ? splitPath(parts) : parts) {
+    if (Array.isArray(at)) {
+      const i = parseIndex(p);
+      if (i === null || i >= at.length) return undefined;
+      at = at[i];
+    } else if (isPlainObject(at)) {
+      if (!hasOwn(at, p)) return undefined;
+      at = at[p];
+    } else {
+      return undefined;
+    }
+  }
+  return at;
+}
+
+// Copy-on-write: `fresh` holds the containers this patch made (or copied),
+// which alone may be mutated; everything else is shared with the old document.
+function writable(v, fresh) {
+  if (!isContainer(v) || fresh.has(v)) return v;
+  const copy = Array.isArray(v) ? v.slice() : { ...v };
+  fresh.add(copy);
+  return copy;
+}
+
+function padTo(a, len) {
+  while (a.length < len) a.push(null);
+}
+
+function tooHigh(i, parts) {
+  return new CollectionError(`array index ${i} of \`${parts.join('.')}\` is over the limit of ${MAX_PATH_INDEX}`, { kind: 'path' });
+}
+
+// One step down `part` from the writable container `at`; the child comes
+// back writable. With `create`, a missing (or null) object member becomes
+// {} and arrays are padded. undefined: nowhere to go.
+function stepDown(at, part, create, fresh, parts) {
+  if (isPlainObject(at)) {
+    if (!hasOwn(at, part) || (create && at[part] === null)) {
+      if (!create) return undefined;
+      const o = {};
+      fresh.add(o);
+      putOwn(at, part, o);
+      return o;
+    }
+    const child = writable(at[part], fresh);
+    if (child !== at[part]) putOwn(at, part, child);
+    return child;
+  }
+  if (Array.isArray(at)) {
+    const i = parseIndex(part);
+    if (i === null) return undefined;
+    if (i > MAX_PATH_INDEX) throw tooHigh(i, parts);
+    if (create && i >= at.length) padTo(at, i + 1);
+    if (i >= at.length) return undefined;
+    if (create && at[i] === null) {
+      at[i] = {};
+      fresh.add(at[i]);
+      return at[i];
+    }
+    at[i] = writable(at[i], fresh);
+    return at[i];
+  }
+  return undefined;
+}
+
+function scalarError(parts) {
+  return new CollectionError(`field path \`${parts.join('.')}\` walks into a scalar`, { kind: 'path' });
+}
+
+// `$set`: writes `value` at `parts` in the writable `doc`.
+function setAt(doc, parts, value, fresh) {
+  checkParts(parts);
+  let at = doc;
+  for (const p of parts.slice(0, -1)) {
+    at = stepDown(at, p, true, fresh, parts);
+    if (at === undefined) throw scalarError(parts);
+  }
+  const last = parts[parts.length - 1];
+  if (isPlainObject(at)) {
+    putOwn(at, last, value);
+  } else if (Array.isArray(at)) {
+    const i = parseIndex(last);
+    if (i === null) throw scalarError(parts);
+    if (i > MAX_PATH_INDEX) throw tooHigh(i, parts);
+    padTo(at, i + 1);
+    at[i] = value;
+  } else {
+    throw scalarError(parts);
+  }
+}
+
+// Walks to the parent of the last part without creating anything; null
+// when the path does not exist (which `$unset` and truncation ignore).
+function walkExisting(doc, parts, fresh) {
+  let at = doc;
+  for (const p of parts) {
+    try {
+      at = stepDown(at, p, false, fresh, parts);
+    } catch {
+      return null;
+    }
+    if (at === undefined) return null;
+  }
+  return { at };
+}
+
+// `$unset`: an object key goes, an array element becomes null.
+function unsetAt(doc, parts, fresh) {
+  checkParts(parts);
+  const w = walkExisting(doc, parts.slice(0, -1), fresh);
+  if (!w) return;
+  const last = parts[parts.length - 1];
+  if (isPlainObject(w.at)) {
+    if (hasOwn(w.at, last)) delete w.at[last];
+  } else if (Array.isArray(w.at)) {
+    const i = parseIndex(last);
+    if (i !== null && i < w.at.length) w.at[i] = null;
+  }
+}
+
+// Truncates the array at `parts` to `size` elements.
+function truncateAt(doc, parts, size, fresh) {
+  checkParts(parts);
+  const w = walkExisting(doc, parts, fresh);
+  if (w && Array.isArray(w.at) && w.at.length > size) w.at.length = size;
+}
+
+/** Code-point order of two strings (UTF-8 byte order, as Rust compares `String`s). */
+export function compareStrings(a, b) {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    let x = a.charCodeAt(i);
+    let y = b.charCodeAt(i);
+    if (x === y) continue;
+    // Surrogates (U+10000 and up) sort after U+E000..U+FFFF.
+    if (x >= 0xd800) x += x <= 0xdfff ? 0x2000 : -0x800;
+    if (y >= 0xd800) y += y <= 0xdfff ? 0x2000 : -0x800;
+    return x < y ? -1 : 1;
+  }
+  return a.length === b.length ? 0 : a.length < b.length ? -1 : 1;
+}
+
+/**
+ * The change's dotted paths and their parts. `paths` gives explicit parts
+ * for names that contain dots; other paths are split at dots.
+ */
+function partsOf(change, field) {
+  const explicit = change.paths && hasOwn(change.paths, field) ? change.paths[field] : undefined;
+  if (explicit === undefined) return splitPath(field);
+  if (!Array.isArray(explicit) || explicit.some((p) => typeof p !== 'string')) {
+    throw new CollectionError(`paths[${JSON.stringify(field)}] is not a list of strings`, { kind: 'invalid' });
+  }
+  return explicit;
+}
+
+function checkPatchShape(c) {
+  const bad = (what) => new CollectionError(`invalid patch: ${what}`, { kind: 'invalid' });
+  if (c.set !== undefined && !isPlainObject(c.set)) throw bad('set is not an object');
+  if (c.unset !== undefined && (!Array.isArray(c.unset) || c.unset.some((p) => typeof p !== 'string'))) throw bad('unset is not a list of strings');
+  if (c.truncate !== undefined) {
+    if (!isPlainObject(c.truncate)) throw bad('truncate is not an object');
+    for (const [k, n] of Object.entries(c.truncate)) if (!Number.isInteger(n) || n < 0) throw bad(`truncate[${JSON.stringify(k)}] is not a size`);
+  }
+  if (c.paths !== undefined && !isPlainObject(c.paths)) throw bad('paths is not an object');
+}
+
+/** The dotted paths a patch changes: truncated, set, then unset ones, each once. */
+export function patchFields(c) {
+  const out = [];
+  const seen = new Set();
+  const add = (f) => { if (!seen.has(f)) { seen.add(f); out.push(f); } };
+  if (isPlainObject(c.truncate)) Object.keys(c.truncate).sort(compareStrings).forEach(add);
+  if (isPlainObject(c.set)) Object.keys(c.set).forEach(add);
+  if (Array.isArray(c.unset)) c.unset.forEach(add);
+  return out;
+}
+
+/**
+ * `doc` with the patch `c` ({set?, unset?, truncate?, paths?}) applied:
+ * truncations (in path order), then `set` (in the payload's order), then
+ * `unset`. Returns a new document and leaves `doc` untouched (unchanged
+ * branches are shared). Throws a CollectionError, having written nothing,
+ * for a path that cannot be written.
+ */
+export function applyPatch(doc, c) {
+  checkPatchShape(c);
+  const fresh = new Set();
+  const next = writable(doc, fresh);
+  if (c.truncate) {
+    for (const field of Object.keys(c.truncate).sort(compareStrings)) truncateAt(next, partsOf(c, field), c.truncate[field], fresh);
+  }
+  if (c.set) for (const field of Object.keys(c.set)) setAt(next, partsOf(c, field), c.set[field], fresh);
+  if (c.unset) for (const field of c.unset) unsetAt(next, partsOf(c, field), fresh);
+  return next;
+}
+
+function typeRank(v) {
+  if (v === undefined || v === null) return 0;
+  switch (typeof v) {
+    case 'number': return 1;
+    case 'string': return 2;
+    case 'boolean': return 5;
+    default: return Array.isArray(v) ? 4 : 3;
+  }
+}
+
+/**
+ * Compares two field values (undefined: absent) as the set orders them:
+ * missing/null < numbers < strings < objects < arrays < booleans; objects
+ * and arrays by their JSON text. Mirrors protocol::collection::order::cmp_values.
+ */
+export function compareValues(a, b) {
+  const ra = typeRank(a);
+  const rb = typeRank(b);
+  if (ra !== rb) return ra < rb ? -1 : 1;
+  switch (ra) {
+    case 0: return 0;
+    case 1:
+      if (a < b) return -1;
+      if (a > b) return 1;
+      // f64::total_cmp: -0 before +0.
+      return Object.is(a, b) ? 0 : Object.is(a, -0) ? -1 : 1;
+    case 2: return compareStrings(a, b);
+    case 5: return a === b ? 0 : a ? 1 : -1;
+    default: return compareStrings(JSON.stringify(a), JSON.stringify(b));
+  }
+}
+
+/** The compact JSON text of a key value: what ties are ordered by. */
+export function keyText(key) {
+  return JSON.stringify(key);
+}
+
+/** The Map key of a key value: a string or number as is, anything else its JSON text. */
+export function mapKey(key) {
+  return typeof key === 'string' || typeof key === 'number' ? key : JSON.stringify(key);
+}
+
+/** A snapshot's set shape: {key, sort, descending, limit}. */
+export function setSpec(data = {}) {
+  const spec = { key: '_id', sort: null, descending: false, limit: null };
+  if (typeof data.key === 'string' && data.key !== '') spec.key = data.key;
+  if (typeof data.sort === 'string' && data.sort !== '') spec.sort = data.sort;
+  spec.descending = data.descending === true;
+  if (Number.isInteger(data.limit) && data.limit >= 0) spec.limit = data.limit;
+  return spec;
+}
+
+/**
+ * Where document `a` (key text `ka`) goes against `b` in `spec`'s order:
+ * negative means earlier. Mirrors protocol::collection::order::cmp_members.
+ */
+export function compareMembers(spec, a, ka, b, kb) {
+  let o = 0;
+  if (spec.sort) {
+    o = compareValues(getPath(a, spec.sort), getPath(b, spec.sort));
+    if (spec.descending) o = -o;
+  }
+  return o !== 0 ? o : compareStrings(ka, kb);
+}
+
+/**
+ * A client's copy of a live set, with no I/O: `applySnapshot`, then
+ * `applyChange` for every change in order. Mirrors
+ * protocol::collection::apply::LiveSet.
+ */
+export class LiveSet {
+  constructor(spec) {
+    /** The set's shape, from the latest snapshot. */
+    this.spec = setSpec(spec);
+    /** Map key -> document. */
+    this.docs = new Map();
+    this._texts = new Map(); // Map key -> key text, for ties
+    this._sorted = null;
+  }
+
+  /**
+   * Replaces the set with a snapshot's `docs` (and its shape). Returns
+   * {docs: the documents in order, skipped: documents without a key}.
+   * Throws a CollectionError ('invalid') for a payload without `docs`.
+   */
+  applySnapshot(data) {
+    if (!isPlainObject(data) || !Array.isArray(data.docs)) throw new CollectionError('invalid snapshot: no docs list', { kind: 'invalid' });
+    this.spec = setSpec(data);
+    this.docs = new Map();
+    this._texts = new Map();
+    this._sorted = null;
+    let skipped = 0;
+    for (const doc of data.docs) {
+      const k = getPath(doc, this.spec.key);
+      if (k === undefined) {
+        skipped += 1;
+        continue;
+      }
+      this.docs.set(mapKey(k), doc);
+      this._texts.set(mapKey(k), keyText(k));
+    }
+    return { docs: this.sorted(), skipped };
+  }
+
+  /**
+   * Applies one change ({op, key, doc?, set?, unset?, truncate?, paths?}).
+   * Returns {op, key, doc, prev, fields}: `doc` the document after the
+   * change (undefined after a remove), `prev` before it (undefined if
+   * absent), `fields` a patch's changed dotted paths (null otherwise).
+   * Throws a CollectionError and changes nothing when it cannot be applied.
+   */
+  applyChange(c) {
+    if (!isPlainObject(c) || c.key === undefined) throw new CollectionError('invalid change: no key', { kind: 'invalid' });
+    const mk = mapKey(c.key);
+    const prev = this.docs.get(mk);
+    let doc;
+    let fields = null;
+    switch (c.op) {
+      case 'upsert':
+        if (c.doc === undefined) throw new CollectionError('invalid upsert: no doc', { kind: 'invalid', key: c.key });
+        doc = c.doc;
+        break;
+      case 'remove':
+        doc = undefined;
+        break;
+      case 'patch':
+        if (!this.docs.has(mk)) {
+          throw new CollectionError(`patch for key ${keyText(c.key)}, which the set does not hold`, { kind: 'missing', key: c.key });
+        }
+        try {
+          doc = applyPatch(prev, c);
+        } catch (e) {
+          if (e instanceof CollectionError) e.key = c.key;
+          throw e;
+        }
+        fields = patchFields(c);
+        break;
+      default:
+        throw new CollectionError(`invalid change: unknown op ${JSON.stringify(c.op)}`, { kind: 'invalid', key: c.key });
+    }
+    this._sorted = null;
+    if (doc === undefined) {
+      this.docs.delete(mk);
+      this._texts.delete(mk);
+    } else {
+      this.docs.set(mk, doc);
+      this._texts.set(mk, keyText(c.key));
+    }
+    return { op: c.op, key: c.key, doc, prev, fields };
+  }
+
+  /** The documents in the set's order (sort, descending, then key), at most `limit`. */
+  sorted() {
+    if (!this._sorted) {
+      const all = [...this.docs.keys()].map((k) => [this._texts.get(k), this.docs.get(k)]);
+      all.sort(([ka, a], [kb, b]) => compareMembers(this.spec, a, ka, b, kb));
+      const docs = all.map(([, d]) => d);
+      this._sorted = this.spec.limit === null ? docs : docs.slice(0, this.spec.limit);
+    }
+    return this._sorted.slice();
+  }
+}
+
+/**
+ * A live collection on a Herald client (`h.collection(room)`): a LiveSet
+ * kept in step with the room's messages.
+ */
+export class LiveCollection {
+  constructor(herald, room, opts = {}) {
+    this.room = room;
+    this.set = new LiveSet();
+    /** Offset and epoch of the last message applied (null before any). */
+    this.offset = null;
+    this.epoch = null;
+    /** Counters, for tests and debugging. */
+    this.stats = { snapshots: 0, changes: 0, errors: 0, refreshes: 0 };
+    this.closed = false;
+    this._herald = herald;
+    this._listeners = new Map();
+    // Until a snapshot (or an empty room) sets the baseline, changes have
+    // nothing to apply to and are ignored.
+    this._awaiting = true;
+    this._settled = false;
+    this.ready = new Promise((resolve, reject) => { this._ready = { resolve, reject }; });
+    this.ready.catch(() => {});
+    const r = herald._rooms.get(room);
+    // A room this client is already in (by another subscription) would hand
+    // us its latest change, not a snapshot: ask for a fresh one.
+    const joined = !!r && (r.state === 'active' || r.cursor.known);
+    this._sub = herald.subscribe(room, {
+      onReset: (info) => this._onReset(info),
+      onMessage: (msg) => this._onMessage(msg),
+      onError: (err) => {
+        this._emit('error', err);
+        this._settle(err);
+      },
+    }, { leaveOthers: !!opts.leaveOthers });
+    if (joined) this._refresh();
+  }
+
+  /** Map key -> document: the room's set. */
+  get docs() { return this.set.docs; }
+
+  /** The set's shape from the latest snapshot: {key, sort, descending, limit}. */
+  get spec() { return this.set.spec; }
+
+  /** The documents in the set's order, at most `limit`. */
+  sorted() { return this.set.sorted(); }
+
+  /** Listens to 'change', 'reset' or 'error'. Returns a function that stops listening. */
+  on(event, fn) {
+    if (!this._listeners.has(event)) this._listeners.set(event, new Set());
+    this._listeners.get(event).add(fn);
+    return () => this._listeners.get(event)?.delete(fn);
+  }
+
+  /** Leaves the room (unless another subscription holds it) and stops all events. */
+  close() {
+    if (this.closed) return;
+    this.closed = true;
+    this._sub.unsubscribe();
+    this._settle(new Error('herald: collection closed'));
+    this._listeners.clear();
+  }
+
+  _onReset(info) {
+    this.epoch = info.epoch;
+    if (info.offset === 0) {
+      // An empty room: the set is empty, and every message is a change.
+      this._replace({ room: this.room, docs: [] }, null);
+      return;
+    }
+    this._awaiting = true; // the snapshot follows
+  }
+
+  _onMessage(msg) {
+    if (this.closed) return;
+    if (msg.event === COLLECTION_EVENTS.SNAPSHOT) {
+      this._replace(msg.data, msg);
+      return;
+    }
+    if (msg.event !== COLLECTION_EVENTS.CHANGE || this._awaiting) return;
+    let ev;
+    try {
+      ev = this.set.applyChange(msg.data);
+    } catch (e) {
+      this._fail(e, msg);
+      if (e.kind === 'missing') this._refresh();
+      return;
+    }
+    this._at(msg);
+    this.stats.changes += 1;
+    this._emit('change', ev);
+  }
+
+  _replace(data, msg) {
+    let out;
+    try {
+      out = this.set.applySnapshot(data);
+    } catch (e) {
+      this._fail(e, msg);
+      return;
+    }
+    if (msg) this._at(msg);
+    else this.offset = 0;
+    this._awaiting = false;
+    this.stats.snapshots += 1;
+    if (out.skipped) this._fail(new CollectionError(`snapshot: ${out.skipped} documents without the key \`${this.set.spec.key}\` skipped`, { kind: 'invalid' }), msg);
+    this._emit('reset', { docs: out.docs, reset: !!(data && data.reset) });
+    this._settle(null);
+  }
+
+  _at(msg) {
+    this.offset = msg.offset;
+  }
+
+  _fail(e, msg) {
+    this.stats.errors += 1;
+    if (e instanceof CollectionError) {
+      e.room = this.room;
+      if (msg) e.offset = msg.offset;
+    }
+    this._emit('error', e);
+  }
+
+  // Lost track (a patch for a key not held): resubscribe without `since`.
+  _refresh() {
+    this._awaiting = true;
+    this.stats.refreshes += 1;
+    this._herald._refresh(this.room);
+  }
+
+  _settle(err) {
+    if (this._settled) return;
+    this._settled = true;
+    if (err) this._ready.reject(err);
+    else this._ready.resolve(this);
+  }
+
+  _emit(event, arg) {
+    const set = this._listeners.get(event);
+    if (!set) return;
+    for (const fn of [...set]) {
+      try {
+        fn(arg);
+      } catch (e) {
+        report(e);
+      }
+    }
+  }
+}
+
+function collectionOf(herald, room, opts) {
+  if (typeof room !== 'string' || room === '') throw new TypeError('herald: room must be a non-empty string');
+  return new LiveCollection(herald, room, opts);
+}
+
+/**
+ * A live collection of `room` (see "live collections" above).
+ * `opts.leaveOthers`: leave every other room, as for `subscribe`.
+ */
+Herald.prototype.collection = function collection(room, opts = {}) {
+  return collectionOf(this, room, opts);
+};
+SseHerald.prototype.collection = Herald.prototype.collection;
+
+// Forgets the room's position and subscribes again without `since`, so a
+// snapshot follows; messages until then are dropped.
+Herald.prototype._refresh = function refresh(name) {
+  const r = this._rooms.get(name);
+  if (!r) return;
+  r.cursor = new RoomCursor();
+  r.last = null;
+  r.state = 'pending';
+  // Already in the room: the gateway answers with `subscribed` (not
+  // recovered) and the snapshot. Not connected: the next connection does.
+  if (this._open) this._sendSubscribe(r, { resync: true });
+};
+
+SseHerald.prototype._refresh = function refresh(name) {
+  const r = this._rooms.get(name);
+  if (!r) return;
+  r.cursor = new RoomCursor();
+  r.last = null;
+  for (const room of this._rooms.values()) room.state = 'pending';
+  // The stream is reopened with an empty position for this room.
+  this._stop();
+  this._queueReopen();
+};
+
 export default Herald;

@@ -2,8 +2,10 @@
 //! gateway: it loads, shows a snapshot, then live updates, and focusing a
 //! section switches rooms; and herald.js's transports (WebTransport with the
 //! standalone certificate's pinned hash, WebSocket, SSE), each shown in the
-//! status line and counted by the gateway. The browser side is
-//! `tests/js/dashboard.mjs` and `tests/js/transport-browser.mjs`.
+//! status line and counted by the gateway; and the "Live orders" panel (a
+//! live collection) through a socket reset. The browser side is
+//! `tests/js/dashboard.mjs`, `tests/js/transport-browser.mjs` and
+//! `tests/js/live-orders-browser.mjs`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -133,4 +135,59 @@ fn chromium_falls_back_to_websocket_when_webtransport_fails() {
         "{}",
         r[0]
     );
+}
+
+/// Runs `live-orders-browser.mjs` against `gw` in `mode` with reconnects
+/// refused for `hold_ms`; returns its result line.
+fn live_orders(gw: &GatewayProc, mode: &str, hold_ms: u32) -> serde_json::Value {
+    let out = run_node(
+        gw,
+        "live-orders-browser.mjs",
+        &[
+            format!("http://{}/", gw.client),
+            mode.into(),
+            hold_ms.to_string(),
+        ],
+    );
+    let r: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!(r["ok"], true, "{r}");
+    assert_ne!(r["moved"]["from"], r["moved"]["to"], "{r}");
+    assert!(
+        r["refused"].as_u64().unwrap() >= 1,
+        "reconnects were refused: {r}"
+    );
+    assert_eq!(r["compared"].as_array().unwrap().len(), 5, "{r}");
+    r
+}
+
+/// The "Live orders" panel (room `orders:live`, a live collection): rows in
+/// the set's order, a status changing in place with the `changed`
+/// highlight, rows entering and leaving; after the page's socket is closed
+/// and its reconnects refused for 1.5 s, its rows equal a fresh client's
+/// snapshot at every offset compared.
+#[test]
+fn the_live_orders_panel_follows_the_set_and_catches_up_after_a_reset() {
+    let gw = GatewayProc::start(&["--standalone", "--demo-rate", "4"]);
+    live_orders(&gw, "any", 1500);
+}
+
+/// With a history too short to recover the outage, the panel takes a new
+/// snapshot, and again ends equal to a fresh client's.
+#[test]
+fn the_live_orders_panel_takes_a_new_snapshot_when_history_runs_out() {
+    let gw = GatewayProc::start(&["--standalone", "--demo-rate", "4", "--history-size", "4"]);
+    let r = live_orders(&gw, "reset", 3000);
+    assert!(
+        r["after"]["resets"].as_u64().unwrap() > r["before"]["resets"].as_u64().unwrap(),
+        "{r}"
+    );
+}
+
+/// A short outage within the history is recovered with `since`: the
+/// missed changes, no new snapshot.
+#[test]
+fn the_live_orders_panel_recovers_a_short_outage_with_since() {
+    let gw = GatewayProc::start(&["--standalone", "--demo-rate", "4"]);
+    let r = live_orders(&gw, "recover", 1000);
+    assert_eq!(r["after"]["resets"], r["before"]["resets"], "{r}");
 }

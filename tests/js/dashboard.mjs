@@ -130,7 +130,8 @@ async function main() {
       'all sections back, with a fresh sales snapshot and a live update',
       (before) => {
         const s = document.querySelector('#sales');
-        return window.herald.rooms().length === 4 && s.dataset.active === 'true' &&
+        // The four sections and the live orders collection.
+        return window.herald.rooms().length === 5 && s.dataset.active === 'true' &&
           Number(s.dataset.resets) > before.resets && Number(s.dataset.updates) > before.updates;
       },
       salesBefore,

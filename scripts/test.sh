@@ -55,7 +55,7 @@ if [ -x scripts/check-grafana.sh ]; then
 fi
 
 step "browser client unit tests (node --test)"
-(cd tests/js && node --test herald-client.test.mjs herald-sse.test.mjs)
+(cd tests/js && node --test herald-client.test.mjs herald-sse.test.mjs herald-collection.test.mjs)
 
 step "cargo nextest run"
 cargo nextest run --workspace --locked --no-fail-fast

@@ -12,6 +12,8 @@ pub enum UpdateKind {
     Operators(Document),
     /// Whole-document replacement (keeps `_id`).
     Replacement(Document),
+    /// An update pipeline (`$set` / `$addFields`, `$unset` stages).
+    Pipeline(Vec<Bson>),
 }
 
 impl UpdateKind {
@@ -20,10 +22,10 @@ impl UpdateKind {
     /// # Errors
     /// Pipelines and mixed documents are rejected with `BadValue`.
     pub fn parse(u: &Bson) -> Result<Self, CommandError> {
-        let Bson::Document(d) = u else {
-            return Err(CommandError::bad_value(
-                "update pipelines are not supported",
-            ));
+        let d = match u {
+            Bson::Document(d) => d,
+            Bson::Array(stages) => return Ok(Self::Pipeline(stages.clone())),
+            _ => return Err(CommandError::bad_value("an update must be a document or a pipeline")),
         };
         let ops = d.keys().filter(|k| k.starts_with('$')).count();
         match ops {
@@ -45,6 +47,8 @@ pub struct Applied {
     pub updated: Document,
     /// `removedFields` for the change event.
     pub removed: Vec<String>,
+    /// `disambiguatedPaths` for the change event (`showExpandedEvents`).
+    pub disambiguated: Document,
 }
 
 impl Applied {
@@ -108,10 +112,17 @@ pub fn apply_operators(doc: &Document, ops: &Document) -> Result<Applied, Comman
             }
         }
     }
+    let parts: Vec<Vec<crate::delta::Part>> = updated
+        .keys()
+        .map(|p| crate::delta::parts_in(&out, p))
+        .chain(removed.iter().map(|p| crate::delta::parts_in(doc, p)))
+        .collect();
+    let disambiguated = crate::delta::disambiguated(parts.iter().map(Vec::as_slice));
     Ok(Applied {
         doc: out,
         updated,
         removed,
+        disambiguated,
     })
 }
 
@@ -218,7 +229,11 @@ mod tests {
             doc! {"_id": 1, "v": 2}
         );
         assert!(replace(&Bson::Int32(1), &doc! {"_id": 2}).is_err());
-        assert!(UpdateKind::parse(&Bson::Array(vec![])).is_err());
+        assert!(matches!(
+            UpdateKind::parse(&Bson::Array(vec![])),
+            Ok(UpdateKind::Pipeline(_))
+        ));
+        assert!(UpdateKind::parse(&Bson::Int32(1)).is_err());
         assert!(UpdateKind::parse(&Bson::Document(doc! {"$set": {"a": 1}, "b": 1})).is_err());
     }
 }

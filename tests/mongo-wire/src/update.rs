@@ -182,9 +182,56 @@ pub fn set_path(doc: &mut Document, path: &str, value: Bson) -> Result<(), Comma
                 .or_insert_with(|| Bson::Document(Document::new()));
             match entry {
                 Bson::Document(sub) => set_path(sub, rest, value),
+                Bson::Array(items) => set_in_array(items, head, rest, value),
                 _ => Err(CommandError::new(
                     28,
                     format!("Cannot create field '{rest}' in element {{{head}: ...}}"),
+                )),
+            }
+        }
+    }
+}
+
+/// Sets `rest` inside an array: its first part is an element index (the
+/// array is padded with nulls up to it, as `$set` does).
+fn set_in_array(
+    items: &mut Vec<Bson>,
+    head: &str,
+    rest: &str,
+    value: Bson,
+) -> Result<(), CommandError> {
+    let (idx, tail) = match rest.split_once('.') {
+        Some((i, t)) => (i, Some(t)),
+        None => (rest, None),
+    };
+    let i = idx
+        .parse::<usize>()
+        .ok()
+        .filter(|i| *i <= 1_000_000)
+        .ok_or_else(|| {
+            CommandError::new(
+                28,
+                format!("Cannot create field '{idx}' in element {{{head}: [...]}}"),
+            )
+        })?;
+    if items.len() <= i {
+        items.resize(i + 1, Bson::Null);
+    }
+    match tail {
+        None => {
+            items[i] = value;
+            Ok(())
+        }
+        Some(t) => {
+            if items[i] == Bson::Null {
+                items[i] = Bson::Document(Document::new());
+            }
+            match &mut items[i] {
+                Bson::Document(sub) => set_path(sub, t, value),
+                Bson::Array(inner) => set_in_array(inner, idx, t, value),
+                _ => Err(CommandError::new(
+                    28,
+                    format!("Cannot create field '{t}' in element {{{idx}: ...}}"),
                 )),
             }
         }

@@ -20,8 +20,8 @@ use mongodb::bson::doc;
 use serde_json::{Value, json};
 
 use support::live::{
-    Watched, apply_all, converged, in_order, messages_after, random_rooms, snapshot_copy,
-    RANDOM_RULES,
+    RANDOM_RULES, Watched, apply_all, converged, in_order, messages_after, random_rooms,
+    snapshot_copy,
 };
 use support::ops::Workload;
 use support::{Env, RouterProc, wait_until};

@@ -48,11 +48,9 @@ async fn the_wire_server_reports_each_shape_as_a_real_server_does() {
     for (i, f) in fixtures().iter().enumerate() {
         let name = format!("c{i}");
         let images = f.get("images").and_then(Value::as_bool).unwrap_or(false);
-        db.run_command(
-            doc! {"create": &name, "changeStreamPreAndPostImages": {"enabled": images}},
-        )
-        .await
-        .unwrap();
+        db.run_command(doc! {"create": &name, "changeStreamPreAndPostImages": {"enabled": images}})
+            .await
+            .unwrap();
         let coll = db.collection::<Document>(&name);
         coll.insert_one(bson_doc(&f["before"])).await.unwrap();
         let mut watch = coll

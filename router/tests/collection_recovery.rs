@@ -85,7 +85,14 @@ async fn lost_history(from_get_more: bool) {
     }
     env.mongo.reset_stats();
     env.mongo.fail_commands(Some(FailCommand {
-        commands: vec![if from_get_more { "getMore" } else { "aggregate" }.into()],
+        commands: vec![
+            if from_get_more {
+                "getMore"
+            } else {
+                "aggregate"
+            }
+            .into(),
+        ],
         times: Some(1),
         error_code: Some(286),
         error_labels: LOST.iter().map(|s| (*s).to_owned()).collect(),
@@ -100,7 +107,13 @@ async fn lost_history(from_get_more: bool) {
         }
     } else {
         for _ in 0..40 {
-            if env.mongo.stats().log.iter().any(|c| c.error_code == Some(286)) {
+            if env
+                .mongo
+                .stats()
+                .log
+                .iter()
+                .any(|c| c.error_code == Some(286))
+            {
                 break;
             }
             env.mongo.drop_connections();

@@ -62,9 +62,9 @@ pub fn matches(doc: &Value, filter: &Document) -> bool {
 pub fn find_projection(paths: &[String]) -> Document {
     let mut out = Document::new();
     for p in paths {
-        let covered = paths
-            .iter()
-            .any(|q| q != p && p.starts_with(q.as_str()) && p.as_bytes().get(q.len()) == Some(&b'.'));
+        let covered = paths.iter().any(|q| {
+            q != p && p.starts_with(q.as_str()) && p.as_bytes().get(q.len()) == Some(&b'.')
+        });
         if !covered && !out.contains_key(p) {
             out.insert(p.clone(), 1_i32);
         }
@@ -83,7 +83,10 @@ mod tests {
     fn projection_keeps_paths_in_place() {
         let d = json!({"_id": 1, "a": {"b": 2, "c": 3}, "x": 9});
         let paths = vec!["_id".to_owned(), "a.b".to_owned(), "nope".to_owned()];
-        assert_eq!(project(d.clone(), Some(&paths)), json!({"_id": 1, "a": {"b": 2}}));
+        assert_eq!(
+            project(d.clone(), Some(&paths)),
+            json!({"_id": 1, "a": {"b": 2}})
+        );
         assert_eq!(project(d.clone(), None), d);
         assert_eq!(
             find_projection(&["a".into(), "a.b".into(), "_id".into()]),
@@ -94,7 +97,10 @@ mod tests {
     #[test]
     fn the_filter_reads_the_json_form() {
         let d = json!({"status": "paid", "n": 3, "tags": ["x"]});
-        assert!(matches(&d, &doc! {"status": {"$in": ["paid"]}, "n": {"$gte": 3_i64}}));
+        assert!(matches(
+            &d,
+            &doc! {"status": {"$in": ["paid"]}, "n": {"$gte": 3_i64}}
+        ));
         assert!(matches(&d, &doc! {"tags": "x"}));
         assert!(!matches(&d, &doc! {"status": "new"}));
         assert!(matches(&d, &doc! {}));

@@ -122,8 +122,11 @@ impl Engine {
             }
         }
         if self.rooms.len() > cap {
-            let mut by_use: Vec<(u64, String)> =
-                self.rooms.iter().map(|(r, s)| (s.used, r.clone())).collect();
+            let mut by_use: Vec<(u64, String)> = self
+                .rooms
+                .iter()
+                .map(|(r, s)| (s.used, r.clone()))
+                .collect();
             by_use.sort();
             let over = self.rooms.len() - cap;
             for (_, r) in by_use.into_iter().take(over) {
@@ -267,7 +270,9 @@ where
     loop {
         match f().await {
             Ok(v) => return Ok(v),
-            Err(e) => tracing::warn!(error = %e, retry_in_ms = backoff.as_millis(), "live collection: {what} failed; retrying"),
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in_ms = backoff.as_millis(), "live collection: {what} failed; retrying")
+            }
         }
         tokio::select! {
             () = env.lease.lost.cancelled() => return Err(PublishError::Cancelled),
@@ -296,7 +301,9 @@ async fn load(
                     Ok(v) => {
                         members.insert(k, v);
                     }
-                    Err(e) => tracing::warn!(room = %room, key = %k, error = %e, "unreadable stored member ignored"),
+                    Err(e) => {
+                        tracing::warn!(room = %room, key = %k, error = %e, "unreadable stored member ignored")
+                    }
                 }
             }
             Ok((members, None))
@@ -403,9 +410,10 @@ async fn change(
                         let Ok(dk) = Document::try_from(dk) else {
                             return Ok(Vec::new());
                         };
-                        let found =
-                            retry(env, "find by key", || query::by_key(&env.ctx.mongo, c, dk.clone()))
-                                .await?;
+                        let found = retry(env, "find by key", || {
+                            query::by_key(&env.ctx.mongo, c, dk.clone())
+                        })
+                        .await?;
                         (
                             found
                                 .and_then(|d| document_to_json(&d).ok())
@@ -449,7 +457,11 @@ async fn change(
         }
     }
     if let Some(k) = new_key.or(old.clone()) {
-        let patch = if old.as_ref() == Some(&k) { patch } else { None };
+        let patch = if old.as_ref() == Some(&k) {
+            patch
+        } else {
+            None
+        };
         let p = place(&c.spec, members, settings.max_docs, &k, new, patch);
         if p.set_full {
             tracing::warn!(collection = %c.name, key = %k, "document skipped: the set is at --collection-max-docs");

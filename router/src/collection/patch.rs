@@ -44,7 +44,9 @@ pub fn from_update_description(ud: &RawDocument) -> Result<Patch, ConvertError> 
             else {
                 return Err(bad("truncatedArrays holds a non-document"));
             };
-            let field = t.get_str("field").map_err(|_| bad("truncatedArrays.field"))?;
+            let field = t
+                .get_str("field")
+                .map_err(|_| bad("truncatedArrays.field"))?;
             let size = match t.get("newSize") {
                 Ok(Some(RawBsonRef::Int32(n))) => u64::try_from(n).ok(),
                 Ok(Some(RawBsonRef::Int64(n))) => u64::try_from(n).ok(),
@@ -62,12 +64,14 @@ pub fn from_update_description(ud: &RawDocument) -> Result<Patch, ConvertError> 
             };
             let mut out = Vec::new();
             for part in parts {
-                out.push(match part.map_err(|e| ConvertError::Malformed(e.to_string()))? {
-                    RawBsonRef::String(s) => s.to_owned(),
-                    RawBsonRef::Int32(i) => i.to_string(),
-                    RawBsonRef::Int64(i) => i.to_string(),
-                    _ => return Err(bad("disambiguatedPaths part")),
-                });
+                out.push(
+                    match part.map_err(|e| ConvertError::Malformed(e.to_string()))? {
+                        RawBsonRef::String(s) => s.to_owned(),
+                        RawBsonRef::Int32(i) => i.to_string(),
+                        RawBsonRef::Int64(i) => i.to_string(),
+                        _ => return Err(bad("disambiguatedPaths part")),
+                    },
+                );
             }
             p.paths.insert(k.to_owned(), out);
         }
@@ -111,8 +115,7 @@ pub fn project_patch(p: Patch, paths: Option<&[String]>) -> Patch {
                 .filter(|f| related(&parts, f))
                 .map(|f| f.split('.').skip(parts.len()).collect::<Vec<_>>().join("."))
                 .collect();
-            out.set
-                .insert(k.clone(), project(v.clone(), Some(&inner)));
+            out.set.insert(k.clone(), project(v.clone(), Some(&inner)));
         }
     }
     for k in &p.unset {
@@ -156,7 +159,11 @@ mod tests {
         assert_eq!(p.unset, vec!["note", "secret"]);
         assert_eq!(p.truncate["items"], 2);
         assert_eq!(p.paths["items.1"], vec!["items", "1"]);
-        let kept = vec!["status".to_owned(), "customer.name".to_owned(), "items".to_owned()];
+        let kept = vec![
+            "status".to_owned(),
+            "customer.name".to_owned(),
+            "items".to_owned(),
+        ];
         let q = project_patch(p, Some(&kept));
         assert_eq!(q.set["customer"], json!({"name": "A"}));
         assert_eq!(q.set["status"], json!("paid"));

@@ -130,9 +130,9 @@ pub fn place(
                         let Some(tail) = last(spec, members) else {
                             return placed;
                         };
-                        let beats = members
-                            .get(&tail)
-                            .is_some_and(|t| cmp_members(spec, &doc, key, t, &tail) == Ordering::Less);
+                        let beats = members.get(&tail).is_some_and(|t| {
+                            cmp_members(spec, &doc, key, t, &tail) == Ordering::Less
+                        });
                         if beats {
                             let gone = members.remove(&tail).unwrap_or(Value::Null);
                             placed.outs.push(Out::Remove {
@@ -249,7 +249,10 @@ mod tests {
         assert!(m.contains_key(&key_text(&json!("c"))) && !m.contains_key(&key_text(&json!("b"))));
         let (k, doc) = d("z", 9);
         let p = place(&s, &mut m, 1000, &k, Some(doc), None);
-        assert!(p.outs.is_empty() && !p.reconcile, "worse than the last: stays out");
+        assert!(
+            p.outs.is_empty() && !p.reconcile,
+            "worse than the last: stays out"
+        );
     }
 
     #[test]

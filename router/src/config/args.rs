@@ -97,7 +97,11 @@ pub struct RouterArgs {
     pub collection_max_docs: usize,
 
     /// Live-collection documents larger than this many bytes (JSON) are skipped and counted.
-    #[arg(long, env = "HERALD_COLLECTION_MAX_DOC_BYTES", default_value_t = 65_536)]
+    #[arg(
+        long,
+        env = "HERALD_COLLECTION_MAX_DOC_BYTES",
+        default_value_t = 65_536
+    )]
     pub collection_max_doc_bytes: usize,
 
     /// Most live-collection rooms whose sets the router keeps in memory (least recently used go).

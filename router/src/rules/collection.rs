@@ -162,18 +162,30 @@ pub fn check_collection(c: &CollectionSpec, target: &Target) -> Result<Collectio
     }
     let key = c.key.clone().unwrap_or_else(|| "_id".into());
     if !valid_path(&key) {
-        return Err(collection_err(n, "key", format!("`{key}` is not a field path")));
+        return Err(collection_err(
+            n,
+            "key",
+            format!("`{key}` is not a field path"),
+        ));
     }
     if let Some(s) = &c.sort {
         if !valid_path(s) {
-            return Err(collection_err(n, "sort", format!("`{s}` is not a field path")));
+            return Err(collection_err(
+                n,
+                "sort",
+                format!("`{s}` is not a field path"),
+            ));
         }
     }
     let descending = match c.order.as_deref() {
         None | Some("asc") => false,
         Some("desc") => true,
         Some(o) => {
-            return Err(collection_err(n, "order", format!("`{o}` is not asc or desc")));
+            return Err(collection_err(
+                n,
+                "order",
+                format!("`{o}` is not asc or desc"),
+            ));
         }
     };
     if c.order.is_some() && c.sort.is_none() {
@@ -260,7 +272,9 @@ project = ["total", "customer.name"]
 "#;
 
     fn err(from: &str, to: &str) -> String {
-        parse_rules(&GOOD.replace(from, to)).unwrap_err().to_string()
+        parse_rules(&GOOD.replace(from, to))
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
@@ -274,7 +288,10 @@ project = ["total", "customer.name"]
             ["total", "customer.name", "_id", "createdAt", "status"]
         );
         let clause = c.match_clause();
-        assert!(!clause.contains_key("$and"), "no document filter on the server");
+        assert!(
+            !clause.contains_key("$and"),
+            "no document filter on the server"
+        );
         assert!(c.touches_membership(&["status".into()]));
         assert!(c.touches_membership(&["createdAt".into(), "x".into()]));
         assert!(!c.touches_membership(&["total".into()]));
@@ -283,19 +300,35 @@ project = ["total", "customer.name"]
     #[test]
     fn errors_name_the_collection_and_field() {
         assert_eq!(
-            err("room = \"orders:live\"", "room = \"orders:{fullDocument.shop}\""),
+            err(
+                "room = \"orders:live\"",
+                "room = \"orders:{fullDocument.shop}\""
+            ),
             "collection `latest-orders`: field `room`: `{fullDocument.shop}`: a collection room may only use documentKey fields (a delete carries nothing else)"
         );
         assert!(parse_rules(&GOOD.replace("orders:live", "orders:{documentKey.shop}")).is_ok());
-        assert!(err("order = \"desc\"", "order = \"down\"").starts_with("collection `latest-orders`: field `order`"));
+        assert!(
+            err("order = \"desc\"", "order = \"down\"")
+                .starts_with("collection `latest-orders`: field `order`")
+        );
         assert!(err("limit = 50", "limit = 0").contains("field `limit`: must be at least 1"));
         assert!(err("sort = \"createdAt\"\n", "").contains("field `order`: needs `sort`"));
         assert!(err("\"$in\"", "\"$where\"").contains("field `filter`: unsupported operator"));
         assert!(err("ns = \"shop.orders\"", "ns = \"x.orders\"").contains("outside scope"));
-        assert!(err("scope = \"shop\"", "scope = \"nope\"").contains("field `scope`: unknown scope"));
-        assert!(err("project = [\"total\", \"customer.name\"]", "project = []").contains("field `project`"));
+        assert!(
+            err("scope = \"shop\"", "scope = \"nope\"").contains("field `scope`: unknown scope")
+        );
+        assert!(
+            err("project = [\"total\", \"customer.name\"]", "project = []")
+                .contains("field `project`")
+        );
         assert!(err("limit = 50", "limitt = 50").contains("unknown field `limitt`"));
         let twice = format!("{GOOD}{}", &GOOD[GOOD.find("[[collection]]").unwrap()..]);
-        assert!(parse_rules(&twice).unwrap_err().to_string().contains("defined twice"));
+        assert!(
+            parse_rules(&twice)
+                .unwrap_err()
+                .to_string()
+                .contains("defined twice")
+        );
     }
 }

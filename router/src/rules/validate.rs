@@ -107,9 +107,12 @@ pub fn parse_rules(text: &str) -> Result<Rules, RulesError> {
         if !rule_names.insert(c.name.clone()) {
             return Err(collection_err(&c.name, "name", "defined twice"));
         }
-        let scope = scopes.iter_mut().find(|s| s.name == c.scope).ok_or_else(|| {
-            collection_err(&c.name, "scope", format!("unknown scope `{}`", c.scope))
-        })?;
+        let scope = scopes
+            .iter_mut()
+            .find(|s| s.name == c.scope)
+            .ok_or_else(|| {
+                collection_err(&c.name, "scope", format!("unknown scope `{}`", c.scope))
+            })?;
         let coll = check_collection(c, &scope.target)?;
         if !rooms.insert(coll.room.source().to_owned()) {
             return Err(collection_err(

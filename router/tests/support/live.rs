@@ -78,8 +78,9 @@ pub fn apply_all(set: &mut LiveSet, msgs: &[(u64, String, Value)]) {
             SNAPSHOT_EVENT => *set = LiveSet::from_snapshot(&Snapshot::decode(&bytes).unwrap()),
             CHANGE_EVENT => {
                 let c = Change::decode(&bytes).unwrap();
-                set.apply(&c)
-                    .unwrap_or_else(|e| panic!("change at offset {offset} does not apply: {e}: {data}"));
+                set.apply(&c).unwrap_or_else(|e| {
+                    panic!("change at offset {offset} does not apply: {e}: {data}")
+                });
             }
             other => panic!("unexpected event {other} at offset {offset}"),
         }
@@ -102,13 +103,23 @@ pub async fn expected(
     keep: impl Fn(&Value) -> bool,
     paths: Option<&[String]>,
 ) -> Vec<Value> {
-    let all: Vec<Document> = coll.find(doc! {}).await.unwrap().try_collect().await.unwrap();
+    let all: Vec<Document> = coll
+        .find(doc! {})
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
     let mut docs: Vec<(String, Value)> = all
         .iter()
         .map(|d| document_to_json(d).unwrap())
         .filter(|v| keep(v))
         .map(|v| project(v, paths))
-        .filter_map(|v| path::get_dotted(&v, &spec.key).map(key_text).map(|k| (k, v)))
+        .filter_map(|v| {
+            path::get_dotted(&v, &spec.key)
+                .map(key_text)
+                .map(|k| (k, v))
+        })
         .collect();
     docs.sort_by(|(ka, a), (kb, b)| cmp_members(spec, a, ka, b, kb));
     let n = spec.limit.map_or(usize::MAX, |l| l as usize);
@@ -150,7 +161,9 @@ pub async fn converged(
     loop {
         let want = expected(coll, &w.spec, w.keep, w.paths.as_deref()).await;
         let snap = snapshot_copy(bus, w.room).await.map(|(s, _)| in_order(&s));
-        let hist = history_copy(bus, w.room, &w.spec).await.map(|s| in_order(&s));
+        let hist = history_copy(bus, w.room, &w.spec)
+            .await
+            .map(|s| in_order(&s));
         let empty = want.is_empty();
         let ok = |got: &Option<Vec<Value>>| match got {
             Some(g) => g == &want,

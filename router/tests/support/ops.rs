@@ -87,19 +87,33 @@ impl Workload {
                     "customer.name": format!("c{}", self.rng.random_range(0..9)),
                 }}),
             ),
-            7 => ("unset", Bson::Document(doc! {"$unset": {"note": "", "total": ""}})),
+            7 => (
+                "unset",
+                Bson::Document(doc! {"$unset": {"note": "", "total": ""}}),
+            ),
             8 => {
                 let n = self.rng.random_range(0..3);
                 let tags: Vec<Bson> = (0..n).map(|t| Bson::String(format!("t{t}"))).collect();
-                ("truncate", Bson::Array(vec![Bson::Document(doc! {"$set": {"tags": tags}})]))
+                (
+                    "truncate",
+                    Bson::Array(vec![Bson::Document(doc! {"$set": {"tags": tags}})]),
+                )
             }
-            _ => ("inc", Bson::Document(doc! {"$inc": {"n": 1_i64, "total": 1_i64}})),
+            _ => (
+                "inc",
+                Bson::Document(doc! {"$inc": {"n": 1_i64, "total": 1_i64}}),
+            ),
         };
         let text = format!("update {id} {what} {u}");
         match u {
             Bson::Document(d) => coll.update_one(q, d).await.unwrap(),
             Bson::Array(p) => coll
-                .update_one(q, p.into_iter().filter_map(|s| s.as_document().cloned()).collect::<Vec<_>>())
+                .update_one(
+                    q,
+                    p.into_iter()
+                        .filter_map(|s| s.as_document().cloned())
+                        .collect::<Vec<_>>(),
+                )
                 .await
                 .unwrap(),
             _ => unreachable!(),

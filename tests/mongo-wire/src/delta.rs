@@ -36,7 +36,9 @@ fn dotted(parts: &[Part]) -> String {
 /// Whether a path's dotted text alone does not say what it is.
 fn ambiguous(parts: &[Part]) -> bool {
     parts.iter().any(|p| match p {
-        Part::Field(f) => f.contains('.') || (!f.is_empty() && f.bytes().all(|b| b.is_ascii_digit())),
+        Part::Field(f) => {
+            f.contains('.') || (!f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()))
+        }
         Part::Index(_) => false,
     })
 }
@@ -113,12 +115,18 @@ impl Delta {
         for (p, v) in &self.updated {
             updated.insert(dotted(p), v.clone());
         }
-        let removed: Vec<Bson> = self.removed.iter().map(|p| Bson::String(dotted(p))).collect();
+        let removed: Vec<Bson> = self
+            .removed
+            .iter()
+            .map(|p| Bson::String(dotted(p)))
+            .collect();
         let truncated: Vec<Bson> = self
             .truncated
             .iter()
             .map(|(p, n)| {
-                Bson::Document(doc! {"field": dotted(p), "newSize": i32::try_from(*n).unwrap_or(i32::MAX)})
+                Bson::Document(
+                    doc! {"field": dotted(p), "newSize": i32::try_from(*n).unwrap_or(i32::MAX)},
+                )
             })
             .collect();
         let amb = disambiguated(
@@ -287,8 +295,13 @@ mod tests {
     #[test]
     fn a_shorter_array_is_a_truncation_and_paths_are_disambiguated() {
         let old = doc! {"_id": 1, "a": 1, "array": ["foo", {"a": "bar"}, 1, 2, 3]};
-        let new = apply_pipeline(&old, &[Bson::Document(doc! {"$set": {"array": ["foo", {"a": "bar"}]}})])
-            .expect("applies");
+        let new = apply_pipeline(
+            &old,
+            &[Bson::Document(
+                doc! {"$set": {"array": ["foo", {"a": "bar"}]}},
+            )],
+        )
+        .expect("applies");
         let (ud, amb) = diff(&old, &new).description();
         assert_eq!(
             ud,
@@ -296,13 +309,26 @@ mod tests {
         );
         assert!(amb.is_empty());
         let d = doc! {"_id": 1, "a": [{"1": 1}], "o": {"1": 1}};
-        let paths = [parts_in(&d, "a.0.1"), parts_in(&d, "o.1"), parts_in(&d, "a.0")];
+        let paths = [
+            parts_in(&d, "a.0.1"),
+            parts_in(&d, "o.1"),
+            parts_in(&d, "a.0"),
+        ];
         let amb = disambiguated(paths.iter().map(Vec::as_slice));
         assert_eq!(amb, doc! {"a.0.1": ["a", 0_i32, "1"], "o.1": ["o", "1"]});
-        let moved = apply_pipeline(&d, &[Bson::Document(doc! {"$set": {"b": "$o"}}), Bson::Document(doc! {"$unset": "o"})])
-            .expect("applies");
+        let moved = apply_pipeline(
+            &d,
+            &[
+                Bson::Document(doc! {"$set": {"b": "$o"}}),
+                Bson::Document(doc! {"$unset": "o"}),
+            ],
+        )
+        .expect("applies");
         let delta = diff(&d, &moved);
         assert_eq!(delta.removed, vec![vec![Part::Field("o".into())]]);
-        assert_eq!(delta.updated, vec![(vec![Part::Field("b".into())], Bson::Document(doc! {"1": 1}))]);
+        assert_eq!(
+            delta.updated,
+            vec![(vec![Part::Field("b".into())], Bson::Document(doc! {"1": 1}))]
+        );
     }
 }

@@ -25,7 +25,11 @@ impl UpdateKind {
         let d = match u {
             Bson::Document(d) => d,
             Bson::Array(stages) => return Ok(Self::Pipeline(stages.clone())),
-            _ => return Err(CommandError::bad_value("an update must be a document or a pipeline")),
+            _ => {
+                return Err(CommandError::bad_value(
+                    "an update must be a document or a pipeline",
+                ));
+            }
         };
         let ops = d.keys().filter(|k| k.starts_with('$')).count();
         match ops {

@@ -256,7 +256,10 @@ async fn full_document_lookup_and_pre_images() {
         .await
         .expect("update 0");
     let e = take_events(&mut none, 1).await.remove(0);
-    assert_eq!((e.full_document, e.full_document_before_change), (None, None));
+    assert_eq!(
+        (e.full_document, e.full_document_before_change),
+        (None, None)
+    );
     c.database("app")
         .run_command(doc! {"collMod": "items", "changeStreamPreAndPostImages": {"enabled": true}})
         .await

@@ -286,6 +286,49 @@ mod tests {
     }
 
     #[test]
+    fn a_collection_limit_over_the_set_bound_names_the_collection_and_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let rules = dir.path().join("rules.toml");
+        std::fs::write(
+            &rules,
+            "[[scope]]\nname = \"shop\"\ndb = \"shop\"\n\n[[collection]]\nname = \"top\"\nscope = \"shop\"\nns = \"shop.orders\"\nroom = \"orders:top\"\nsort = \"n\"\nlimit = 50\n",
+        )
+        .unwrap();
+        let argv = |max: &str| {
+            vec![
+                "herald-router".to_owned(),
+                "--mongo".into(),
+                "mongodb://m".into(),
+                "--redis".into(),
+                "redis://r:1".into(),
+                "--rules".into(),
+                rules.display().to_string(),
+                "--collection-max-docs".into(),
+                max.into(),
+            ]
+        };
+        match RouterArgs::try_parse_from(argv("10"))
+            .unwrap()
+            .into_config()
+        {
+            Err(ConfigError::Invalid { option, message }) => {
+                assert_eq!(option, "--rules");
+                assert_eq!(
+                    message,
+                    "collection `top`: field `limit`: 50 exceeds --collection-max-docs (10)"
+                );
+            }
+            other => panic!("accepted: {other:?}"),
+        }
+        let ok = RouterArgs::try_parse_from(argv("50"))
+            .unwrap()
+            .into_config();
+        assert_eq!(ok.unwrap().stream.collection.max_docs, 50);
+        let (option, _) = error_of(&["--redis", "redis://r:1", "--collection-max-docs", "0"]);
+        assert_eq!(option, "--rules", "the rules file is read first");
+    }
+
+    #[test]
     fn a_config_file_gives_one_url_or_a_list() {
         #[derive(serde::Deserialize)]
         struct File {

@@ -1,6 +1,7 @@
 //! The leader's batch loop for one scope.
 //!
-//! Read events (in order) → route each through the scope's rules → publish
+//! Read events (in order) → route each through the scope's rules (and its
+//! live collections, [`crate::collection::Engine`]) → publish
 //! the batch with `src` = scope, `src_pos` = the event's token hex and
 //! `fence` = the lease's token → once accepted, advance the position and
 //! checkpoint it (at most every `checkpoint_interval`, and while idle from

@@ -418,3 +418,39 @@ async fn an_oversized_document_and_one_without_the_key_are_skipped_counted_and_t
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ties_at_the_window_edge_follow_the_set_order_not_the_server_id_order() {
+    let env = Env::start(TOP_RULES).await;
+    let r = env.router("r1", &[]);
+    wait_streaming(&r).await;
+    let orders = env.orders().await;
+    let bus = env.verifier().await;
+    let room = Watched {
+        room: "orders:top3",
+        spec: SetSpec {
+            key: "_id".into(),
+            sort: Some("n".into()),
+            descending: true,
+            limit: Some(3),
+        },
+        keep: |_| true,
+        paths: None,
+    };
+    // Equal sort values: the set orders by key text ("10" < "11" < "8"),
+    // the server's `find` by `_id` (8 < 9 < 10).
+    for id in 8..13_i64 {
+        orders.insert_one(doc! {"_id": id, "n": 5}).await.unwrap();
+    }
+    converged(&bus, &orders, &room, LONG).await.unwrap();
+    orders.delete_one(doc! {"_id": 11_i64}).await.unwrap();
+    converged(&bus, &orders, &room, Duration::from_secs(10))
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", r.log_text()));
+    let (s, _) = snapshot_copy(&bus, room.room).await.unwrap();
+    let ids: Vec<i64> = in_order(&s)
+        .iter()
+        .map(|d| d["_id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, [10, 12, 8]);
+}

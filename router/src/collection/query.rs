@@ -4,6 +4,7 @@
 //! collection **now**, not at the event being processed.
 
 use futures_util::TryStreamExt;
+use herald_protocol::collection::order::cmp_members;
 use herald_protocol::collection::{key_text, path};
 use mongodb::bson::{Document, doc};
 use serde_json::Value;
@@ -80,14 +81,40 @@ pub async fn window(
     }
     let mut cursor = find.await?;
     let mut out = Vec::new();
+    let mut last_sort = None;
     while let Some(d) = cursor.try_next().await? {
         if let Some(m) = member_of(c, &d, max_doc_bytes) {
             if matches(&m.1, &c.filter) {
                 out.push(m);
+                last_sort = c.spec.sort.as_deref().map(|s| d.get(s).cloned());
             }
         }
         if out.len() >= limit {
             break;
+        }
+    }
+    // Ties on the sort field at the window's edge: the server breaks them
+    // by `_id`, the set by key text. Take every tied document (at most
+    // `cap`) and let the set's own order choose.
+    if let (Some(sort), Some(Some(v)), true) = (&c.spec.sort, last_sort, out.len() >= limit) {
+        if !sort.contains('.') {
+            let tied = doc! { "$and": [room_filter(c, constraint), { sort.as_str(): v }] };
+            let mut find = coll
+                .find(tied)
+                .limit(i64::try_from(cap).unwrap_or(i64::MAX));
+            if let Some(p) = &c.project {
+                find = find.projection(find_projection(p));
+            }
+            let mut cursor = find.await?;
+            while let Some(d) = cursor.try_next().await? {
+                if let Some(m) = member_of(c, &d, max_doc_bytes) {
+                    if matches(&m.1, &c.filter) && !out.iter().any(|(k, _)| *k == m.0) {
+                        out.push(m);
+                    }
+                }
+            }
+            out.sort_by(|(ka, a), (kb, b)| cmp_members(&c.spec, a, ka, b, kb));
+            out.truncate(limit);
         }
     }
     Ok(out)

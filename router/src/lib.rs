@@ -9,6 +9,9 @@
 //! - [`as_json`]: the same mapping written as JSON text straight from a raw event (the payload path).
 //! - [`stream`]: where MongoDB is tailed: open/resume, the reader, the batch loop,
 //!   the resync backoff, tokens.
+//! - [`collection`]: live collections: the leader's cache of sets, what each
+//!   event does to them (upsert, patch, remove; the top-N window), their
+//!   publications and bounded queries.
 //! - [`publish`]: events to publications; publishing a batch until accepted.
 //! - [`checkpoint`]: the fenced resume-token checkpoint in Redis.
 //! - [`lease`]: per-scope leadership and fencing tokens.
@@ -23,6 +26,7 @@ pub mod admin;
 pub mod app;
 pub mod as_json;
 pub mod checkpoint;
+pub mod collection;
 pub mod config;
 pub mod convert;
 pub mod keys;

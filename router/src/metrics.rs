@@ -15,7 +15,8 @@ pub const LEADER: &str = "herald_router_leader";
 /// Resyncs after lost history or an invalid token. Counter per scope.
 pub const RESYNCS_TOTAL: &str = "herald_router_resyncs_total";
 /// Events (or event-room pairs) skipped, by `reason`: `too_large`,
-/// `convert`, `room` (template field missing or invalid room), `bus_invalid`. Counter.
+/// `convert`, `room` (template field missing or invalid room), `bus_invalid`;
+/// live collections: `doc_too_large`, `no_key`, `set_full`. Counter.
 pub const SKIPPED_EVENTS_TOTAL: &str = "herald_router_skipped_events_total";
 /// Publications the bus dropped as replays (normal after a restart). Counter.
 pub const DUPLICATES_TOTAL: &str = "herald_router_duplicates_total";
@@ -36,7 +37,15 @@ pub fn register(scopes: &[String]) {
     for op in ["insert", "update", "replace", "delete"] {
         metrics::counter!(EVENTS_TOTAL, "op" => op).increment(0);
     }
-    for reason in ["too_large", "convert", "room", "bus_invalid"] {
+    for reason in [
+        "too_large",
+        "convert",
+        "room",
+        "bus_invalid",
+        "doc_too_large",
+        "no_key",
+        "set_full",
+    ] {
         metrics::counter!(SKIPPED_EVENTS_TOTAL, "reason" => reason).increment(0);
     }
     metrics::counter!(DUPLICATES_TOTAL).increment(0);

@@ -172,6 +172,17 @@ pub enum PublishError {
     Cancelled,
 }
 
+/// What became of one publication.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fate {
+    /// Stored (and, for a live collection, its set change applied).
+    Stored,
+    /// A replay of a stored source position: nothing was stored.
+    Duplicate,
+    /// Refused as invalid: nothing was stored.
+    Refused,
+}
+
 /// Publishes into the Redis bus, retrying what Redis could not take.
 pub struct Publisher {
     /// The bus.
@@ -182,6 +193,11 @@ impl Publisher {
     /// Over `bus`.
     pub fn new(bus: Arc<RedisBus>) -> Self {
         Self { bus }
+    }
+
+    /// The bus (live collections read their stored sets from it).
+    pub fn bus(&self) -> &Arc<RedisBus> {
+        &self.bus
     }
 
     /// Publishes `batch` in order; returns once every publication was stored
@@ -197,11 +213,25 @@ impl Publisher {
         batch: Vec<Publication>,
         stop: &CancellationToken,
     ) -> Result<(), PublishError> {
+        self.publish_fates(batch, stop).await.map(|_| ())
+    }
+
+    /// As [`Publisher::publish`], and says what became of each publication,
+    /// in batch order.
+    ///
+    /// # Errors
+    /// As [`Publisher::publish`].
+    pub async fn publish_fates(
+        &self,
+        batch: Vec<Publication>,
+        stop: &CancellationToken,
+    ) -> Result<Vec<Fate>, PublishError> {
         if batch.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let started = Instant::now();
         let mut backoff = Duration::from_millis(50);
+        let mut fates = Vec::with_capacity(batch.len());
         let mut pending = batch;
         loop {
             let results = self.bus.publish_detailed(pending.clone()).await;
@@ -210,14 +240,16 @@ impl Publisher {
             let mut items = pending.into_iter();
             for (p, r) in items.by_ref().zip(results.by_ref()) {
                 match r {
-                    Ok(Published::Stored(_)) => {}
+                    Ok(Published::Stored(_)) => fates.push(Fate::Stored),
                     Ok(Published::Duplicate(_)) => {
                         ::metrics::counter!(metrics::DUPLICATES_TOTAL).increment(1);
+                        fates.push(Fate::Duplicate);
                     }
                     Err(BusError::Rejected(m)) => return Err(PublishError::Fenced(m)),
                     Err(BusError::Invalid(m)) => {
                         tracing::warn!(room = %p.room, error = %m, "publication skipped");
                         metrics::skipped("bus_invalid");
+                        fates.push(Fate::Refused);
                     }
                     Err(e @ BusError::Unavailable { .. }) => {
                         // Resend this one and everything after it, so a room
@@ -233,7 +265,7 @@ impl Publisher {
             if retry.is_empty() {
                 ::metrics::histogram!(metrics::PUBLISH_SECONDS)
                     .record(started.elapsed().as_secs_f64());
-                return Ok(());
+                return Ok(fates);
             }
             pending = retry;
             tokio::select! {

@@ -11,13 +11,21 @@
 //!    `src_pos` = `T0:0`: clients drop their state for the room on it; then
 //!    the documents, at `src_pos` = `T0:1<seq>`, which clients take as the
 //!    new state. Both sort after every old position and before every new one.
+//!    Live-collection rooms get no signal: each gets ONE `herald:snapshot`
+//!    with `reset: true` at `T0:0`, the set rebuilt from the collection now,
+//!    stored with `SetOp::Reset`: it replaces the stored set and every
+//!    client's copy at once, so it is the signal and the fresh state in one.
 //! 4. The caller checkpoints `T0` and reads on from the new stream.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use futures_util::TryStreamExt;
 use herald_protocol::bus::Publication;
-use mongodb::bson::{Bson, Document, doc};
+use mongodb::bson::{Bson, Document, RawDocumentBuf, doc};
+
+use crate::collection::publication::publications;
+use crate::collection::query;
+use crate::collection::window::Out;
 
 use crate::lease::Lease;
 use crate::metrics;
@@ -98,6 +106,7 @@ pub async fn resync(
     ctx: &ScopeCtx,
     lease: &Lease,
     cause: &mongodb::error::Error,
+    known: &[(usize, String, Document)],
 ) -> Result<(Stream, String), ResyncError> {
     let scope = &ctx.scope;
     ::metrics::counter!(metrics::RESYNCS_TOTAL, "scope" => scope.name.clone()).increment(1);
@@ -191,6 +200,7 @@ pub async fn resync(
         })
         .collect();
     ordered.append(&mut pubs);
+    ordered.extend(collection_resets(ctx, lease, &t0, known).await?);
     tracing::warn!(scope = %scope.name, docs, rooms = rooms.len(), reason, "resync: signal, then fresh state");
     let chunk = ctx.settings.batch_max.max(1);
     let mut pubs = ordered;
@@ -201,6 +211,79 @@ pub async fn resync(
             .await?;
     }
     Ok((stream, t0))
+}
+
+/// One reset snapshot per live-collection room: every static room, the
+/// rooms of templated ones that the collection's matching documents give
+/// (at most `--resync-max-docs` read) and the rooms the leader had cached.
+/// Each is rebuilt from the collection now (`find(filter).sort.limit`,
+/// bounded) and published at `T0:0` as one `herald:snapshot` with
+/// `reset: true` and `SetOp::Reset`, which replaces the stored set and the
+/// clients' copies in one step.
+async fn collection_resets(
+    ctx: &ScopeCtx,
+    lease: &Lease,
+    t0: &str,
+    known: &[(usize, String, Document)],
+) -> Result<Vec<Publication>, ResyncError> {
+    let s = ctx.settings.collection;
+    let mut out = Vec::new();
+    for (i, c) in ctx.scope.collections.iter().enumerate() {
+        let mut rooms: BTreeMap<String, Document> = known
+            .iter()
+            .filter(|(k, _, _)| *k == i)
+            .map(|(_, r, d)| (r.clone(), d.clone()))
+            .collect();
+        let fields: Vec<String> = c
+            .room
+            .fields()
+            .filter_map(|f| f.strip_prefix("documentKey.").map(str::to_owned))
+            .collect();
+        if fields.is_empty() {
+            if let Ok(r) = c.room.render(&RawDocumentBuf::new()) {
+                rooms.insert(r.as_str().to_owned(), Document::new());
+            }
+        } else {
+            let coll = ctx.mongo.database(&c.db).collection::<Document>(&c.coll);
+            let mut cursor = coll
+                .find(c.filter.clone())
+                .limit(i64::try_from(ctx.settings.resync_max_docs).unwrap_or(i64::MAX))
+                .await?;
+            while let Some(d) = cursor.try_next().await? {
+                let mut dk = Document::new();
+                for f in &fields {
+                    if let Some(v) = d.get(f) {
+                        dk.insert(f.clone(), v.clone());
+                    }
+                }
+                let Ok(ev) = RawDocumentBuf::from_document(&doc! { "documentKey": dk.clone() })
+                else {
+                    continue;
+                };
+                if let Ok(r) = c.room.render(&ev) {
+                    rooms.insert(r.as_str().to_owned(), dk);
+                }
+            }
+        }
+        let pos = signal_pos(t0);
+        for (room, constraint) in rooms {
+            let fresh =
+                query::window(&ctx.mongo, c, &constraint, s.max_docs, s.max_doc_bytes).await?;
+            out.extend(publications(
+                &room,
+                &c.spec,
+                vec![Out::Reset { docs: fresh }],
+                Origin {
+                    scope: &ctx.scope.name,
+                    src_pos: Some(&pos),
+                    src_ts_ms: Some(metrics::now_ms()),
+                    fence: lease.fence,
+                },
+                0,
+            ));
+        }
+    }
+    Ok(out)
 }
 
 /// Why a resync did not finish.

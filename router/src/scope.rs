@@ -29,6 +29,19 @@ pub struct StreamSettings {
     pub resync_max_docs: usize,
     /// Lease length.
     pub lease_ttl: Duration,
+    /// Live-collection bounds.
+    pub collection: CollectionSettings,
+}
+
+/// Bounds of live collections.
+#[derive(Debug, Clone, Copy)]
+pub struct CollectionSettings {
+    /// Most documents one set holds (`--collection-max-docs`).
+    pub max_docs: usize,
+    /// Largest document (JSON bytes) a set takes (`--collection-max-doc-bytes`).
+    pub max_doc_bytes: usize,
+    /// Most rooms whose sets are cached (`--collection-cache-rooms`).
+    pub cache_rooms: usize,
 }
 
 /// Everything one scope's task needs.

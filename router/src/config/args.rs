@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::RouterConfig;
 use super::rules::load_rules;
-use crate::scope::StreamSettings;
+use crate::scope::{CollectionSettings, StreamSettings};
 
 /// Herald router: tails MongoDB change streams and publishes each change
 /// into rooms on the Redis bus.
@@ -92,6 +92,22 @@ pub struct RouterArgs {
     #[arg(long, env = "HERALD_RESYNC_MAX_DOCS", default_value_t = 10_000)]
     pub resync_max_docs: usize,
 
+    /// Most documents a live collection's set holds (a rule's `limit` may not exceed it).
+    #[arg(long, env = "HERALD_COLLECTION_MAX_DOCS", default_value_t = 1000)]
+    pub collection_max_docs: usize,
+
+    /// Live-collection documents larger than this many bytes (JSON) are skipped and counted.
+    #[arg(
+        long,
+        env = "HERALD_COLLECTION_MAX_DOC_BYTES",
+        default_value_t = 65_536
+    )]
+    pub collection_max_doc_bytes: usize,
+
+    /// Most live-collection rooms whose sets the router keeps in memory (least recently used go).
+    #[arg(long, env = "HERALD_COLLECTION_CACHE_ROOMS", default_value_t = 1000)]
+    pub collection_cache_rooms: usize,
+
     /// Milliseconds one getMore waits for changes (the idle checkpoint heartbeat).
     #[arg(long, env = "HERALD_MAX_AWAIT_MS", default_value_t = 1000)]
     pub max_await_ms: u64,
@@ -169,6 +185,34 @@ impl RouterArgs {
         if self.max_await_ms == 0 {
             return Err(invalid("--max-await-ms", "must be at least 1"));
         }
+        if self.collection_max_docs == 0 || self.collection_max_docs > 100_000 {
+            return Err(invalid(
+                "--collection-max-docs",
+                "must be between 1 and 100000",
+            ));
+        }
+        if self.collection_max_doc_bytes < 64 || self.collection_max_doc_bytes > 16 << 20 {
+            return Err(invalid(
+                "--collection-max-doc-bytes",
+                "must be between 64 and 16777216",
+            ));
+        }
+        if self.collection_cache_rooms == 0 {
+            return Err(invalid("--collection-cache-rooms", "must be at least 1"));
+        }
+        for c in rules.scopes.iter().flat_map(|s| &s.collections) {
+            if let Some(limit) = c.spec.limit {
+                if usize::try_from(limit).unwrap_or(usize::MAX) > self.collection_max_docs {
+                    return Err(ConfigError::Invalid {
+                        option: "--rules".into(),
+                        message: format!(
+                            "collection `{}`: field `limit`: {limit} exceeds --collection-max-docs ({})",
+                            c.name, self.collection_max_docs
+                        ),
+                    });
+                }
+            }
+        }
         let router_id = match self.router_id {
             Some(id) if id.is_empty() || id.len() > 128 => {
                 return Err(invalid("--router-id", "must be 1-128 characters"));
@@ -193,6 +237,11 @@ impl RouterArgs {
                 max_await: Duration::from_millis(self.max_await_ms),
                 resync_max_docs: self.resync_max_docs,
                 lease_ttl: Duration::from_millis(self.lease_ms),
+                collection: CollectionSettings {
+                    max_docs: self.collection_max_docs,
+                    max_doc_bytes: self.collection_max_doc_bytes,
+                    cache_rooms: self.collection_cache_rooms,
+                },
             },
             metrics: !self.no_metrics,
         })
@@ -234,6 +283,49 @@ mod tests {
         assert_eq!(option, "--redis");
         let (option, _) = error_of(&[]);
         assert_eq!(option, "--redis");
+    }
+
+    #[test]
+    fn a_collection_limit_over_the_set_bound_names_the_collection_and_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let rules = dir.path().join("rules.toml");
+        std::fs::write(
+            &rules,
+            "[[scope]]\nname = \"shop\"\ndb = \"shop\"\n\n[[collection]]\nname = \"top\"\nscope = \"shop\"\nns = \"shop.orders\"\nroom = \"orders:top\"\nsort = \"n\"\nlimit = 50\n",
+        )
+        .unwrap();
+        let argv = |max: &str| {
+            vec![
+                "herald-router".to_owned(),
+                "--mongo".into(),
+                "mongodb://m".into(),
+                "--redis".into(),
+                "redis://r:1".into(),
+                "--rules".into(),
+                rules.display().to_string(),
+                "--collection-max-docs".into(),
+                max.into(),
+            ]
+        };
+        match RouterArgs::try_parse_from(argv("10"))
+            .unwrap()
+            .into_config()
+        {
+            Err(ConfigError::Invalid { option, message }) => {
+                assert_eq!(option, "--rules");
+                assert_eq!(
+                    message,
+                    "collection `top`: field `limit`: 50 exceeds --collection-max-docs (10)"
+                );
+            }
+            other => panic!("accepted: {other:?}"),
+        }
+        let ok = RouterArgs::try_parse_from(argv("50"))
+            .unwrap()
+            .into_config();
+        assert_eq!(ok.unwrap().stream.collection.max_docs, 50);
+        let (option, _) = error_of(&["--redis", "redis://r:1", "--collection-max-docs", "0"]);
+        assert_eq!(option, "--rules", "the rules file is read first");
     }
 
     #[test]

@@ -16,6 +16,9 @@ pub struct RulesFile {
     /// Routing rules, each in one scope.
     #[serde(default)]
     pub rule: Vec<RuleSpec>,
+    /// Live collections, each in one scope.
+    #[serde(default)]
+    pub collection: Vec<super::collection::CollectionSpec>,
 }
 
 /// A `[[scope]]` table.
@@ -170,6 +173,8 @@ pub struct Scope {
     pub full_document_before_change: Option<FullDocumentBeforeChangeType>,
     /// Its rules, in file order.
     pub rules: Vec<Rule>,
+    /// Its live collections, in file order.
+    pub collections: Vec<super::collection::Collection>,
 }
 
 impl Scope {
@@ -180,6 +185,11 @@ impl Scope {
             .rules
             .iter()
             .map(|r| Bson::Document(r.match_clause()))
+            .chain(
+                self.collections
+                    .iter()
+                    .map(|c| Bson::Document(c.match_clause())),
+            )
             .collect();
         clauses.push(Bson::Document(doc! {
             "operationType": { "$in": ["invalidate", "drop", "rename", "dropDatabase"] }

@@ -102,6 +102,14 @@ impl Template {
         Ok(t)
     }
 
+    /// The dotted paths the template reads, in order.
+    pub fn fields(&self) -> impl Iterator<Item = &str> {
+        self.parts.iter().filter_map(|p| match p {
+            Part::Field(f) => Some(f.as_str()),
+            Part::Lit(_) => None,
+        })
+    }
+
     /// The template text.
     pub fn source(&self) -> &str {
         &self.source

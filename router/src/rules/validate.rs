@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use mongodb::bson::{Bson, Document};
 use mongodb::options::{FullDocumentBeforeChangeType, FullDocumentType};
 
+use super::collection::check_collection;
 use super::matcher::{LOGICAL, OPERATORS};
 use super::model::{Op, Payload, Rule, RuleSpec, Rules, RulesFile, Scope, ScopeSpec, Target};
 use super::template::Template;
@@ -19,7 +20,7 @@ pub enum RulesError {
     /// A scope or rule field is not acceptable.
     #[error("{kind} `{name}`: field `{field}`: {message}")]
     Field {
-        /// `scope` or `rule`.
+        /// `scope`, `rule` or `collection`.
         kind: &'static str,
         /// The scope's or rule's name.
         name: String,
@@ -42,7 +43,20 @@ fn scope_err(name: &str, field: &'static str, message: impl Into<String>) -> Rul
     }
 }
 
-fn rule_err(name: &str, field: &'static str, message: impl Into<String>) -> RulesError {
+pub(super) fn collection_err(
+    name: &str,
+    field: &'static str,
+    message: impl Into<String>,
+) -> RulesError {
+    RulesError::Field {
+        kind: "collection",
+        name: name.to_owned(),
+        field,
+        message: message.into(),
+    }
+}
+
+pub(super) fn rule_err(name: &str, field: &'static str, message: impl Into<String>) -> RulesError {
     RulesError::Field {
         kind: "rule",
         name: name.to_owned(),
@@ -88,7 +102,31 @@ pub fn parse_rules(text: &str) -> Result<Rules, RulesError> {
         let rule = check_rule(r, &scope.target)?;
         scope.rules.push(rule);
     }
-    if let Some(s) = scopes.iter().find(|s| s.rules.is_empty()) {
+    let mut rooms = HashSet::new();
+    for c in &file.collection {
+        if !rule_names.insert(c.name.clone()) {
+            return Err(collection_err(&c.name, "name", "defined twice"));
+        }
+        let scope = scopes
+            .iter_mut()
+            .find(|s| s.name == c.scope)
+            .ok_or_else(|| {
+                collection_err(&c.name, "scope", format!("unknown scope `{}`", c.scope))
+            })?;
+        let coll = check_collection(c, &scope.target)?;
+        if !rooms.insert(coll.room.source().to_owned()) {
+            return Err(collection_err(
+                &c.name,
+                "room",
+                format!("room `{}` is already another collection's", c.room),
+            ));
+        }
+        scope.collections.push(coll);
+    }
+    if let Some(s) = scopes
+        .iter()
+        .find(|s| s.rules.is_empty() && s.collections.is_empty())
+    {
         return Err(scope_err(&s.name, "name", "no rule uses this scope"));
     }
     Ok(Rules { scopes })
@@ -143,6 +181,7 @@ fn check_scope(s: &ScopeSpec) -> Result<Scope, RulesError> {
         full_document,
         full_document_before_change,
         rules: Vec::new(),
+        collections: Vec::new(),
     })
 }
 
@@ -256,7 +295,7 @@ fn check_rule(r: &RuleSpec, target: &Target) -> Result<Rule, RulesError> {
     })
 }
 
-fn check_filter(d: &Document) -> Result<(), String> {
+pub(super) fn check_filter(d: &Document) -> Result<(), String> {
     for (k, v) in d {
         if k.starts_with('$') {
             if !LOGICAL.contains(&k.as_str()) {
@@ -306,7 +345,7 @@ fn toml_to_bson(v: &toml::Value) -> Bson {
     }
 }
 
-fn table_to_doc(t: &toml::Table) -> Document {
+pub(super) fn table_to_doc(t: &toml::Table) -> Document {
     t.iter()
         .map(|(k, v)| (k.clone(), toml_to_bson(v)))
         .collect()

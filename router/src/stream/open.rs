@@ -43,6 +43,12 @@ pub async fn open(
         .clone_from(&scope.full_document_before_change);
     opts.max_await_time = Some(max_await);
     opts.batch_size = Some(batch_size);
+    if !scope.collections.is_empty() {
+        // Updates then carry `disambiguatedPaths` for paths whose field
+        // names hold dots or are numeric object keys (MongoDB 6.1+; older
+        // servers ignore it). The `$match` keeps the extra event kinds out.
+        opts.show_expanded_events = Some(true);
+    }
     match start {
         Start::Now => {}
         Start::ResumeAfter(t) => opts.resume_after = token_from_hex(t),

@@ -1,6 +1,7 @@
 //! The leader's batch loop for one scope.
 //!
-//! Read events (in order) → route each through the scope's rules → publish
+//! Read events (in order) → route each through the scope's rules (and its
+//! live collections, [`crate::collection::Engine`]) → publish
 //! the batch with `src` = scope, `src_pos` = the event's token hex and
 //! `fence` = the lease's token → once accepted, advance the position and
 //! checkpoint it (at most every `checkpoint_interval`, and while idle from
@@ -17,9 +18,10 @@ use super::open::{Start, Stream, is_dead_position, open};
 use super::reader::{self, Item};
 use super::token::{event_token_hex, token_cluster_time, token_hex};
 use crate::checkpoint::{Checkpoint, CheckpointError};
+use crate::collection::{Engine, Env};
 use crate::lease::Lease;
 use crate::metrics;
-use crate::publish::{Origin, PublishError, event_time_ms, route};
+use crate::publish::{Fate, Origin, PublishError, event_time_ms, route};
 use crate::resync::{ResyncError, resync};
 use crate::scope::ScopeCtx;
 
@@ -108,6 +110,8 @@ pub async fn lead(ctx: &ScopeCtx, lease: &Lease) -> LeadEnd {
     backoff = Duration::from_millis(100);
     let mut resyncs = ResyncBackoff::default();
     let mut step = Step::Open;
+    // Live-collection sets, cached for this lead only.
+    let mut engine = Engine::new();
     loop {
         if lease.lost.is_cancelled() {
             return final_save(ctx, lease, &mut pos).await;
@@ -125,7 +129,9 @@ pub async fn lead(ctx: &ScopeCtx, lease: &Lease) -> LeadEnd {
                         return final_save(ctx, lease, &mut pos).await;
                     }
                 }
-                match resync(ctx, lease, &cause).await {
+                let known = engine.known_rooms();
+                engine.clear();
+                match resync(ctx, lease, &cause, &known).await {
                     Ok((s, token)) => {
                         pos.token = Some(token);
                         pos.invalidate = false;
@@ -206,7 +212,7 @@ pub async fn lead(ctx: &ScopeCtx, lease: &Lease) -> LeadEnd {
                     Err(_) => break,
                 }
             }
-            match process(ctx, lease, &mut pos, items).await {
+            match process(ctx, lease, &mut pos, &mut engine, items).await {
                 Err(end) => return end,
                 Ok(Next::More) => backoff = Duration::from_millis(100),
                 Ok(Next::Reopen(None)) => break,
@@ -233,6 +239,7 @@ async fn process(
     ctx: &ScopeCtx,
     lease: &Lease,
     pos: &mut Pos,
+    engine: &mut Engine,
     items: Vec<Item>,
 ) -> Result<Next, LeadEnd> {
     let name = ctx.scope.name.as_str();
@@ -265,16 +272,20 @@ async fn process(
                 let hex = event_token_hex(ev).map(str::to_owned);
                 let ts = event_time_ms(ev);
                 newest = ts.or(newest);
-                pubs.extend(route(
-                    &ctx.scope,
-                    ev,
-                    Origin {
-                        scope: name,
-                        src_pos: hex.as_deref(),
-                        src_ts_ms: ts,
-                        fence: lease.fence,
-                    },
-                ));
+                let origin = Origin {
+                    scope: name,
+                    src_pos: hex.as_deref(),
+                    src_ts_ms: ts,
+                    fence: lease.fence,
+                };
+                pubs.extend(route(&ctx.scope, ev, origin));
+                if !ctx.scope.collections.is_empty() {
+                    let env = Env { ctx, lease };
+                    engine
+                        .handle(&env, ev, origin, &mut pubs)
+                        .await
+                        .map_err(lead_end)?;
+                }
                 if hex.is_some() {
                     pos.token = hex;
                     pos.invalidate = op == "invalidate";
@@ -303,13 +314,22 @@ async fn process(
             }
         }
     }
-    match ctx.publisher.publish(pubs, &lease.lost).await {
-        Ok(()) => {}
-        Err(PublishError::Fenced(m)) => {
-            tracing::warn!(scope = name, error = %m, "fenced off by a newer leader");
-            return Err(LeadEnd::Fenced);
-        }
-        Err(PublishError::Cancelled) => return Err(LeadEnd::Stopped),
+    let set_rooms: Vec<Option<String>> = pubs
+        .iter()
+        .map(|p| p.set.is_some().then(|| p.room.clone()))
+        .collect();
+    let fates = ctx
+        .publisher
+        .publish_fates(pubs, &lease.lost)
+        .await
+        .map_err(lead_end)?;
+    if !ctx.scope.collections.is_empty() {
+        let of_sets: Vec<(String, Fate)> = set_rooms
+            .into_iter()
+            .zip(fates)
+            .filter_map(|(r, f)| r.map(|r| (r, f)))
+            .collect();
+        engine.settle(&of_sets, ctx.settings.collection.cache_rooms);
     }
     if let Some(ms) = newest {
         #[allow(clippy::cast_precision_loss)]
@@ -323,6 +343,17 @@ async fn process(
     ::metrics::gauge!(metrics::CHECKPOINT_AGE_SECONDS, "scope" => name.to_owned())
         .set(pos.saved_at.elapsed().as_secs_f64());
     Ok(next)
+}
+
+/// How a publishing error ends leading.
+fn lead_end(e: PublishError) -> LeadEnd {
+    match e {
+        PublishError::Fenced(m) => {
+            tracing::warn!(error = %m, "fenced off by a newer leader");
+            LeadEnd::Fenced
+        }
+        PublishError::Cancelled => LeadEnd::Stopped,
+    }
 }
 
 /// Writes the checkpoint now. Redis errors are logged (the next batch tries

@@ -22,6 +22,8 @@ use mongodb::bson::Document;
 pub use self::redis::{RedisServer, free_port};
 
 pub mod cluster;
+pub mod live;
+pub mod ops;
 
 /// History kept per room in these tests: enough to read every message back.
 pub const HISTORY: usize = 5000;

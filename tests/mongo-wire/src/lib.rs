@@ -9,7 +9,8 @@
 //! - [`wire`]: message framing and OP_MSG encode/decode (no I/O but one reader fn).
 //! - [`commands`]: command dispatch, one module per family
 //!   (handshake, crud, cursors, change streams, ddl, admin/faults).
-//! - [`store`]: collections; [`update`]: update operators; [`matcher`] and
+//! - [`store`]: collections; [`update`]: update operators; [`delta`]: update
+//!   pipelines and the `updateDescription` of a document's difference; [`matcher`] and
 //!   [`compare`]: filters and BSON ordering; [`projection`]: simple projections.
 //! - [`oplog`]: positioned write log and retention; [`token`]: resume token format.
 //! - [`faults`]: fail points and other fault state; [`stats`]: command counters
@@ -19,6 +20,7 @@
 pub mod commands;
 pub mod compare;
 pub mod config;
+pub mod delta;
 pub mod error;
 pub mod faults;
 pub mod matcher;

@@ -76,6 +76,11 @@ pub struct Change {
     pub update_description: Option<Document>,
     /// Rename target.
     pub to: Option<Namespace>,
+    /// `disambiguatedPaths` of an update (sent under `showExpandedEvents`).
+    pub disambiguated: Option<Document>,
+    /// The collection had `changeStreamPreAndPostImages` enabled at the
+    /// write: `whenAvailable` / `required` images exist.
+    pub images: bool,
 }
 
 impl Change {
@@ -89,6 +94,8 @@ impl Change {
             pre_image: None,
             update_description: None,
             to: None,
+            disambiguated: None,
+            images: false,
         }
     }
 }

@@ -35,6 +35,8 @@ pub struct Collection {
     index: HashMap<IdKey, u64>,
     /// Next insertion counter.
     next: u64,
+    /// `changeStreamPreAndPostImages` is enabled (`create` / `collMod`).
+    pub images: bool,
 }
 
 impl Collection {

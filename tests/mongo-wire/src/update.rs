@@ -12,6 +12,8 @@ pub enum UpdateKind {
     Operators(Document),
     /// Whole-document replacement (keeps `_id`).
     Replacement(Document),
+    /// An update pipeline (`$set` / `$addFields`, `$unset` stages).
+    Pipeline(Vec<Bson>),
 }
 
 impl UpdateKind {
@@ -20,10 +22,14 @@ impl UpdateKind {
     /// # Errors
     /// Pipelines and mixed documents are rejected with `BadValue`.
     pub fn parse(u: &Bson) -> Result<Self, CommandError> {
-        let Bson::Document(d) = u else {
-            return Err(CommandError::bad_value(
-                "update pipelines are not supported",
-            ));
+        let d = match u {
+            Bson::Document(d) => d,
+            Bson::Array(stages) => return Ok(Self::Pipeline(stages.clone())),
+            _ => {
+                return Err(CommandError::bad_value(
+                    "an update must be a document or a pipeline",
+                ));
+            }
         };
         let ops = d.keys().filter(|k| k.starts_with('$')).count();
         match ops {
@@ -45,6 +51,8 @@ pub struct Applied {
     pub updated: Document,
     /// `removedFields` for the change event.
     pub removed: Vec<String>,
+    /// `disambiguatedPaths` for the change event (`showExpandedEvents`).
+    pub disambiguated: Document,
 }
 
 impl Applied {
@@ -108,10 +116,17 @@ pub fn apply_operators(doc: &Document, ops: &Document) -> Result<Applied, Comman
             }
         }
     }
+    let parts: Vec<Vec<crate::delta::Part>> = updated
+        .keys()
+        .map(|p| crate::delta::parts_in(&out, p))
+        .chain(removed.iter().map(|p| crate::delta::parts_in(doc, p)))
+        .collect();
+    let disambiguated = crate::delta::disambiguated(parts.iter().map(Vec::as_slice));
     Ok(Applied {
         doc: out,
         updated,
         removed,
+        disambiguated,
     })
 }
 
@@ -171,9 +186,56 @@ pub fn set_path(doc: &mut Document, path: &str, value: Bson) -> Result<(), Comma
                 .or_insert_with(|| Bson::Document(Document::new()));
             match entry {
                 Bson::Document(sub) => set_path(sub, rest, value),
+                Bson::Array(items) => set_in_array(items, head, rest, value),
                 _ => Err(CommandError::new(
                     28,
                     format!("Cannot create field '{rest}' in element {{{head}: ...}}"),
+                )),
+            }
+        }
+    }
+}
+
+/// Sets `rest` inside an array: its first part is an element index (the
+/// array is padded with nulls up to it, as `$set` does).
+fn set_in_array(
+    items: &mut Vec<Bson>,
+    head: &str,
+    rest: &str,
+    value: Bson,
+) -> Result<(), CommandError> {
+    let (idx, tail) = match rest.split_once('.') {
+        Some((i, t)) => (i, Some(t)),
+        None => (rest, None),
+    };
+    let i = idx
+        .parse::<usize>()
+        .ok()
+        .filter(|i| *i <= 1_000_000)
+        .ok_or_else(|| {
+            CommandError::new(
+                28,
+                format!("Cannot create field '{idx}' in element {{{head}: [...]}}"),
+            )
+        })?;
+    if items.len() <= i {
+        items.resize(i + 1, Bson::Null);
+    }
+    match tail {
+        None => {
+            items[i] = value;
+            Ok(())
+        }
+        Some(t) => {
+            if items[i] == Bson::Null {
+                items[i] = Bson::Document(Document::new());
+            }
+            match &mut items[i] {
+                Bson::Document(sub) => set_path(sub, t, value),
+                Bson::Array(inner) => set_in_array(inner, idx, t, value),
+                _ => Err(CommandError::new(
+                    28,
+                    format!("Cannot create field '{t}' in element {{{idx}: ...}}"),
                 )),
             }
         }
@@ -218,7 +280,11 @@ mod tests {
             doc! {"_id": 1, "v": 2}
         );
         assert!(replace(&Bson::Int32(1), &doc! {"_id": 2}).is_err());
-        assert!(UpdateKind::parse(&Bson::Array(vec![])).is_err());
+        assert!(matches!(
+            UpdateKind::parse(&Bson::Array(vec![])),
+            Ok(UpdateKind::Pipeline(_))
+        ));
+        assert!(UpdateKind::parse(&Bson::Int32(1)).is_err());
         assert!(UpdateKind::parse(&Bson::Document(doc! {"$set": {"a": 1}, "b": 1})).is_err());
     }
 }

@@ -244,6 +244,30 @@ async fn full_document_lookup_and_pre_images() {
         .insert_one(doc! {"_id": 1, "n": 0})
         .await
         .expect("insert");
+    // Without changeStreamPreAndPostImages there are no images to give.
+    let mut none = items
+        .watch()
+        .full_document(FullDocumentType::WhenAvailable)
+        .full_document_before_change(FullDocumentBeforeChangeType::WhenAvailable)
+        .await
+        .expect("watch without images");
+    items
+        .update_one(doc! {"_id": 1}, doc! {"$set": {"n": 0, "x": 1}})
+        .await
+        .expect("update 0");
+    let e = take_events(&mut none, 1).await.remove(0);
+    assert_eq!(
+        (e.full_document, e.full_document_before_change),
+        (None, None)
+    );
+    c.database("app")
+        .run_command(doc! {"collMod": "items", "changeStreamPreAndPostImages": {"enabled": true}})
+        .await
+        .expect("collMod");
+    items
+        .update_one(doc! {"_id": 1}, doc! {"$unset": {"x": ""}})
+        .await
+        .expect("update 0b");
     let mut lookup = items
         .watch()
         .full_document(FullDocumentType::UpdateLookup)

@@ -73,6 +73,8 @@ pub struct StreamCursor {
     before_change: ImageMode,
     filters: Vec<Document>,
     projection: Option<Projection>,
+    /// `showExpandedEvents`: updates carry `disambiguatedPaths`.
+    expanded: bool,
     /// Sequence number of the last oplog entry scanned.
     after_seq: u64,
     /// A drop/rename seen at resume time whose invalidate is still owed.
@@ -209,6 +211,7 @@ pub(crate) fn aggregate(shared: &Shared, db: &str, body: &Document) -> CmdResult
         before_change,
         filters,
         projection,
+        expanded: opt_bool(opts, "showExpandedEvents").unwrap_or(false),
         after_seq: 0,
         pending_invalidate: None,
     };
@@ -324,9 +327,14 @@ impl StreamCursor {
             (OpKind::Insert | OpKind::Replace, _) => {
                 Some(ch.post_image.clone().map_or(Bson::Null, Bson::Document))
             }
-            (OpKind::Update, ImageMode::Recorded) => {
-                Some(ch.post_image.clone().map_or(Bson::Null, Bson::Document))
-            }
+            // Post-images exist only where the collection had
+            // changeStreamPreAndPostImages enabled at the write.
+            (OpKind::Update, ImageMode::Recorded) => Some(
+                ch.post_image
+                    .clone()
+                    .filter(|_| ch.images)
+                    .map_or(Bson::Null, Bson::Document),
+            ),
             (OpKind::Update, ImageMode::Lookup) => {
                 let id = ch.document_key.as_ref().and_then(|k| k.get("_id"));
                 let current = match (&ch.ns.coll, id) {
@@ -352,14 +360,21 @@ impl StreamCursor {
             d.insert("documentKey", k.clone());
         }
         if let Some(u) = &ch.update_description {
-            d.insert("updateDescription", u.clone());
+            let mut u = u.clone();
+            if let (true, Some(amb)) = (self.expanded, &ch.disambiguated) {
+                u.insert("disambiguatedPaths", amb.clone());
+            }
+            d.insert("updateDescription", u);
         }
         if self.before_change != ImageMode::Off
             && matches!(ch.op, OpKind::Update | OpKind::Replace | OpKind::Delete)
         {
             d.insert(
                 "fullDocumentBeforeChange",
-                ch.pre_image.clone().map_or(Bson::Null, Bson::Document),
+                ch.pre_image
+                    .clone()
+                    .filter(|_| ch.images)
+                    .map_or(Bson::Null, Bson::Document),
             );
         }
         d

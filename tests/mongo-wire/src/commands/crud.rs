@@ -235,18 +235,24 @@ fn update_one(
     let mut changes = Vec::new();
     for (slot, old) in slots {
         let id = old.get("_id").cloned().unwrap_or(Bson::Null);
-        let (new, op, desc) = match &kind {
+        let (new, op, desc, amb) = match &kind {
             UpdateKind::Operators(ops) => {
                 let a: Applied = apply_operators(&old, ops)?;
                 let desc = a.description();
-                (a.doc, OpKind::Update, Some(desc))
+                (a.doc, OpKind::Update, Some(desc), Some(a.disambiguated))
             }
-            UpdateKind::Replacement(r) => (replace(&id, r)?, OpKind::Replace, None),
+            UpdateKind::Pipeline(stages) => {
+                let new = crate::delta::apply_pipeline(&old, stages)?;
+                let (desc, amb) = crate::delta::diff(&old, &new).description();
+                (new, OpKind::Update, Some(desc), Some(amb))
+            }
+            UpdateKind::Replacement(r) => (replace(&id, r)?, OpKind::Replace, None, None),
         };
-        changes.push((slot, id, old, new, op, desc));
+        changes.push((slot, id, old, new, op, desc, amb));
     }
     let ns = Namespace::coll(db, coll);
-    for (slot, id, old, new, op, desc) in changes {
+    let images = st.store.get(db, coll).is_some_and(|c| c.images);
+    for (slot, id, old, new, op, desc, amb) in changes {
         t.n += 1;
         if new == old {
             continue;
@@ -260,6 +266,8 @@ fn update_one(
         c.pre_image = Some(old);
         c.post_image = Some(new);
         c.update_description = desc;
+        c.disambiguated = amb.filter(|d| !d.is_empty());
+        c.images = images;
         st.oplog.append(c);
     }
     Ok(())
@@ -282,6 +290,7 @@ fn upsert_doc(q: &Document, kind: &UpdateKind) -> Result<Document, CommandError>
     }
     let mut d = match kind {
         UpdateKind::Operators(ops) => apply_operators(&base, ops)?.doc,
+        UpdateKind::Pipeline(stages) => crate::delta::apply_pipeline(&base, stages)?,
         UpdateKind::Replacement(r) => {
             let mut d = r.clone();
             if let (Some(id), false) = (base.get("_id"), d.contains_key("_id")) {
@@ -339,6 +348,7 @@ fn delete_one(st: &mut Db, db: &str, coll: &str, spec: &Document) -> Result<i64,
         }
     }
     let mut n = 0;
+    let images = st.store.get(db, coll).is_some_and(|c| c.images);
     for slot in slots {
         let Some(old) = st.store.get_mut(db, coll).and_then(|c| c.remove(slot)) else {
             continue;
@@ -347,6 +357,7 @@ fn delete_one(st: &mut Db, db: &str, coll: &str, spec: &Document) -> Result<i64,
         let mut c = Change::new(OpKind::Delete, Namespace::coll(db, coll));
         c.document_key = Some(doc! {"_id": old.get("_id").cloned().unwrap_or(Bson::Null)});
         c.pre_image = Some(old);
+        c.images = images;
         st.oplog.append(c);
     }
     Ok(n)

@@ -58,8 +58,38 @@ pub(crate) fn create(shared: &Shared, db: &str, body: &Document) -> CmdResult {
                 format!("Collection {db}.{coll} already exists."),
             ));
         }
-        st.store.get_or_create(db, coll);
+        let images = images_option(body)?.unwrap_or(false);
+        st.store.get_or_create(db, coll).images = images;
         Ok(Document::new())
+    })
+}
+
+/// `changeStreamPreAndPostImages: {enabled: bool}`, if given.
+fn images_option(body: &Document) -> Result<Option<bool>, CommandError> {
+    match body.get("changeStreamPreAndPostImages") {
+        None => Ok(None),
+        Some(Bson::Document(d)) => match d.get("enabled") {
+            Some(Bson::Boolean(b)) => Ok(Some(*b)),
+            _ => Err(CommandError::bad_value(
+                "changeStreamPreAndPostImages needs {enabled: <bool>}",
+            )),
+        },
+        Some(_) => Err(CommandError::bad_value(
+            "changeStreamPreAndPostImages must be an object",
+        )),
+    }
+}
+
+/// `collMod`: only `changeStreamPreAndPostImages` is supported.
+pub(crate) fn coll_mod(shared: &Shared, db: &str, body: &Document) -> CmdResult {
+    let coll = req_str(body, "collMod")?;
+    let images = images_option(body)?;
+    shared.write(|st| {
+        let c = st.store.get_mut(db, coll).ok_or_else(ns_not_found)?;
+        if let Some(on) = images {
+            c.images = on;
+        }
+        Ok(doc! {})
     })
 }
 

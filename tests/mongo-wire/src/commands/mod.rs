@@ -118,6 +118,7 @@ async fn run(
         "drop" => ddl::drop(shared, db, body),
         "dropDatabase" => ddl::drop_database(shared, db),
         "create" => ddl::create(shared, db, body),
+        "collMod" => ddl::coll_mod(shared, db, body),
         "renameCollection" => ddl::rename(shared, db, body),
         "listCollections" => ddl::list_collections(shared, db, body),
         "listDatabases" => ddl::list_databases(shared),

@@ -14,7 +14,9 @@ use herald_tests::node::{finish, node};
 use serde_json::Value;
 
 fn demo_gateway() -> GatewayProc {
-    GatewayProc::start(&["--standalone", "--demo-rate", "8"])
+    // History for minutes of the feed: a loaded machine slows the reconnect,
+    // and the tests are about recovering with `since`, not about running out.
+    GatewayProc::start(&["--standalone", "--demo-rate", "8", "--history-size", "5000"])
 }
 
 /// Statuses are the demo's, and patches moved some past `pending`.

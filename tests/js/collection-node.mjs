@@ -20,7 +20,7 @@ if (!client || !['websocket', 'sse'].includes(transport)) fail('usage: node coll
 
 const ha = heraldClient(client, transport);
 const a = recordingCollection(ha);
-await Promise.race([a.coll.ready, sleep(5000).then(() => fail('no snapshot for client A'))]);
+await Promise.race([a.coll.ready, sleep(20000).then(() => fail('no snapshot for client A'))]);
 step('a-ready', { offset: a.coll.offset, docs: a.coll.docs.size, transport: ha.transport });
 if (a.coll.docs.size === 0) fail('the snapshot is empty: is the demo feed running?');
 
@@ -29,17 +29,17 @@ const before = a.coll.offset;
 if (transport === 'sse') ha._es.drop();
 else ha._ws.terminate();
 step('dropped', { offset: before });
-await until(() => ha.stats.connects >= 2 && a.coll.offset > before + 3, 'client A to reconnect and catch up', 8000);
+await until(() => ha.stats.connects >= 2 && a.coll.offset > before + 3, 'client A to reconnect and catch up', 30000);
 await sleep((seconds * 1000) / 2);
 
 const hb = heraldClient(client, 'websocket');
 const b = recordingCollection(hb);
-await Promise.race([b.coll.ready, sleep(5000).then(() => fail('no snapshot for client B'))]);
+await Promise.race([b.coll.ready, sleep(20000).then(() => fail('no snapshot for client B'))]);
 const snapshotOffset = b.coll.offset;
 step('b-ready', { offset: snapshotOffset });
 
 // Both go on applying changes; compare at every offset both reached.
-await until(() => a.at(snapshotOffset) && b.offsets().filter((o) => a.at(o)).length >= 5, 'five offsets both clients reached', 8000);
+await until(() => a.at(snapshotOffset) && b.offsets().filter((o) => a.at(o)).length >= 5, 'five offsets both clients reached', 30000);
 const common = b.offsets().filter((o) => a.at(o));
 for (const o of common) {
   const [x, y] = [a.at(o), b.at(o)];

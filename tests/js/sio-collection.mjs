@@ -63,11 +63,11 @@ const sid = a.socket.id;
 a.socket.io.engine.close(); // Socket.IO reconnects by itself
 // Either Socket.IO recovered the session (the missed events are replayed)
 // or the new session's subscribe brought a new snapshot.
-await until(() => a.socket.connected && a.socket.id !== sid && (a.socket.recovered || a.state.snapshots >= 2), 'client A to reconnect (recovered, or with a new snapshot)', 8000);
+await until(() => a.socket.connected && a.socket.id !== sid && (a.socket.recovered || a.state.snapshots >= 2), 'client A to reconnect (recovered, or with a new snapshot)', 30000);
 const recovered = a.socket.recovered;
 step('a-reconnected', { snapshots: a.state.snapshots, recovered });
 await sleep((seconds * 1000) / 2);
-await until(() => a.state.patchesSinceSnapshot >= 3, 'three status patches on client A since its snapshot', 8000);
+await until(() => a.state.patchesSinceSnapshot >= 3, 'three status patches on client A since its snapshot', 30000);
 
 const b = follower('B');
 await until(() => b.state.snapshots >= 1, 'the snapshot of client B');

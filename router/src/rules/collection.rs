@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::model::Target;
 use super::template::Template;
-use super::validate::{RulesError, check_filter, collection_err, table_to_doc};
+use super::validate::{RulesError, check_filter, collection_err, split_ns, table_to_doc};
 
 /// A `[[collection]]` table as written.
 #[derive(Debug, Deserialize)]
@@ -126,22 +126,7 @@ fn valid_path(p: &str) -> bool {
 /// [`RulesError::Field`] naming the collection and the field at fault.
 pub fn check_collection(c: &CollectionSpec, target: &Target) -> Result<Collection, RulesError> {
     let n = &c.name;
-    let (db, coll) =
-        c.ns.split_once('.')
-            .filter(|(d, k)| !d.is_empty() && !k.is_empty())
-            .ok_or_else(|| collection_err(n, "ns", format!("`{}` is not `db.coll`", c.ns)))?;
-    let inside = match target {
-        Target::Deployment => true,
-        Target::Database(d) => d == db,
-        Target::Collection(d, k) => d == db && k == coll,
-    };
-    if !inside {
-        return Err(collection_err(
-            n,
-            "ns",
-            format!("`{}` is outside scope `{}`", c.ns, c.scope),
-        ));
-    }
+    let (db, coll) = split_ns(&c.ns, &c.scope, target).map_err(|m| collection_err(n, "ns", m))?;
     let filter = match &c.filter {
         None => Document::new(),
         Some(t) => {

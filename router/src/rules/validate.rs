@@ -185,24 +185,32 @@ fn check_scope(s: &ScopeSpec) -> Result<Scope, RulesError> {
     })
 }
 
-fn check_rule(r: &RuleSpec, target: &Target) -> Result<Rule, RulesError> {
-    let n = &r.name;
-    let (db, coll) =
-        r.ns.split_once('.')
-            .filter(|(d, c)| !d.is_empty() && !c.is_empty())
-            .ok_or_else(|| rule_err(n, "ns", format!("`{}` is not `db.coll`", r.ns)))?;
+/// Splits a `db.coll` namespace and checks that a scope watching `target`
+/// (named `scope`) sees it; the message says what is wrong, for the caller
+/// to name its table and field.
+pub(super) fn split_ns<'a>(
+    ns: &'a str,
+    scope: &str,
+    target: &Target,
+) -> Result<(&'a str, &'a str), String> {
+    let (db, coll) = ns
+        .split_once('.')
+        .filter(|(d, c)| !d.is_empty() && !c.is_empty())
+        .ok_or_else(|| format!("`{ns}` is not `db.coll`"))?;
     let inside = match target {
         Target::Deployment => true,
         Target::Database(d) => d == db,
         Target::Collection(d, c) => d == db && c == coll,
     };
     if !inside {
-        return Err(rule_err(
-            n,
-            "ns",
-            format!("`{}` is outside scope `{}`", r.ns, r.scope),
-        ));
+        return Err(format!("`{ns}` is outside scope `{scope}`"));
     }
+    Ok((db, coll))
+}
+
+fn check_rule(r: &RuleSpec, target: &Target) -> Result<Rule, RulesError> {
+    let n = &r.name;
+    let (db, coll) = split_ns(&r.ns, &r.scope, target).map_err(|m| rule_err(n, "ns", m))?;
     if r.ops.is_empty() {
         return Err(rule_err(n, "ops", "must list at least one operation"));
     }
